@@ -1,0 +1,136 @@
+//! Repository names, e.g. `library/ubuntu` or `team/app/api`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest repository name accepted (as in CNCF Distribution).
+pub const MAX_NAME_LEN: usize = 255;
+
+/// A validated repository name:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepositoryName(String);
+
+/// Why a string is not a repository name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid repository name {name:?}: {reason}")]
+pub struct NameError {
+    /// The rejected name.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+fn valid_component(c: &str) -> Result<(), &'static str> {
+    if c.is_empty() {
+        return Err("empty path component");
+    }
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return Err("components must start and end with a lowercase letter or digit");
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator: '.', '_', '__' or one or more '-'.
+        let start = i;
+        match b[i] {
+            b'.' => i += 1,
+            b'_' => {
+                i += 1;
+                if i < b.len() && b[i] == b'_' {
+                    i += 1;
+                }
+            }
+            b'-' => {
+                while i < b.len() && b[i] == b'-' {
+                    i += 1;
+                }
+            }
+            _ => return Err("only lowercase letters, digits, '.', '_', '-' and '/' are allowed"),
+        }
+        if i >= b.len() || !alnum(b[i]) || (b[start] == b'_' && i - start > 2) {
+            return Err("separators must be '.', '_', '__' or dashes between letters or digits");
+        }
+    }
+    Ok(())
+}
+
+impl RepositoryName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first path component; in Berth it names the project.
+    pub fn project(&self) -> &str {
+        self.0.split('/').next().unwrap_or(&self.0)
+    }
+}
+
+impl FromStr for RepositoryName {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let fail = |reason| NameError {
+            name: s.to_owned(),
+            reason,
+        };
+        if s.len() > MAX_NAME_LEN {
+            return Err(fail("longer than 255 characters"));
+        }
+        for component in s.split('/') {
+            valid_component(component).map_err(fail)?;
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Display for RepositoryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_spec_grammar() {
+        for ok in [
+            "a",
+            "library/ubuntu",
+            "a/b/c/d/e/f/g/h",
+            "my.app",
+            "my_app",
+            "my__app",
+            "my-app",
+            "my---app",
+            "0x/9-9.8_7__6",
+        ] {
+            let n: RepositoryName = ok.parse().unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(n.as_str(), ok);
+        }
+        assert_eq!(
+            "team/app".parse::<RepositoryName>().unwrap().project(),
+            "team"
+        );
+    }
+
+    #[test]
+    fn rejects_what_the_grammar_rejects() {
+        for bad in [
+            "", "/", "a/", "/a", "a//b", "A", "a_", "_a", "a___b", "a..b", "a._b", "a-", "a b",
+            "a:b", "a/B", "é",
+        ] {
+            assert!(bad.parse::<RepositoryName>().is_err(), "{bad:?} accepted");
+        }
+        assert!("a".repeat(256).parse::<RepositoryName>().is_err());
+        assert!("a".repeat(255).parse::<RepositoryName>().is_ok());
+    }
+}

@@ -1,0 +1,20 @@
+//! Berth's metadata store: repositories, blobs and their links to repositories, manifests,
+//! tags, referrers and upload sessions, kept in SQL through sqlx.
+//!
+//! All SQL lives in this crate. One implementation serves every dialect through sqlx's `Any`
+//! driver (SQLite and MySQL both take `?` placeholders); where the dialects differ the
+//! statement comes from [`Dialect`]. A new dialect is a new `Dialect` variant, its fragments and
+//! a migrations directory, not a rewrite.
+//!
+//! **Invariant:** the metadata store decides visibility. A blob is served from a repository only
+//! when it is linked to it here, and a manifest is stored only in the same transaction that
+//! checked every blob and manifest it references.
+
+mod error;
+mod store;
+
+pub use error::MetaError;
+pub use store::{
+    Acquire, BlobUnlink, Dialect, ManifestDelete, ManifestPut, MetadataStore, NewManifest,
+    PoolSettings, Referrer, StoredManifest, UploadSession,
+};

@@ -1,0 +1,833 @@
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_core::{Digest, Reference};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::MetaError;
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// The SQL dialect behind a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite, the embedded default.
+    Sqlite,
+}
+
+impl Dialect {
+    fn from_url(url: &str) -> Result<Self, MetaError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(MetaError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    /// `INSERT … ` that does nothing when the key exists; `{}` is the rest of the statement.
+    fn insert_ignore(self, rest: &str) -> String {
+        match self {
+            Self::Sqlite => format!("INSERT INTO {rest} ON CONFLICT DO NOTHING"),
+        }
+    }
+
+    fn upsert_tag(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, \
+                 updated_at = excluded.updated_at"
+            }
+        }
+    }
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most connections held open.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An upload session as recorded.
+#[derive(Debug, Clone)]
+pub struct UploadSession {
+    /// Session id (in the upload URL).
+    pub id: String,
+    /// Repository the upload belongs to.
+    pub repository: String,
+    /// Bytes received so far.
+    pub size: u64,
+    /// Saved running SHA-256 state at `size`, when one was saved.
+    pub hash_state: Option<Vec<u8>>,
+    /// When the session started (Unix seconds).
+    pub started_at: i64,
+}
+
+/// Result of asking for the write lock on an upload session.
+#[derive(Debug)]
+pub enum Acquire {
+    /// The caller holds the lock until it records progress, releases it, or it expires.
+    Acquired(UploadSession),
+    /// Another request is writing this session.
+    Busy,
+    /// No such session in this repository.
+    Unknown,
+}
+
+/// A manifest to store.
+#[derive(Debug, Clone)]
+pub struct NewManifest<'a> {
+    /// Digest of `content`.
+    pub digest: &'a Digest,
+    /// Media type.
+    pub media_type: &'a str,
+    /// Artifact type for the referrers API.
+    pub artifact_type: Option<&'a str>,
+    /// Digest of the `subject`, if any.
+    pub subject: Option<&'a Digest>,
+    /// The `annotations` object as JSON text.
+    pub annotations: Option<String>,
+    /// The manifest bytes exactly as pushed.
+    pub content: &'a [u8],
+    /// Blobs it references, with the sizes it declares.
+    pub blobs: Vec<(&'a Digest, u64)>,
+    /// Manifests it references, with the sizes it declares.
+    pub manifests: Vec<(&'a Digest, u64)>,
+    /// Tag to point at it.
+    pub tag: Option<&'a str>,
+}
+
+/// Outcome of storing a manifest.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ManifestPut {
+    /// Stored (or already present) and tagged as asked.
+    Stored,
+    /// A referenced blob or manifest is not in the repository.
+    MissingReference(Digest),
+    /// A referenced blob or manifest exists with a different size than declared.
+    SizeMismatch {
+        /// The reference.
+        digest: Digest,
+        /// Size in the manifest.
+        declared: u64,
+        /// Size stored.
+        actual: u64,
+    },
+}
+
+/// A stored manifest.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its bytes.
+    pub content: Vec<u8>,
+}
+
+/// Outcome of deleting a manifest by digest.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ManifestDelete {
+    /// Deleted, with its tags.
+    Deleted,
+    /// Not in the repository.
+    Unknown,
+    /// An index in the repository still lists it.
+    ReferencedBy(String),
+}
+
+/// Outcome of unlinking a blob from a repository.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlobUnlink {
+    /// Unlinked.
+    Unlinked,
+    /// Not linked to the repository.
+    Unknown,
+    /// A manifest in the repository still references it.
+    ReferencedBy(String),
+}
+
+/// A manifest that names a given subject: one entry of a referrers response.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// Digest of the referring manifest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+    /// Its artifact type.
+    pub artifact_type: Option<String>,
+    /// Its annotations, as JSON text.
+    pub annotations: Option<String>,
+}
+
+/// The metadata store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct MetadataStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl MetadataStore {
+    /// Connects to `url` (`sqlite://PATH`; the file is created if missing).
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, MetaError> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(url)?;
+        let url = match dialect {
+            Dialect::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            Dialect::Sqlite => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // WAL: readers never wait for the writer. NORMAL is durable in WAL mode
+                        // except for the last transactions on power loss, never corrupting.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Self { pool, dialect })
+    }
+
+    /// Applies pending migrations. Safe to run from several nodes at once.
+    pub async fn migrate(&self) -> Result<(), MetaError> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                sqlx::migrate!("../../migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), MetaError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Starts a write transaction on `repository`, creating the repository row if asked, and
+    /// returns the repository id. The first statement is a write, so that the transaction holds
+    /// the write lock from the start (SQLite) or the repository row lock (MySQL): writers to one
+    /// repository are serialized, which is what reference checks and deletions rely on.
+    async fn lock_repository(
+        &self,
+        tx: &mut Tx<'_>,
+        repository: &str,
+        create: bool,
+    ) -> Result<Option<i64>, MetaError> {
+        let now = now();
+        if create {
+            sqlx::query(
+                &self
+                    .dialect
+                    .insert_ignore("repositories (name, created_at, updated_at) VALUES (?, ?, ?)"),
+            )
+            .bind(repository)
+            .bind(now)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query("UPDATE repositories SET updated_at = ? WHERE name = ?")
+            .bind(now)
+            .bind(repository)
+            .execute(&mut **tx)
+            .await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repository)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(id)
+    }
+
+    // ---- repositories -------------------------------------------------------------------
+
+    /// Repository names after `last`, in lexical order, at most `limit`.
+    pub async fn list_repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, MetaError> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+            )
+            .bind(last.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    // ---- blobs ------------------------------------------------------------------------------
+
+    /// Size of `digest` if it is linked to `repository`.
+    pub async fn repository_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, MetaError> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM repository_blobs rb \
+             JOIN repositories r ON r.id = rb.repository_id \
+             JOIN blobs b ON b.digest = rb.digest \
+             WHERE r.name = ? AND rb.digest = ?",
+        )
+        .bind(repository)
+        .bind(digest.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(size.map(to_u64))
+    }
+
+    /// Links a blob already in the blob store to `repository` if it is linked to `from`
+    /// (cross-repository mount), or, with `from` absent, if the blob store holds it at all.
+    /// Returns whether the blob is now linked.
+    pub async fn mount_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        from: Option<&str>,
+    ) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        let repo_id = self.lock_repository(&mut tx, repository, true).await?;
+        let source: Option<i64> = match from {
+            Some(from) => sqlx::query_scalar(
+                "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id \
+                     WHERE r.name = ? AND rb.digest = ?",
+            )
+            .bind(from)
+            .bind(digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?,
+            None => {
+                sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = ?")
+                    .bind(digest.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+        };
+        let (Some(repo_id), Some(_)) = (repo_id, source) else {
+            // Nothing to mount: leave no empty repository behind.
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        sqlx::query(&self.dialect.insert_ignore(
+            "repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)",
+        ))
+        .bind(repo_id)
+        .bind(digest.as_str())
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes the link between `repository` and `digest`, unless a manifest there uses it.
+    pub async fn unlink_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<BlobUnlink, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(repo_id) = self.lock_repository(&mut tx, repository, false).await? else {
+            return Ok(BlobUnlink::Unknown);
+        };
+        let user: Option<String> = sqlx::query_scalar(
+            "SELECT manifest_digest FROM manifest_references \
+             WHERE repository_id = ? AND child_digest = ? AND kind = 'blob' LIMIT 1",
+        )
+        .bind(repo_id)
+        .bind(digest.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(manifest) = user {
+            return Ok(BlobUnlink::ReferencedBy(manifest));
+        }
+        let removed =
+            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?")
+                .bind(repo_id)
+                .bind(digest.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(if removed == 0 {
+            BlobUnlink::Unknown
+        } else {
+            BlobUnlink::Unlinked
+        })
+    }
+
+    // ---- uploads ----------------------------------------------------------------------------
+
+    /// Records a new, empty upload session.
+    pub async fn create_upload(&self, id: &str, repository: &str) -> Result<(), MetaError> {
+        let now = now();
+        sqlx::query(
+            "INSERT INTO uploads (id, repository, size, hash_state, started_at, updated_at) \
+             VALUES (?, ?, 0, NULL, ?, ?)",
+        )
+        .bind(id)
+        .bind(repository)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Reads an upload session of `repository`.
+    pub async fn upload(
+        &self,
+        repository: &str,
+        id: &str,
+    ) -> Result<Option<UploadSession>, MetaError> {
+        let row = sqlx::query(
+            "SELECT id, repository, size, hash_state, started_at FROM uploads \
+             WHERE id = ? AND repository = ?",
+        )
+        .bind(id)
+        .bind(repository)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| upload_from_row(&r)).transpose()
+    }
+
+    /// Takes the write lock on an upload session for `ttl`, on behalf of `holder`.
+    pub async fn acquire_upload(
+        &self,
+        repository: &str,
+        id: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Acquire, MetaError> {
+        let now = now();
+        let taken = sqlx::query(
+            "UPDATE uploads SET lock_holder = ?, lock_expires = ? \
+             WHERE id = ? AND repository = ? AND (lock_holder IS NULL OR lock_expires < ?)",
+        )
+        .bind(holder)
+        .bind(now + ttl.as_secs() as i64)
+        .bind(id)
+        .bind(repository)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let session = self.upload(repository, id).await?;
+        Ok(match (taken, session) {
+            (1, Some(s)) => Acquire::Acquired(s),
+            (_, Some(_)) => Acquire::Busy,
+            (_, None) => Acquire::Unknown,
+        })
+    }
+
+    /// Extends a held lock. Returns false if the lock was lost.
+    pub async fn renew_upload_lock(
+        &self,
+        id: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, MetaError> {
+        let n = sqlx::query("UPDATE uploads SET lock_expires = ? WHERE id = ? AND lock_holder = ?")
+            .bind(now() + ttl.as_secs() as i64)
+            .bind(id)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Records the new size and hash state of an upload and releases the lock. Returns false if
+    /// the lock had been lost (expired and taken by another request): nothing is recorded.
+    pub async fn record_upload(
+        &self,
+        id: &str,
+        holder: &str,
+        size: u64,
+        hash_state: &[u8],
+    ) -> Result<bool, MetaError> {
+        let n = sqlx::query(
+            "UPDATE uploads SET size = ?, hash_state = ?, updated_at = ?, lock_holder = NULL, \
+             lock_expires = NULL WHERE id = ? AND lock_holder = ?",
+        )
+        .bind(size as i64)
+        .bind(hash_state)
+        .bind(now())
+        .bind(id)
+        .bind(holder)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Releases a held lock without recording anything.
+    pub async fn release_upload(&self, id: &str, holder: &str) -> Result<(), MetaError> {
+        sqlx::query(
+            "UPDATE uploads SET lock_holder = NULL, lock_expires = NULL WHERE id = ? AND lock_holder = ?",
+        )
+        .bind(id)
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes an upload session. Returns whether it existed.
+    pub async fn delete_upload(&self, repository: &str, id: &str) -> Result<bool, MetaError> {
+        let n = sqlx::query("DELETE FROM uploads WHERE id = ? AND repository = ?")
+            .bind(id)
+            .bind(repository)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Records a committed blob, links it to `repository` and ends the upload session `id`
+    /// (when given), in one transaction.
+    pub async fn link_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        finished_upload: Option<&str>,
+    ) -> Result<(), MetaError> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        let repo_id = self
+            .lock_repository(&mut tx, repository, true)
+            .await?
+            .ok_or_else(|| MetaError::Database(sqlx::Error::RowNotFound))?;
+        sqlx::query(
+            &self
+                .dialect
+                .insert_ignore("blobs (digest, size, created_at) VALUES (?, ?, ?)"),
+        )
+        .bind(digest.as_str())
+        .bind(size as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&self.dialect.insert_ignore(
+            "repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)",
+        ))
+        .bind(repo_id)
+        .bind(digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(id) = finished_upload {
+            sqlx::query("DELETE FROM uploads WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- manifests and tags -----------------------------------------------------------------
+
+    /// Stores a manifest after checking, in the same transaction, that everything it
+    /// references is in the repository with the declared size.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        manifest: &NewManifest<'_>,
+    ) -> Result<ManifestPut, MetaError> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        let repo_id = self
+            .lock_repository(&mut tx, repository, true)
+            .await?
+            .ok_or_else(|| MetaError::Database(sqlx::Error::RowNotFound))?;
+        let checks = [
+            (
+                &manifest.blobs,
+                "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+                 WHERE rb.repository_id = ? AND rb.digest = ?",
+            ),
+            (
+                &manifest.manifests,
+                "SELECT size FROM manifests WHERE repository_id = ? AND digest = ?",
+            ),
+        ];
+        for (references, sql) in checks {
+            for &(digest, declared) in references.iter() {
+                let actual: Option<i64> = sqlx::query_scalar(sql)
+                    .bind(repo_id)
+                    .bind(digest.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                match actual.map(to_u64) {
+                    None => {
+                        tx.rollback().await?;
+                        return Ok(ManifestPut::MissingReference(digest.clone()));
+                    }
+                    Some(actual) if actual != declared => {
+                        tx.rollback().await?;
+                        return Ok(ManifestPut::SizeMismatch {
+                            digest: digest.clone(),
+                            declared,
+                            actual,
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        sqlx::query(&self.dialect.insert_ignore(
+            "manifests (repository_id, digest, media_type, artifact_type, subject_digest, \
+             annotations, size, content, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(repo_id)
+        .bind(manifest.digest.as_str())
+        .bind(manifest.media_type)
+        .bind(manifest.artifact_type)
+        .bind(manifest.subject.map(Digest::as_str))
+        .bind(manifest.annotations.as_deref())
+        .bind(manifest.content.len() as i64)
+        .bind(manifest.content)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let references = manifest
+            .blobs
+            .iter()
+            .map(|(d, _)| (d, "blob"))
+            .chain(manifest.manifests.iter().map(|(d, _)| (d, "manifest")));
+        let insert_reference = self.dialect.insert_ignore(
+            "manifest_references (repository_id, manifest_digest, child_digest, kind) VALUES (?, ?, ?, ?)",
+        );
+        for (child, kind) in references {
+            sqlx::query(&insert_reference)
+                .bind(repo_id)
+                .bind(manifest.digest.as_str())
+                .bind(child.as_str())
+                .bind(kind)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(tag) = manifest.tag {
+            sqlx::query(self.dialect.upsert_tag())
+                .bind(repo_id)
+                .bind(tag)
+                .bind(manifest.digest.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ManifestPut::Stored)
+    }
+
+    /// Looks a manifest up by tag or digest.
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        reference: &Reference,
+    ) -> Result<Option<StoredManifest>, MetaError> {
+        let query = match reference {
+            Reference::Digest(d) => sqlx::query(
+                "SELECT m.digest, m.media_type, m.content FROM manifests m \
+                 JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?",
+            )
+            .bind(repository)
+            .bind(d.as_str()),
+            Reference::Tag(t) => sqlx::query(
+                "SELECT m.digest, m.media_type, m.content FROM tags t \
+                 JOIN repositories r ON r.id = t.repository_id \
+                 JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest \
+                 WHERE r.name = ? AND t.name = ?",
+            )
+            .bind(repository)
+            .bind(t.as_str()),
+        };
+        let row = query.fetch_optional(&self.pool).await?;
+        row.map(|r| -> Result<_, MetaError> {
+            Ok(StoredManifest {
+                digest: r.try_get(0)?,
+                media_type: r.try_get(1)?,
+                content: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes a manifest and the tags pointing at it, unless an index in the repository lists it.
+    pub async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<ManifestDelete, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(repo_id) = self.lock_repository(&mut tx, repository, false).await? else {
+            return Ok(ManifestDelete::Unknown);
+        };
+        let parent: Option<String> = sqlx::query_scalar(
+            "SELECT manifest_digest FROM manifest_references \
+             WHERE repository_id = ? AND child_digest = ? AND kind = 'manifest' LIMIT 1",
+        )
+        .bind(repo_id)
+        .bind(digest.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(parent) = parent {
+            return Ok(ManifestDelete::ReferencedBy(parent));
+        }
+        let removed = sqlx::query("DELETE FROM manifests WHERE repository_id = ? AND digest = ?")
+            .bind(repo_id)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Ok(ManifestDelete::Unknown);
+        }
+        for sql in [
+            "DELETE FROM tags WHERE repository_id = ? AND manifest_digest = ?",
+            "DELETE FROM manifest_references WHERE repository_id = ? AND manifest_digest = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(repo_id)
+                .bind(digest.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ManifestDelete::Deleted)
+    }
+
+    /// Deletes a tag (not the manifest). Returns whether it existed.
+    pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, MetaError> {
+        let n = sqlx::query(
+            "DELETE FROM tags WHERE name = ? AND repository_id = \
+             (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(tag)
+        .bind(repository)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Tags of `repository` after `last` in lexical order, at most `limit` (all when `None`).
+    /// `None` when the repository does not exist.
+    pub async fn list_tags(
+        &self,
+        repository: &str,
+        last: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Option<Vec<String>>, MetaError> {
+        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repository)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(repo_id) = repo_id else {
+            return Ok(None);
+        };
+        let tags = sqlx::query_scalar(
+            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(repo_id)
+        .bind(last.unwrap_or(""))
+        .bind(limit.map_or(i64::MAX, i64::from))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(tags))
+    }
+
+    /// Manifests in `repository` whose subject is `subject`, optionally of one artifact type.
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>, MetaError> {
+        let mut sql = String::from(
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m \
+             JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.subject_digest = ?",
+        );
+        if artifact_type.is_some() {
+            sql.push_str(" AND m.artifact_type = ?");
+        }
+        sql.push_str(" ORDER BY m.created_at, m.digest");
+        let mut query = sqlx::query(&sql).bind(repository).bind(subject.as_str());
+        if let Some(t) = artifact_type {
+            query = query.bind(t);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Referrer {
+                    digest: r.try_get(0)?,
+                    media_type: r.try_get(1)?,
+                    size: to_u64(r.try_get(2)?),
+                    artifact_type: r.try_get(3)?,
+                    annotations: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn upload_from_row(r: &AnyRow) -> Result<UploadSession, MetaError> {
+    Ok(UploadSession {
+        id: r.try_get(0)?,
+        repository: r.try_get(1)?,
+        size: to_u64(r.try_get(2)?),
+        hash_state: r.try_get(3)?,
+        started_at: r.try_get(4)?,
+    })
+}

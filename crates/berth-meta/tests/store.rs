@@ -1,0 +1,298 @@
+//! The metadata store suite. It runs against every backend the store supports; today SQLite.
+
+use std::time::Duration;
+
+use berth_core::{Digest, DigestAlgorithm, DigestHasher, Reference};
+use berth_meta::{
+    Acquire, BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings,
+};
+
+fn digest(s: &str) -> Digest {
+    DigestHasher::digest_of(DigestAlgorithm::Sha256, s.as_bytes())
+}
+
+async fn sqlite() -> (tempfile::TempDir, MetadataStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/meta.db", dir.path().display());
+    let store = MetadataStore::connect(&url, &PoolSettings::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // A second migrate is a no-op (several nodes start at once).
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    (dir, store)
+}
+
+fn manifest<'a>(
+    d: &'a Digest,
+    blobs: Vec<(&'a Digest, u64)>,
+    tag: Option<&'a str>,
+) -> NewManifest<'a> {
+    NewManifest {
+        digest: d,
+        media_type: "application/vnd.oci.image.manifest.v1+json",
+        artifact_type: None,
+        subject: None,
+        annotations: None,
+        content: b"{}",
+        blobs,
+        manifests: Vec::new(),
+        tag,
+    }
+}
+
+#[tokio::test]
+async fn blobs_link_mount_and_unlink() {
+    let (_dir, s) = sqlite().await;
+    let a = digest("a");
+    assert_eq!(s.repository_blob("lib/x", &a).await.unwrap(), None);
+    s.link_blob("lib/x", &a, 1, None).await.unwrap();
+    assert_eq!(s.repository_blob("lib/x", &a).await.unwrap(), Some(1));
+    assert_eq!(s.repository_blob("lib/y", &a).await.unwrap(), None);
+    // Mount from a repository that does not hold it: nothing, and no repository is created.
+    assert!(!s.mount_blob("lib/z", &a, Some("lib/nope")).await.unwrap());
+    assert_eq!(s.list_repositories(None, 10).await.unwrap(), vec!["lib/x"]);
+    assert!(s.mount_blob("lib/y", &a, Some("lib/x")).await.unwrap());
+    assert!(s.mount_blob("lib/w", &a, None).await.unwrap());
+    assert!(!s.mount_blob("lib/w", &digest("other"), None).await.unwrap());
+    assert_eq!(s.repository_blob("lib/y", &a).await.unwrap(), Some(1));
+    assert_eq!(
+        s.list_repositories(Some("lib/w"), 1).await.unwrap(),
+        vec!["lib/x"]
+    );
+    // A blob a manifest uses cannot be unlinked; once the manifest is gone it can.
+    let m = digest("m");
+    assert_eq!(
+        s.put_manifest("lib/x", &manifest(&m, vec![(&a, 1)], None))
+            .await
+            .unwrap(),
+        ManifestPut::Stored
+    );
+    assert_eq!(
+        s.unlink_blob("lib/x", &a).await.unwrap(),
+        BlobUnlink::ReferencedBy(m.to_string())
+    );
+    assert_eq!(
+        s.delete_manifest("lib/x", &m).await.unwrap(),
+        ManifestDelete::Deleted
+    );
+    assert_eq!(
+        s.unlink_blob("lib/x", &a).await.unwrap(),
+        BlobUnlink::Unlinked
+    );
+    assert_eq!(
+        s.unlink_blob("lib/x", &a).await.unwrap(),
+        BlobUnlink::Unknown
+    );
+    assert_eq!(
+        s.unlink_blob("nope", &a).await.unwrap(),
+        BlobUnlink::Unknown
+    );
+}
+
+#[tokio::test]
+async fn manifests_check_references_and_tags() {
+    let (_dir, s) = sqlite().await;
+    let (cfg, layer, m) = (digest("cfg"), digest("layer"), digest("m"));
+    s.link_blob("r", &cfg, 3, None).await.unwrap();
+    assert_eq!(
+        s.put_manifest("r", &manifest(&m, vec![(&cfg, 3), (&layer, 5)], Some("v1")))
+            .await
+            .unwrap(),
+        ManifestPut::MissingReference(layer.clone())
+    );
+    s.link_blob("r", &layer, 5, None).await.unwrap();
+    assert_eq!(
+        s.put_manifest("r", &manifest(&m, vec![(&cfg, 4)], None))
+            .await
+            .unwrap(),
+        ManifestPut::SizeMismatch {
+            digest: cfg.clone(),
+            declared: 4,
+            actual: 3
+        }
+    );
+    assert_eq!(
+        s.put_manifest("r", &manifest(&m, vec![(&cfg, 3), (&layer, 5)], Some("v1")))
+            .await
+            .unwrap(),
+        ManifestPut::Stored
+    );
+    // Idempotent, and a second tag.
+    assert_eq!(
+        s.put_manifest("r", &manifest(&m, vec![(&cfg, 3), (&layer, 5)], Some("v2")))
+            .await
+            .unwrap(),
+        ManifestPut::Stored
+    );
+    let by_tag = s
+        .manifest("r", &"v1".parse::<Reference>().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_tag.digest, m.to_string());
+    assert_eq!(by_tag.content, b"{}");
+    let by_digest = s
+        .manifest("r", &Reference::Digest(m.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        by_digest.media_type,
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert!(
+        s.manifest("other", &Reference::Digest(m.clone()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert_eq!(
+        s.list_tags("r", None, None).await.unwrap().unwrap(),
+        vec!["v1", "v2"]
+    );
+    assert_eq!(
+        s.list_tags("r", Some("v1"), Some(5))
+            .await
+            .unwrap()
+            .unwrap(),
+        vec!["v2"]
+    );
+    assert_eq!(
+        s.list_tags("r", None, Some(1)).await.unwrap().unwrap(),
+        vec!["v1"]
+    );
+    assert!(
+        s.list_tags("r", None, Some(0))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.list_tags("missing", None, None).await.unwrap().is_none());
+
+    // An index pins its children.
+    let idx = digest("idx");
+    let mut index = manifest(&idx, Vec::new(), Some("multi"));
+    index.media_type = "application/vnd.oci.image.index.v1+json";
+    index.manifests = vec![(&m, 2)];
+    assert_eq!(
+        s.put_manifest("r", &index).await.unwrap(),
+        ManifestPut::Stored
+    );
+    assert_eq!(
+        s.delete_manifest("r", &m).await.unwrap(),
+        ManifestDelete::ReferencedBy(idx.to_string())
+    );
+    assert!(s.delete_tag("r", "v1").await.unwrap());
+    assert!(!s.delete_tag("r", "v1").await.unwrap());
+    assert_eq!(
+        s.delete_manifest("r", &idx).await.unwrap(),
+        ManifestDelete::Deleted
+    );
+    assert_eq!(
+        s.delete_manifest("r", &m).await.unwrap(),
+        ManifestDelete::Deleted
+    );
+    assert_eq!(
+        s.delete_manifest("r", &m).await.unwrap(),
+        ManifestDelete::Unknown
+    );
+    // Deleting the manifest removed its remaining tag.
+    assert!(
+        s.list_tags("r", None, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn referrers_by_subject_and_artifact_type() {
+    let (_dir, s) = sqlite().await;
+    let subject = digest("subject");
+    let (a, b) = (digest("a"), digest("b"));
+    for (d, t) in [(&a, "application/x-sbom"), (&b, "application/x-sig")] {
+        let mut m = manifest(d, Vec::new(), None);
+        m.subject = Some(&subject);
+        m.artifact_type = Some(t);
+        m.annotations = Some(r#"{"k":"v"}"#.to_owned());
+        assert_eq!(s.put_manifest("r", &m).await.unwrap(), ManifestPut::Stored);
+    }
+    let all = s.referrers("r", &subject, None).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].annotations.as_deref(), Some(r#"{"k":"v"}"#));
+    let sigs = s
+        .referrers("r", &subject, Some("application/x-sig"))
+        .await
+        .unwrap();
+    assert_eq!(sigs.len(), 1);
+    assert_eq!(sigs[0].digest, b.to_string());
+    assert!(
+        s.referrers("other", &subject, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn upload_sessions_lock_record_and_finish() {
+    let (_dir, s) = sqlite().await;
+    let ttl = Duration::from_secs(30);
+    s.create_upload("u1", "r").await.unwrap();
+    assert!(s.upload("other", "u1").await.unwrap().is_none());
+    let Acquire::Acquired(session) = s.acquire_upload("r", "u1", "h1", ttl).await.unwrap() else {
+        panic!("not acquired")
+    };
+    assert_eq!(session.size, 0);
+    assert!(matches!(
+        s.acquire_upload("r", "u1", "h2", ttl).await.unwrap(),
+        Acquire::Busy
+    ));
+    assert!(matches!(
+        s.acquire_upload("r", "nope", "h2", ttl).await.unwrap(),
+        Acquire::Unknown
+    ));
+    assert!(s.renew_upload_lock("u1", "h1", ttl).await.unwrap());
+    assert!(!s.renew_upload_lock("u1", "h2", ttl).await.unwrap());
+    // Only the holder records.
+    assert!(!s.record_upload("u1", "h2", 5, b"state").await.unwrap());
+    assert!(s.record_upload("u1", "h1", 5, b"state").await.unwrap());
+    let u = s.upload("r", "u1").await.unwrap().unwrap();
+    assert_eq!((u.size, u.hash_state.as_deref()), (5, Some(&b"state"[..])));
+    // An expired lock can be taken over (a writer that died).
+    assert!(matches!(
+        s.acquire_upload("r", "u1", "h3", Duration::ZERO)
+            .await
+            .unwrap(),
+        Acquire::Acquired(_)
+    ));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(matches!(
+        s.acquire_upload("r", "u1", "h4", ttl).await.unwrap(),
+        Acquire::Acquired(_)
+    ));
+    s.release_upload("u1", "h4").await.unwrap();
+    let d = digest("blob");
+    s.link_blob("r", &d, 5, Some("u1")).await.unwrap();
+    assert!(s.upload("r", "u1").await.unwrap().is_none());
+    assert_eq!(s.repository_blob("r", &d).await.unwrap(), Some(5));
+    s.create_upload("u2", "r").await.unwrap();
+    assert!(s.delete_upload("r", "u2").await.unwrap());
+    assert!(!s.delete_upload("r", "u2").await.unwrap());
+}
+
+#[tokio::test]
+async fn unsupported_url_is_reported() {
+    let err = MetadataStore::connect("postgres://x/y", &PoolSettings::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unsupported database URL"),
+        "{err}"
+    );
+}

@@ -1,0 +1,537 @@
+//! The filesystem driver: local disk, or a shared mount such as CephFS.
+//!
+//! ```text
+//! <root>/blobs/<algorithm>/<first 2 hex>/<hex>   committed blobs, immutable once renamed here
+//! <root>/uploads/<upload id>                     bytes of an upload session in progress
+//! <root>/tmp/                                    readiness probes
+//! ```
+//! Uploads and blobs share one filesystem, so a commit is a `rename`: atomic, and no byte is
+//! copied. Blobs are served by mapping windows of the file into memory and handing the pages to
+//! the socket, so they are never copied through a user-space buffer and memory does not grow with
+//! blob size.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use berth_core::{Digest, DigestAlgorithm, DigestHasher, UploadHasher};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task;
+
+use crate::{Appended, BlobStore, ByteStream, StorageError};
+
+/// Bytes mapped per chunk when serving a blob. Larger windows mean fewer syscalls; the window
+/// bounds how much of a blob a response holds mapped at once.
+const READ_WINDOW: u64 = 4 << 20;
+/// Offsets of mappings are aligned to this (a multiple of every page size Linux uses).
+const MAP_ALIGN: u64 = 64 << 10;
+/// Chunks queued between the network task and the writing thread of an upload.
+const WRITE_QUEUE: usize = 32;
+/// Write buffer of the writing thread: few large `write` calls whatever the chunk sizes.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// Blob storage in a directory tree.
+#[derive(Debug, Clone)]
+pub struct FilesystemStore {
+    root: Arc<PathBuf>,
+    fsync: bool,
+}
+
+impl FilesystemStore {
+    /// Opens (creating if needed) a store rooted at `root`. With `fsync`, committed blobs are
+    /// flushed to stable storage before they become visible.
+    pub fn open(root: impl Into<PathBuf>, fsync: bool) -> Result<Self, StorageError> {
+        let root = root.into();
+        for dir in ["blobs", "uploads", "tmp"] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(StorageError::io("creating directory", &path))?;
+        }
+        Ok(Self {
+            root: Arc::new(root),
+            fsync,
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    fn upload_path(&self, id: &str) -> Result<PathBuf, StorageError> {
+        // Ids come from the metadata store, but never let one escape the uploads directory.
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(StorageError::NotFound {
+                what: format!("upload {id:?}"),
+            });
+        }
+        Ok(self.root.join("uploads").join(id))
+    }
+}
+
+fn not_found_or(
+    context: &'static str,
+    path: &Path,
+    what: impl FnOnce() -> String,
+) -> impl FnOnce(io::Error) -> StorageError {
+    let path = path.to_owned();
+    move |e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            StorageError::NotFound { what: what() }
+        } else {
+            StorageError::Io {
+                context,
+                path,
+                source: e,
+            }
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Io {
+            context: "storage worker",
+            path: PathBuf::new(),
+            source: io::Error::other(e),
+        })?
+}
+
+/// Maps `len` bytes of `file` at `offset` and returns them as `Bytes` backed by the mapping.
+fn map_window(file: &File, path: &Path, offset: u64, len: u64) -> Result<Bytes, StorageError> {
+    let aligned = offset - offset % MAP_ALIGN;
+    let lead = (offset - aligned) as usize;
+    #[allow(unsafe_code)]
+    // SAFETY: committed blob files are immutable: they are created complete under another name
+    // and renamed into place, never written or truncated afterwards. Deleting one unlinks it,
+    // which leaves existing mappings valid.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(aligned)
+            .len(lead + len as usize)
+            .populate()
+            .map(file)
+    }
+    .map_err(StorageError::io("mapping blob", path))?;
+    Ok(Bytes::from_owner(map).slice(lead..))
+}
+
+#[async_trait]
+impl BlobStore for FilesystemStore {
+    fn driver_name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    async fn check(&self) -> Result<(), StorageError> {
+        let probe = self
+            .root
+            .join("tmp")
+            .join(format!("ready-{}", uuid::Uuid::new_v4()));
+        blocking(move || {
+            fs::write(&probe, b"ok")
+                .map_err(StorageError::io("writing readiness probe", &probe))?;
+            fs::remove_file(&probe).map_err(StorageError::io("removing readiness probe", &probe))
+        })
+        .await
+    }
+
+    async fn read(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream, StorageError> {
+        let path = self.blob_path(digest);
+        let what = digest.to_string();
+        let file = blocking({
+            let path = path.clone();
+            move || {
+                File::open(&path).map_err(not_found_or("opening blob", &path, || {
+                    format!("blob {what}")
+                }))
+            }
+        })
+        .await?;
+        let file = Arc::new(file);
+        let path = Arc::new(path);
+        let stream = futures_util::stream::try_unfold(range.start, move |pos| {
+            let (file, path) = (file.clone(), path.clone());
+            let end = range.end;
+            async move {
+                if pos >= end {
+                    return Ok(None);
+                }
+                let len = (end - pos).min(READ_WINDOW);
+                let chunk = blocking(move || map_window(&file, &path, pos, len))
+                    .await
+                    .map_err(io::Error::other)?;
+                Ok(Some((chunk, pos + len)))
+            }
+        });
+        Ok(stream.boxed())
+    }
+
+    async fn start_upload(&self, id: &str) -> Result<(), StorageError> {
+        let path = self.upload_path(id)?;
+        blocking(move || {
+            File::create(&path)
+                .map(drop)
+                .map_err(StorageError::io("creating upload", &path))
+        })
+        .await
+    }
+
+    async fn append_upload(
+        &self,
+        id: &str,
+        offset: u64,
+        mut hasher: UploadHasher,
+        mut body: ByteStream,
+    ) -> Result<Appended, StorageError> {
+        let path = self.upload_path(id)?;
+        let what = format!("upload {id}");
+        let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+        // Hashing and writing run on a blocking thread while this task keeps reading the
+        // network: the two overlap, and neither blocks the async runtime.
+        let writer = task::spawn_blocking(move || -> Result<(u64, UploadHasher), StorageError> {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(not_found_or("opening upload", &path, || what))?;
+            // Anything past `offset` was left by a writer that did not finish: drop it.
+            file.set_len(offset)
+                .map_err(StorageError::io("truncating upload", &path))?;
+            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+            out.seek(SeekFrom::Start(offset))
+                .map_err(StorageError::io("seeking upload", &path))?;
+            let mut written = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                out.write_all(&chunk)
+                    .map_err(StorageError::io("writing upload", &path))?;
+                hasher.update(&chunk);
+                written += chunk.len() as u64;
+            }
+            out.flush()
+                .map_err(StorageError::io("writing upload", &path))?;
+            Ok((written, hasher))
+        });
+        let mut interrupted = None;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) if chunk.is_empty() => {}
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    interrupted = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let (written, hasher) = writer.await.map_err(|e| StorageError::Io {
+            context: "upload writer",
+            path: PathBuf::new(),
+            source: io::Error::other(e),
+        })??;
+        Ok(Appended {
+            written,
+            hasher,
+            interrupted,
+        })
+    }
+
+    async fn digest_upload(
+        &self,
+        id: &str,
+        algorithm: DigestAlgorithm,
+        len: u64,
+    ) -> Result<Digest, StorageError> {
+        let path = self.upload_path(id)?;
+        let what = format!("upload {id}");
+        blocking(move || {
+            let file = File::open(&path).map_err(not_found_or("opening upload", &path, || what))?;
+            let mut reader = file.take(len);
+            let mut hasher = DigestHasher::new(algorithm);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0u64;
+            loop {
+                let n = reader
+                    .read(&mut buf)
+                    .map_err(StorageError::io("reading upload", &path))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            if total != len {
+                return Err(StorageError::SizeMismatch {
+                    id: path.display().to_string(),
+                    expected: len,
+                    actual: total,
+                });
+            }
+            Ok(hasher.finish())
+        })
+        .await
+    }
+
+    async fn commit_upload(
+        &self,
+        id: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), StorageError> {
+        let source = self.upload_path(id)?;
+        let target = self.blob_path(digest);
+        let fsync = self.fsync;
+        let id = id.to_owned();
+        blocking(move || {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&source)
+                .map_err(not_found_or("opening upload", &source, || {
+                    format!("upload {id}")
+                }))?;
+            let actual = file
+                .metadata()
+                .map_err(StorageError::io("reading upload size", &source))?
+                .len();
+            if actual < size {
+                return Err(StorageError::SizeMismatch {
+                    id,
+                    expected: size,
+                    actual,
+                });
+            }
+            if actual > size {
+                file.set_len(size)
+                    .map_err(StorageError::io("truncating upload", &source))?;
+            }
+            let parent = target.parent().unwrap_or(Path::new("."));
+            if target.exists() {
+                // The same verified content is already there.
+                return fs::remove_file(&source)
+                    .map_err(StorageError::io("removing upload", &source));
+            }
+            if fsync {
+                file.sync_data()
+                    .map_err(StorageError::io("syncing upload", &source))?;
+            }
+            drop(file);
+            fs::create_dir_all(parent)
+                .map_err(StorageError::io("creating blob directory", parent))?;
+            fs::rename(&source, &target)
+                .map_err(StorageError::io("moving blob into place", &target))?;
+            if fsync {
+                File::open(parent)
+                    .and_then(|d| d.sync_all())
+                    .map_err(StorageError::io("syncing blob directory", parent))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn cancel_upload(&self, id: &str) -> Result<(), StorageError> {
+        let path = self.upload_path(id)?;
+        blocking(move || match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StorageError::io("removing upload", &path)(e))
+            }
+            _ => Ok(()),
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::TryStreamExt;
+
+    fn body(chunks: Vec<&'static [u8]>) -> ByteStream {
+        futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c)))).boxed()
+    }
+
+    async fn collect(s: ByteStream) -> Vec<u8> {
+        s.try_fold(Vec::new(), |mut v, b| async move {
+            v.extend_from_slice(&b);
+            Ok(v)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn upload_in_two_appends_then_commit_and_read_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::open(dir.path(), true).unwrap();
+        store.check().await.unwrap();
+        store.start_upload("u1").await.unwrap();
+        let a = store
+            .append_upload(
+                "u1",
+                0,
+                UploadHasher::default(),
+                body(vec![b"hello ", b"wor"]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(a.written, 9);
+        let restored = UploadHasher::restore(&a.hasher.save()).unwrap();
+        let b = store
+            .append_upload("u1", 9, restored, body(vec![b"ld"]))
+            .await
+            .unwrap();
+        let digest = b.hasher.digest();
+        assert_eq!(
+            digest,
+            DigestHasher::digest_of(DigestAlgorithm::Sha256, b"hello world")
+        );
+        assert_eq!(
+            store
+                .digest_upload("u1", DigestAlgorithm::Sha256, 11)
+                .await
+                .unwrap(),
+            digest
+        );
+        store.commit_upload("u1", &digest, 11).await.unwrap();
+        assert_eq!(
+            collect(store.read(&digest, 0..11).await.unwrap()).await,
+            b"hello world"
+        );
+        assert_eq!(
+            collect(store.read(&digest, 6..9).await.unwrap()).await,
+            b"wor"
+        );
+        assert!(
+            collect(store.read(&digest, 5..5).await.unwrap())
+                .await
+                .is_empty()
+        );
+        // The upload is gone once committed.
+        assert!(matches!(
+            store
+                .append_upload("u1", 0, UploadHasher::default(), body(vec![]))
+                .await,
+            Err(StorageError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn append_discards_bytes_past_the_recorded_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::open(dir.path(), false).unwrap();
+        store.start_upload("u2").await.unwrap();
+        store
+            .append_upload("u2", 0, UploadHasher::default(), body(vec![b"abcXXXX"]))
+            .await
+            .unwrap();
+        // Only "abc" was recorded: a resumed writer continues at 3.
+        let mut h = UploadHasher::default();
+        h.update(b"abc");
+        let a = store
+            .append_upload("u2", 3, h, body(vec![b"def"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            a.hasher.digest(),
+            DigestHasher::digest_of(DigestAlgorithm::Sha256, b"abcdef")
+        );
+        assert_eq!(
+            store
+                .digest_upload("u2", DigestAlgorithm::Sha256, 6)
+                .await
+                .unwrap(),
+            a.hasher.digest()
+        );
+    }
+
+    #[tokio::test]
+    async fn interrupted_stream_keeps_what_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::open(dir.path(), false).unwrap();
+        store.start_upload("u3").await.unwrap();
+        let failing: ByteStream = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(io::Error::other("client went away")),
+        ])
+        .boxed();
+        let a = store
+            .append_upload("u3", 0, UploadHasher::default(), failing)
+            .await
+            .unwrap();
+        assert_eq!(a.written, 3);
+        assert!(a.interrupted.unwrap().contains("client went away"));
+    }
+
+    #[tokio::test]
+    async fn commit_refuses_short_uploads_and_unknown_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::open(dir.path(), false).unwrap();
+        store.start_upload("u4").await.unwrap();
+        let d = DigestHasher::digest_of(DigestAlgorithm::Sha256, b"x");
+        assert!(matches!(
+            store.commit_upload("u4", &d, 1).await,
+            Err(StorageError::SizeMismatch { .. })
+        ));
+        assert!(matches!(
+            store.commit_upload("../etc", &d, 1).await,
+            Err(StorageError::NotFound { .. })
+        ));
+        assert!(matches!(
+            store.read(&d, 0..1).await,
+            Err(StorageError::NotFound { .. })
+        ));
+        store.cancel_upload("u4").await.unwrap();
+        store.cancel_upload("u4").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn large_blob_reads_across_windows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::open(dir.path(), false).unwrap();
+        let data: Vec<u8> = (0..(READ_WINDOW as usize * 2 + 12345))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        store.start_upload("u5").await.unwrap();
+        let chunks: Vec<io::Result<Bytes>> = data
+            .chunks(100_000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let a = store
+            .append_upload(
+                "u5",
+                0,
+                UploadHasher::default(),
+                futures_util::stream::iter(chunks).boxed(),
+            )
+            .await
+            .unwrap();
+        let d = a.hasher.digest();
+        store
+            .commit_upload("u5", &d, data.len() as u64)
+            .await
+            .unwrap();
+        let all = collect(store.read(&d, 0..data.len() as u64).await.unwrap()).await;
+        assert_eq!(all, data);
+        let start = READ_WINDOW - 10;
+        let part = collect(store.read(&d, start..start + 70_000).await.unwrap()).await;
+        assert_eq!(part, &data[start as usize..start as usize + 70_000]);
+    }
+}

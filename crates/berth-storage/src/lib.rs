@@ -1,0 +1,85 @@
+//! Blob storage for Berth: a content-addressed store of verified blobs plus the upload sessions
+//! that feed it.
+//!
+//! **Invariant:** a blob is visible under its digest only after its bytes were verified against
+//! that digest and moved into place atomically. Upload data lives apart from committed blobs
+//! until then, so nothing partial is ever served.
+//!
+//! The store knows nothing of repositories or HTTP: which repository may see which blob is the
+//! metadata store's business, and the API crate turns request bodies into byte streams.
+
+mod error;
+mod filesystem;
+
+use std::io;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use berth_core::{Digest, DigestAlgorithm, UploadHasher};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+
+pub use error::StorageError;
+pub use filesystem::FilesystemStore;
+
+/// A stream of blob bytes, produced without buffering the blob in memory.
+pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
+
+/// What an append to an upload achieved.
+#[derive(Clone)]
+pub struct Appended {
+    /// Bytes written by this append.
+    pub written: u64,
+    /// The running hash of the whole upload, including these bytes.
+    pub hasher: UploadHasher,
+    /// Set when the incoming stream failed part way (client gone, body error): the bytes
+    /// before the failure were written and hashed and are counted in `written`.
+    pub interrupted: Option<String>,
+}
+
+/// A content-addressed blob store with resumable uploads.
+///
+/// Upload sessions are identified by an opaque id chosen by the caller. Their bytes and their
+/// offset are kept consistent by the caller (the metadata store records the offset and hash
+/// state after each append); an append always starts at the offset it is given and discards
+/// anything beyond it, such as bytes a crashed writer left behind.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Short name of the driver, for logs and `config check`.
+    fn driver_name(&self) -> &'static str;
+
+    /// Checks that the store is reachable and writable (readiness).
+    async fn check(&self) -> Result<(), StorageError>;
+
+    /// Streams `range` of a committed blob. The range must lie within the blob.
+    async fn read(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream, StorageError>;
+
+    /// Creates the storage for a new, empty upload.
+    async fn start_upload(&self, id: &str) -> Result<(), StorageError>;
+
+    /// Appends `body` at `offset`, hashing on the way with `hasher` (the state at `offset`).
+    async fn append_upload(
+        &self,
+        id: &str,
+        offset: u64,
+        hasher: UploadHasher,
+        body: ByteStream,
+    ) -> Result<Appended, StorageError>;
+
+    /// Hashes the first `len` bytes of an upload from storage: the fallback when no saved hash
+    /// state can be used (a digest other than sha256, or a lost state).
+    async fn digest_upload(
+        &self,
+        id: &str,
+        algorithm: DigestAlgorithm,
+        len: u64,
+    ) -> Result<Digest, StorageError>;
+
+    /// Makes the first `size` bytes of an upload visible as blob `digest`, which the caller has
+    /// verified. Durable before it returns. The upload's storage is gone afterwards.
+    async fn commit_upload(&self, id: &str, digest: &Digest, size: u64)
+    -> Result<(), StorageError>;
+
+    /// Deletes an upload's data. Deleting a missing upload is not an error.
+    async fn cancel_upload(&self, id: &str) -> Result<(), StorageError>;
+}
