@@ -1,1 +1,89 @@
-//! placeholder
+//! Berth's HTTP surface: the OCI Distribution API under `/v2`, and `/healthz` and `/readyz`.
+//!
+//! **Architecture invariant:** this is the only crate that knows HTTP. It parses requests into
+//! typed values (see [`v2::Endpoint`]), calls the metadata and blob stores, and renders their
+//! answers and errors in the format each client expects.
+
+mod error;
+mod health;
+pub mod v2;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use berth_meta::MetadataStore;
+use berth_storage::BlobStore;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::RegistryError;
+
+/// Everything a request handler needs, shared by all requests.
+pub struct App {
+    /// Repositories, manifests, tags, blob links and upload sessions.
+    pub meta: MetadataStore,
+    /// The bytes of blobs and uploads.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Tunables of the registry API.
+    pub limits: Limits,
+}
+
+/// Tunables of the registry API.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: usize,
+    /// How long an upload's write lock lasts without renewal: the longest a client waits to
+    /// resume an upload whose previous writer died.
+    pub upload_lock_ttl: Duration,
+    /// Page size of `/v2/_catalog` when the client gives no `n`, and the most it may ask for.
+    pub catalog_page: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_manifest_bytes: 4 << 20,
+            upload_lock_ttl: Duration::from_secs(30),
+            catalog_page: 1000,
+        }
+    }
+}
+
+/// Shared application state, cheap to clone into every request.
+pub type AppState = Arc<App>;
+
+/// The request id header, set on every request that lacks one and echoed on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Builds the complete HTTP service.
+pub fn router(app: AppState) -> Router {
+    let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        })
+        .on_request(())
+        .on_response(
+            |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
+            },
+        );
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v2", axum::routing::any(v2::handle))
+        .route("/v2/", axum::routing::any(v2::handle))
+        .route("/v2/{*rest}", axum::routing::any(v2::handle))
+        .with_state(app)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

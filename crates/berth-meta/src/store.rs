@@ -491,7 +491,7 @@ impl MetadataStore {
         id: &str,
         holder: &str,
         size: u64,
-        hash_state: &[u8],
+        hash_state: Option<&[u8]>,
     ) -> Result<bool, MetaError> {
         let n = sqlx::query(
             "UPDATE uploads SET size = ?, hash_state = ?, updated_at = ?, lock_holder = NULL, \

@@ -260,8 +260,16 @@ async fn upload_sessions_lock_record_and_finish() {
     assert!(s.renew_upload_lock("u1", "h1", ttl).await.unwrap());
     assert!(!s.renew_upload_lock("u1", "h2", ttl).await.unwrap());
     // Only the holder records.
-    assert!(!s.record_upload("u1", "h2", 5, b"state").await.unwrap());
-    assert!(s.record_upload("u1", "h1", 5, b"state").await.unwrap());
+    assert!(
+        !s.record_upload("u1", "h2", 5, Some(b"state"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.record_upload("u1", "h1", 5, Some(b"state"))
+            .await
+            .unwrap()
+    );
     let u = s.upload("r", "u1").await.unwrap().unwrap();
     assert_eq!((u.size, u.hash_state.as_deref()), (5, Some(&b"state"[..])));
     // An expired lock can be taken over (a writer that died).

@@ -1,1 +1,190 @@
-fn main() {}
+//! `berth`: a container image registry in one binary.
+
+mod config;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use config::Config;
+
+/// Berth, a highly available container image registry.
+///
+/// With no configuration at all, `berth serve` runs on embedded defaults: SQLite metadata and
+/// blobs under ./berth-data, listening on 127.0.0.1:5000.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    /// TOML configuration file; environment variables (BERTH_*) override it.
+    #[arg(long, short, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry.
+    Serve,
+    /// Apply database migrations and exit (serve also does this at start-up).
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (file and environment) and print the effective settings.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let config = match Config::load(cli.config.as_deref(), &env) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("berth: invalid configuration:");
+            for e in &errors.0 {
+                eprintln!("  - {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Config {
+        command: ConfigCommand::Check,
+    } = cli.command
+    {
+        print_effective(&config);
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(&config).await.map(drop),
+            Command::Config { .. } => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("berth: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_effective(c: &Config) {
+    println!("configuration OK");
+    println!("  listen             {}", c.listen);
+    println!("  external_url       {}", c.external_url(c.listen_addr()));
+    println!("  data_dir           {}", c.data_dir.display());
+    println!("  database.url       {}", c.database_url());
+    println!(
+        "  storage            {} at {} (fsync {})",
+        c.storage.driver,
+        c.storage_path().display(),
+        c.storage.fsync
+    );
+    println!("  log                {} ({})", c.log.level, c.log.format);
+}
+
+fn init_logging(c: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&c.log.level);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if c.log.format == "json" {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn migrate(c: &Config) -> anyhow::Result<berth_meta::MetadataStore> {
+    std::fs::create_dir_all(&c.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", c.data_dir.display()))?;
+    let url = c.database_url();
+    let meta = berth_meta::MetadataStore::connect(&url, &c.pool_settings())
+        .await
+        .with_context(|| format!("cannot open the metadata database (database.url = {url:?})"))?;
+    meta.migrate()
+        .await
+        .context("cannot migrate the metadata database")?;
+    tracing::info!("metadata database migrated");
+    Ok(meta)
+}
+
+async fn serve(c: Config) -> anyhow::Result<()> {
+    let meta = migrate(&c).await?;
+    let storage_path = c.storage_path();
+    let blobs = berth_storage::FilesystemStore::open(&storage_path, c.storage.fsync).with_context(
+        || {
+            format!(
+                "cannot open blob storage at {} (storage.path)",
+                storage_path.display()
+            )
+        },
+    )?;
+    let app = Arc::new(berth_api::App {
+        meta,
+        blobs: Arc::new(blobs),
+        limits: c.limits(),
+    });
+    let listener = tokio::net::TcpListener::bind(c.listen_addr())
+        .await
+        .with_context(|| format!("cannot listen on {} (listen)", c.listen))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(
+        listen = %bound,
+        external_url = %c.external_url(bound),
+        database = %c.database_url(),
+        storage = %storage_path.display(),
+        "berth is serving"
+    );
+    axum::serve(listener, berth_api::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("berth stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}

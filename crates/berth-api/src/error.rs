@@ -1,0 +1,135 @@
+//! Errors on the wire.
+//!
+//! Policy: client mistakes become a specific 4xx with an OCI error code and a message that says
+//! what to fix. A database that cannot be reached is `503 UNAVAILABLE`, so load balancers and
+//! clients retry. Anything else is logged with its cause and answered with an opaque
+//! `500 UNKNOWN`; the request id in the response header finds the log line.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_core::ErrorCode;
+use berth_meta::MetaError;
+use berth_storage::StorageError;
+use serde_json::{Value, json};
+
+/// An error answered in the OCI envelope `{"errors":[{"code","message","detail"}]}`.
+#[derive(Debug)]
+pub struct RegistryError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+    detail: Value,
+    headers: HeaderMap,
+}
+
+fn default_status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BlobUnknown
+        | ErrorCode::BlobUploadUnknown
+        | ErrorCode::ManifestUnknown
+        | ErrorCode::NameUnknown => StatusCode::NOT_FOUND,
+        ErrorCode::BlobUploadInvalid
+        | ErrorCode::DigestInvalid
+        | ErrorCode::ManifestBlobUnknown
+        | ErrorCode::ManifestInvalid
+        | ErrorCode::NameInvalid
+        | ErrorCode::SizeInvalid
+        | ErrorCode::TagInvalid
+        | ErrorCode::PaginationNumberInvalid => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Denied => StatusCode::FORBIDDEN,
+        ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl RegistryError {
+    /// An error with the code's usual status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status: default_status(code),
+            code,
+            message: message.into(),
+            detail: Value::Null,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Overrides the HTTP status.
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds the `detail` member.
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// Adds response headers.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Adds one response header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// The wire code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// An unexpected failure: logged in full here, answered opaquely.
+    pub fn internal(context: &str, error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "{context}");
+        Self::new(
+            ErrorCode::Unknown,
+            "internal server error; the server log has the details under this request's id",
+        )
+    }
+}
+
+impl IntoResponse for RegistryError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code.as_str(), "message": self.message});
+        if !self.detail.is_null() {
+            error["detail"] = self.detail;
+        }
+        let mut response = (self.status, axum::Json(json!({ "errors": [error] }))).into_response();
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+impl From<MetaError> for RegistryError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::Unavailable(_) => {
+                tracing::warn!(error = %e, "metadata database unavailable");
+                Self::new(
+                    ErrorCode::Unavailable,
+                    "the metadata database is unavailable; retry shortly",
+                )
+                .header(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from_static("1"),
+                )
+            }
+            other => Self::internal("metadata store failed", &other),
+        }
+    }
+}
+
+impl From<StorageError> for RegistryError {
+    fn from(e: StorageError) -> Self {
+        Self::internal("blob storage failed", &e)
+    }
+}

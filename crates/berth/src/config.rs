@@ -1,0 +1,412 @@
+//! Configuration: a TOML file (`--config`), then environment overrides, then defaults.
+//! Only this binary reads configuration; the library crates receive typed settings.
+//!
+//! Environment variables (each overrides the matching key):
+//!
+//! | variable              | key                  | default                                   |
+//! |-----------------------|----------------------|-------------------------------------------|
+//! | `BERTH_LISTEN`        | `listen`             | `127.0.0.1:5000`                          |
+//! | `BERTH_EXTERNAL_URL`  | `external_url`       | `http://<listen>` (`localhost` for 0.0.0.0) |
+//! | `BERTH_DATA_DIR`      | `data_dir`           | `./berth-data`                            |
+//! | `BERTH_DATABASE_URL`  | `database.url`       | `sqlite://<data_dir>/berth.db`            |
+//! | `BERTH_STORAGE_PATH`  | `storage.path`       | `<data_dir>/storage`                      |
+//! | `BERTH_LOG`           | `log.level`          | `info`                                    |
+//! | `BERTH_LOG_FORMAT`    | `log.format`         | `text`                                    |
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration. Every field has a default, so an empty file (or none) is valid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The URL clients use to reach this registry (behind a load balancer: the balancer's).
+    pub external_url: Option<String>,
+    /// Directory for everything kept locally: the SQLite database and filesystem blobs.
+    pub data_dir: PathBuf,
+    /// The metadata database.
+    pub database: DatabaseConfig,
+    /// The blob store.
+    pub storage: StorageConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Registry API limits.
+    pub registry: RegistryConfig,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// Database URL; `sqlite://PATH`. Default: a SQLite file in the data directory.
+    pub url: Option<String>,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+    /// Seconds a request waits for a connection before answering 503.
+    pub acquire_timeout_secs: u64,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Blob store driver: `filesystem` (local disk or a shared mount such as CephFS).
+    pub driver: String,
+    /// Root directory of the filesystem driver. Default: `<data_dir>/storage`.
+    pub path: Option<PathBuf>,
+    /// Flush each blob to stable storage before it becomes visible.
+    pub fsync: bool,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// Level or filter directives, e.g. `info` or `warn,berth_api=debug`.
+    pub level: String,
+    /// `text` (human-readable) or `json` (one object per line).
+    pub format: String,
+}
+
+/// `[registry]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RegistryConfig {
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: usize,
+    /// Seconds an upload's write lock lasts without renewal.
+    pub upload_lock_ttl_secs: u64,
+    /// Default and largest page of `/v2/_catalog`.
+    pub catalog_page_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5000".into(),
+            external_url: None,
+            data_dir: PathBuf::from("./berth-data"),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
+            log: LogConfig::default(),
+            registry: RegistryConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            driver: "filesystem".into(),
+            path: None,
+            fsync: true,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        let limits = berth_api::Limits::default();
+        Self {
+            max_manifest_bytes: limits.max_manifest_bytes,
+            upload_lock_ttl_secs: limits.upload_lock_ttl.as_secs(),
+            catalog_page_size: limits.catalog_page,
+        }
+    }
+}
+
+/// Why a configuration cannot be used: every problem found, each on its own line.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Where a configuration value came from, for messages.
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Loads the file (if any), applies environment overrides from `env`, and validates.
+    pub fn load(file: Option<&Path>, env: Env<'_>) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut config = match file {
+            None => Self::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigErrors(vec![format!("cannot read {}: {e}", path.display())])
+                })?;
+                let mut unknown = Vec::new();
+                let parsed: Result<Self, _> =
+                    serde_ignored::deserialize(toml::Deserializer::new(&text), |key| {
+                        unknown.push(key.to_string());
+                    });
+                match parsed {
+                    Ok(c) => {
+                        errors.extend(
+                            unknown
+                                .into_iter()
+                                .map(|k| format!("{}: unknown key `{k}`", path.display())),
+                        );
+                        c
+                    }
+                    Err(e) => {
+                        return Err(ConfigErrors(vec![format!(
+                            "{}: {}",
+                            path.display(),
+                            e.to_string().trim_end()
+                        )]));
+                    }
+                }
+            }
+        };
+        config.apply_env(env);
+        config.validate(&mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    fn apply_env(&mut self, env: Env<'_>) {
+        if let Some(v) = env("BERTH_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = env("BERTH_EXTERNAL_URL") {
+            self.external_url = Some(v);
+        }
+        if let Some(v) = env("BERTH_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = env("BERTH_DATABASE_URL") {
+            self.database.url = Some(v);
+        }
+        if let Some(v) = env("BERTH_STORAGE_PATH") {
+            self.storage.path = Some(v.into());
+        }
+        if let Some(v) = env("BERTH_LOG") {
+            self.log.level = v;
+        }
+        if let Some(v) = env("BERTH_LOG_FORMAT") {
+            self.log.format = v;
+        }
+    }
+
+    fn validate(&self, errors: &mut Vec<String>) {
+        if self.listen.parse::<SocketAddr>().is_err() {
+            errors.push(format!(
+                "listen = {:?}: expected IP:PORT, e.g. 127.0.0.1:5000 or 0.0.0.0:5000",
+                self.listen
+            ));
+        }
+        if let Some(url) = &self.external_url {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(['?', '#', ' '])) {
+                errors.push(format!(
+                    "external_url = {url:?}: expected http://HOST[:PORT] or https://HOST[:PORT]"
+                ));
+            }
+        }
+        let url = self.database_url();
+        if !url.starts_with("sqlite:") {
+            errors.push(format!("database.url = {url:?}: expected sqlite://PATH"));
+        }
+        if self.database.max_connections == 0 {
+            errors.push("database.max_connections must be at least 1".into());
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            errors.push("database.acquire_timeout_secs must be at least 1".into());
+        }
+        if self.storage.driver != "filesystem" {
+            errors.push(format!(
+                "storage.driver = {:?}: expected \"filesystem\"",
+                self.storage.driver
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            errors.push(format!("log.level = {:?}: expected a level (error, warn, info, debug, trace) or filter directives", self.log.level));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            errors.push(format!(
+                "log.format = {:?}: expected \"text\" or \"json\"",
+                self.log.format
+            ));
+        }
+        if self.registry.max_manifest_bytes < 1024 {
+            errors.push("registry.max_manifest_bytes must be at least 1024".into());
+        }
+        if self.registry.upload_lock_ttl_secs < 3 {
+            errors.push("registry.upload_lock_ttl_secs must be at least 3".into());
+        }
+        if self.registry.catalog_page_size == 0 {
+            errors.push("registry.catalog_page_size must be at least 1".into());
+        }
+    }
+
+    /// The listen address (validated by `load`).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5000)))
+    }
+
+    /// The URL clients use: configured, or derived from the listen address.
+    pub fn external_url(&self, bound: SocketAddr) -> String {
+        match &self.external_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// The database URL: configured, or a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("berth.db").display()))
+    }
+
+    /// The filesystem driver's root.
+    pub fn storage_path(&self) -> PathBuf {
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("storage"))
+    }
+
+    /// Pool settings for the metadata store.
+    pub fn pool_settings(&self) -> berth_meta::PoolSettings {
+        berth_meta::PoolSettings {
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_secs),
+        }
+    }
+
+    /// Limits for the registry API.
+    pub fn limits(&self) -> berth_api::Limits {
+        berth_api::Limits {
+            max_manifest_bytes: self.registry.max_manifest_bytes,
+            upload_lock_ttl: Duration::from_secs(self.registry.upload_lock_ttl_secs),
+            catalog_page: self.registry.catalog_page_size,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, &no_env).unwrap();
+        assert_eq!(c.listen_addr(), "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(c.external_url(c.listen_addr()), "http://127.0.0.1:5000");
+        assert_eq!(c.database_url(), "sqlite://./berth-data/berth.db");
+        assert_eq!(c.storage_path(), PathBuf::from("./berth-data/storage"));
+        assert_eq!(
+            c.external_url("0.0.0.0:80".parse().unwrap()),
+            "http://localhost:80"
+        );
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/berth.example.toml");
+        let c = Config::load(Some(&path), &no_env).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let f = write("listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/a\"\n");
+        let env = |k: &str| match k {
+            "BERTH_LISTEN" => Some("127.0.0.1:7000".to_owned()),
+            "BERTH_EXTERNAL_URL" => Some("https://registry.example.com/".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(Some(f.path()), &env).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7000");
+        assert_eq!(
+            c.external_url(c.listen_addr()),
+            "https://registry.example.com"
+        );
+        assert_eq!(c.database_url(), "sqlite:///srv/a/berth.db");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_all_reported() {
+        let f = write(
+            "lisen = \"x\"\n[storage]\nfsynk = true\ndriver = \"floppy\"\n[log]\nformat = \"xml\"\n",
+        );
+        let e = Config::load(Some(f.path()), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key `lisen`"), "{e}");
+        assert!(e.contains("unknown key `storage.fsynk`"), "{e}");
+        assert!(e.contains("storage.driver = \"floppy\""), "{e}");
+        assert!(e.contains("log.format = \"xml\""), "{e}");
+        let f = write("[database]\nmax_connections = \"many\"\n");
+        let e = Config::load(Some(f.path()), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_connections"), "{e}");
+        let env = |k: &str| (k == "BERTH_LISTEN").then(|| "nonsense".to_owned());
+        let e = Config::load(None, &env).unwrap_err().to_string();
+        assert!(e.contains("listen = \"nonsense\""), "{e}");
+        let env = |k: &str| (k == "BERTH_DATABASE_URL").then(|| "postgres://x".to_owned());
+        assert!(
+            Config::load(None, &env)
+                .unwrap_err()
+                .to_string()
+                .contains("database.url")
+        );
+    }
+}
