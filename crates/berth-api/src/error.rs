@@ -13,8 +13,12 @@ use berth_storage::StorageError;
 use serde_json::{Value, json};
 
 /// An error answered in the OCI envelope `{"errors":[{"code","message","detail"}]}`.
+/// Boxed: errors are the rare path, and results stay small on the common one.
 #[derive(Debug)]
-pub struct RegistryError {
+pub struct RegistryError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     status: StatusCode,
     code: ErrorCode,
     message: String,
@@ -49,42 +53,42 @@ fn default_status(code: ErrorCode) -> StatusCode {
 impl RegistryError {
     /// An error with the code's usual status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status: default_status(code),
             code,
             message: message.into(),
             detail: Value::Null,
             headers: HeaderMap::new(),
-        }
+        }))
     }
 
     /// Overrides the HTTP status.
     pub fn status(mut self, status: StatusCode) -> Self {
-        self.status = status;
+        self.0.status = status;
         self
     }
 
     /// Adds the `detail` member.
     pub fn detail(mut self, detail: Value) -> Self {
-        self.detail = detail;
+        self.0.detail = detail;
         self
     }
 
     /// Adds response headers.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
-        self.headers.extend(headers);
+        self.0.headers.extend(headers);
         self
     }
 
     /// Adds one response header.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.insert(name, value);
+        self.0.headers.insert(name, value);
         self
     }
 
     /// The wire code.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     /// An unexpected failure: logged in full here, answered opaquely.
@@ -99,12 +103,19 @@ impl RegistryError {
 
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code.as_str(), "message": self.message});
-        if !self.detail.is_null() {
-            error["detail"] = self.detail;
+        let Inner {
+            status,
+            code,
+            message,
+            detail,
+            headers,
+        } = *self.0;
+        let mut error = json!({"code": code.as_str(), "message": message});
+        if !detail.is_null() {
+            error["detail"] = detail;
         }
-        let mut response = (self.status, axum::Json(json!({ "errors": [error] }))).into_response();
-        response.headers_mut().extend(self.headers);
+        let mut response = (status, axum::Json(json!({ "errors": [error] }))).into_response();
+        response.headers_mut().extend(headers);
         response
     }
 }

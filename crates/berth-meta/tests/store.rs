@@ -1,5 +1,7 @@
 //! The metadata store suite. It runs against every backend the store supports; today SQLite.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use berth_core::{Digest, DigestAlgorithm, DigestHasher, Reference};

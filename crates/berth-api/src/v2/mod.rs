@@ -250,7 +250,7 @@ fn query_param(uri: &Uri, key: &str) -> Option<String> {
             };
             (decode(k) == key).then(|| decode(v))
         })
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]

@@ -1,0 +1,461 @@
+//! Test harness: runs the real `berth` binary on a free port with a private data directory, and
+//! installs and runs the real components the tests need (Debian and PyPI packages), stopping
+//! everything it started by PID. A missing component is installed, never skipped; if it cannot
+//! be installed the test fails and says why.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_core::{Digest, DigestAlgorithm, DigestHasher};
+
+/// A running `berth serve`.
+pub struct Berth {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    /// The data directory (kept across restarts within a test).
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Path of the binary under test.
+pub fn berth_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Berth {
+    /// Starts berth on embedded defaults in a fresh temporary data directory.
+    pub async fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut b = Self::start_in(tmp.path(), &[]).await;
+        b._tmp = Some(tmp);
+        b
+    }
+
+    /// Starts berth with `data_dir` and extra environment.
+    pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("berth.log"))
+            .unwrap();
+        let mut cmd = Command::new(berth_bin());
+        cmd.arg("serve")
+            .env_remove("BERTH_CONFIG")
+            .env_remove("BERTH_DATABASE_URL")
+            .env_remove("BERTH_STORAGE_PATH")
+            .env_remove("BERTH_EXTERNAL_URL")
+            .env("BERTH_LISTEN", &addr)
+            .env("BERTH_DATA_DIR", data_dir)
+            .env("BERTH_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn berth");
+        let mut b = Self {
+            child: Some(child),
+            addr,
+            data_dir: data_dir.to_owned(),
+            _tmp: None,
+        };
+        b.wait_healthy().await;
+        b
+    }
+
+    async fn wait_healthy(&mut self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "berth exited with {status} before becoming healthy:\n{}",
+                    self.log()
+                );
+            }
+            if let Ok(r) = client.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "berth not healthy after 20 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("berth.log")).unwrap_or_default()
+    }
+
+    /// PID of the server process.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Kills the server with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        c.wait().unwrap()
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// SHA-256 digest of `data`.
+pub fn sha256(data: &[u8]) -> Digest {
+    DigestHasher::digest_of(DigestAlgorithm::Sha256, data)
+}
+
+/// Pushes a blob with a single `POST ?digest=` and asserts 201.
+pub async fn push_blob(c: &reqwest::Client, b: &Berth, repo: &str, data: &[u8]) -> Digest {
+    let d = sha256(data);
+    let r = c
+        .post(b.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "push blob: {}", r.text().await.unwrap());
+    d
+}
+
+/// An OCI image manifest for a config and layers (with their sizes).
+pub fn image_manifest(
+    config: (&Digest, usize),
+    layers: &[(&Digest, usize)],
+    extra: &str,
+) -> String {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|(d, n)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{n}}}"#))
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",{extra}"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]}}"#,
+        config.0,
+        config.1,
+        layers.join(",")
+    )
+}
+
+/// Pushes config + one layer + a manifest tagged `tag`; returns the manifest's bytes and digest.
+pub async fn push_image(
+    c: &reqwest::Client,
+    b: &Berth,
+    repo: &str,
+    tag: &str,
+    seed: &str,
+) -> (String, Digest) {
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
+    let layer = format!("layer-{seed}").repeat(100);
+    let cd = push_blob(c, b, repo, config.as_bytes()).await;
+    let ld = push_blob(c, b, repo, layer.as_bytes()).await;
+    let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())], "");
+    let r = c
+        .put(b.url(&format!("/v2/{repo}/manifests/{tag}")))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(m.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        201,
+        "push manifest: {}",
+        r.text().await.unwrap()
+    );
+    let d = sha256(m.as_bytes());
+    (m, d)
+}
+
+/// Asserts an OCI error response and returns its JSON.
+pub async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    let got = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(got, status, "body: {text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    assert_eq!(v["errors"][0]["code"], code, "body: {text}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "no message: {text}"
+    );
+    v
+}
+
+// ---- real components ---------------------------------------------------------------------
+
+static INSTALL: Mutex<()> = Mutex::new(());
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Makes sure each `(command, debian package)` is installed, installing what is missing with
+/// apt-get (serialised across test processes by a lock file). Panics with apt's output if the
+/// installation fails.
+pub fn ensure_debian(tools: &[(&str, &str)]) {
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(c, _)| !have(c))
+        .map(|(_, p)| *p)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let script = format!(
+        "set -e; export DEBIAN_FRONTEND=noninteractive; \
+         if [ ! -x /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi; \
+         (apt-get install -y -q -o DPkg::Lock::Timeout=900 --no-install-recommends {pkgs} || \
+          (apt-get update -q -o DPkg::Lock::Timeout=900 && apt-get install -y -q -o DPkg::Lock::Timeout=900 --no-install-recommends {pkgs}))",
+        pkgs = missing.join(" ")
+    );
+    let out = Command::new("flock")
+        .arg("/var/tmp/berth-tests-apt.lock")
+        .arg("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("run apt-get (needs root and flock)");
+    assert!(
+        out.status.success(),
+        "could not install {missing:?}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (c, p) in tools {
+        assert!(have(c), "{c} still missing after installing {p}");
+    }
+}
+
+/// A Python virtual environment with the given PyPI packages, shared by test runs (kept under
+/// /var/tmp and created once, under a lock).
+pub fn python_venv(packages: &[&str]) -> PathBuf {
+    ensure_debian(&[("python3", "python3")]);
+    let dir = PathBuf::from("/var/tmp/berth-tests-venv");
+    let stamp = dir.join(format!(
+        "installed-{}",
+        packages.join("-").replace(['/', ' ', '='], "_")
+    ));
+    if stamp.exists() {
+        return dir;
+    }
+    let script = format!(
+        "set -e; [ -x {d}/bin/pip ] || python3 -m venv {d}; {d}/bin/pip install -q {p}; touch {s}",
+        d = dir.display(),
+        p = packages.join(" "),
+        s = stamp.display()
+    );
+    let out = Command::new("flock")
+        .arg("/var/tmp/berth-tests-venv.lock")
+        .arg("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pip install {packages:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// Runs a command, asserting success; returns stdout. The command line and output are in the
+/// panic message when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}:\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A private Docker engine (Debian's docker.io) with its own data root, exec root and socket;
+/// vfs storage, no bridge, no iptables. Stopped and cleaned up on drop.
+pub struct Dockerd {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// `unix://…/docker.sock`
+    pub host: String,
+}
+
+impl Dockerd {
+    /// Starts the engine and waits until it answers.
+    pub fn start() -> Self {
+        ensure_debian(&[("dockerd", "docker.io"), ("gcc", "gcc"), ("tar", "tar")]);
+        let dir = tempfile::Builder::new()
+            .prefix("berth-dockerd-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let d = dir.path();
+        let host = format!("unix://{}/docker.sock", d.display());
+        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let child = Command::new("/usr/sbin/dockerd")
+            .args(["--data-root", &d.join("data").display().to_string()])
+            .args(["--exec-root", &d.join("exec").display().to_string()])
+            .args(["--pidfile", &d.join("dockerd.pid").display().to_string()])
+            .args(["-H", &host])
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start dockerd");
+        let me = Self {
+            child: Some(child),
+            dir,
+            host,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !me
+            .docker()
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not start:\n{}",
+                me.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        me
+    }
+
+    /// A `docker` command bound to this engine, with a private client config.
+    pub fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", self.dir.path().join("client"))
+            .env("DOCKER_BUILDKIT", "0");
+        c
+    }
+
+    /// The engine's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // dockerd leaves mounts (netns, layers) under its directories.
+        let root = self.dir.path().display().to_string();
+        if let Ok(mounts) = std::fs::read_to_string("/proc/mounts") {
+            let mut points: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split(' ').nth(1))
+                .filter(|p| p.starts_with(&root))
+                .collect();
+            points.sort_unstable_by(|a, b| b.cmp(a));
+            for p in points {
+                let _ = Command::new("umount").arg("-l").arg(p).status();
+            }
+        }
+    }
+}
+
+/// Writes a statically linked hello-world binary into `dir` and returns its path.
+pub fn static_hello(dir: &Path) -> PathBuf {
+    std::fs::write(
+        dir.join("hello.c"),
+        "#include <stdio.h>\nint main(){puts(\"hello from scratch image\");return 0;}\n",
+    )
+    .unwrap();
+    let bin = dir.join("hello");
+    run(Command::new("gcc")
+        .args(["-static", "-Os", "-o"])
+        .arg(&bin)
+        .arg(dir.join("hello.c")));
+    bin
+}
+
+/// Random bytes (not zeros: real compression and hashing behaviour).
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
