@@ -572,6 +572,53 @@ async fn upload_session_errors() {
 }
 
 #[tokio::test]
+async fn one_writer_per_session_at_a_time() {
+    let b = Berth::start().await;
+    let c = client();
+    let r = c.post(b.url("/v2/cc/blobs/uploads/")).send().await.unwrap();
+    let loc = header(&r, "location").to_owned();
+    // A PATCH that keeps its body open holds the session.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|v| (Ok::<_, std::io::Error>(v), rx))
+    });
+    tx.send(b"first part ".to_vec()).unwrap();
+    let slow = tokio::spawn(
+        c.patch(b.url(&loc))
+            .body(reqwest::Body::wrap_stream(body))
+            .send(),
+    );
+    // Give the first request time to reach the server and take the session.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let busy = c
+        .patch(b.url(&loc))
+        .body("second writer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&busy, "retry-after"), "1");
+    expect_error(busy, 409, "BLOB_UPLOAD_INVALID").await;
+    // The first writer finishes; the session has exactly its bytes and takes the next chunk.
+    tx.send(b"and the rest".to_vec()).unwrap();
+    drop(tx);
+    let r = slow.await.unwrap().unwrap();
+    assert_eq!(r.status(), 202);
+    let first = b"first part and the rest";
+    assert_eq!(header(&r, "range"), format!("0-{}", first.len() - 1));
+    let r = c.patch(b.url(&loc)).body("!").send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let d = sha256(b"first part and the rest!");
+    assert_eq!(
+        c.put(b.url(&format!("{loc}?digest={d}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
 async fn cross_repository_mount() {
     let b = Berth::start().await;
     let c = client();

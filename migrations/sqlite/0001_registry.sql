@@ -57,15 +57,13 @@ CREATE TABLE tags (
 CREATE INDEX tags_by_manifest ON tags (repository_id, manifest_digest);
 
 -- Upload sessions. The bytes are in the blob store; the offset and the running hash state are
--- here, so that any node can continue any upload. lock_holder/lock_expires make one request at
--- a time the writer of a session; a lock whose holder died expires.
+-- here, so that any node can continue any upload. (One writer at a time is the blob store's
+-- job; progress is recorded only if the size is still the one the writer started from.)
 CREATE TABLE uploads (
     id            TEXT    PRIMARY KEY,
     repository    TEXT    NOT NULL,
     size          INTEGER NOT NULL,
     hash_state    BLOB,
-    lock_holder   TEXT,
-    lock_expires  INTEGER,
     started_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );

@@ -35,9 +35,6 @@ pub struct App {
 pub struct Limits {
     /// Largest manifest accepted, in bytes.
     pub max_manifest_bytes: usize,
-    /// How long an upload's write lock lasts without renewal: the longest a client waits to
-    /// resume an upload whose previous writer died.
-    pub upload_lock_ttl: Duration,
     /// Page size of `/v2/_catalog` when the client gives no `n`, and the most it may ask for.
     pub catalog_page: u32,
 }
@@ -46,7 +43,6 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_manifest_bytes: 4 << 20,
-            upload_lock_ttl: Duration::from_secs(30),
             catalog_page: 1000,
         }
     }

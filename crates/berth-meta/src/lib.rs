@@ -15,6 +15,6 @@ mod store;
 
 pub use error::MetaError;
 pub use store::{
-    Acquire, BlobUnlink, Dialect, ManifestDelete, ManifestPut, MetadataStore, NewManifest,
-    PoolSettings, Referrer, StoredManifest, UploadSession,
+    BlobUnlink, Dialect, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings,
+    Referrer, StoredManifest, UploadSession,
 };

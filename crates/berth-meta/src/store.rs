@@ -75,17 +75,6 @@ pub struct UploadSession {
     pub started_at: i64,
 }
 
-/// Result of asking for the write lock on an upload session.
-#[derive(Debug)]
-pub enum Acquire {
-    /// The caller holds the lock until it records progress, releases it, or it expires.
-    Acquired(UploadSession),
-    /// Another request is writing this session.
-    Busy,
-    /// No such session in this repository.
-    Unknown,
-}
-
 /// A manifest to store.
 #[derive(Debug, Clone)]
 pub struct NewManifest<'a> {
@@ -438,86 +427,28 @@ impl MetadataStore {
         row.map(|r| upload_from_row(&r)).transpose()
     }
 
-    /// Takes the write lock on an upload session for `ttl`, on behalf of `holder`.
-    pub async fn acquire_upload(
-        &self,
-        repository: &str,
-        id: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<Acquire, MetaError> {
-        let now = now();
-        let taken = sqlx::query(
-            "UPDATE uploads SET lock_holder = ?, lock_expires = ? \
-             WHERE id = ? AND repository = ? AND (lock_holder IS NULL OR lock_expires < ?)",
-        )
-        .bind(holder)
-        .bind(now + ttl.as_secs() as i64)
-        .bind(id)
-        .bind(repository)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        let session = self.upload(repository, id).await?;
-        Ok(match (taken, session) {
-            (1, Some(s)) => Acquire::Acquired(s),
-            (_, Some(_)) => Acquire::Busy,
-            (_, None) => Acquire::Unknown,
-        })
-    }
-
-    /// Extends a held lock. Returns false if the lock was lost.
-    pub async fn renew_upload_lock(
-        &self,
-        id: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<bool, MetaError> {
-        let n = sqlx::query("UPDATE uploads SET lock_expires = ? WHERE id = ? AND lock_holder = ?")
-            .bind(now() + ttl.as_secs() as i64)
-            .bind(id)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n == 1)
-    }
-
-    /// Records the new size and hash state of an upload and releases the lock. Returns false if
-    /// the lock had been lost (expired and taken by another request): nothing is recorded.
+    /// Records the new size and hash state of an upload, if it still has `expected_size`
+    /// bytes recorded (optimistic concurrency). Returns false when it does not (cancelled,
+    /// finished or advanced by another request): nothing is recorded then.
     pub async fn record_upload(
         &self,
         id: &str,
-        holder: &str,
+        expected_size: u64,
         size: u64,
         hash_state: Option<&[u8]>,
     ) -> Result<bool, MetaError> {
         let n = sqlx::query(
-            "UPDATE uploads SET size = ?, hash_state = ?, updated_at = ?, lock_holder = NULL, \
-             lock_expires = NULL WHERE id = ? AND lock_holder = ?",
+            "UPDATE uploads SET size = ?, hash_state = ?, updated_at = ? WHERE id = ? AND size = ?",
         )
         .bind(size as i64)
         .bind(hash_state)
         .bind(now())
         .bind(id)
-        .bind(holder)
+        .bind(expected_size as i64)
         .execute(&self.pool)
         .await?
         .rows_affected();
         Ok(n == 1)
-    }
-
-    /// Releases a held lock without recording anything.
-    pub async fn release_upload(&self, id: &str, holder: &str) -> Result<(), MetaError> {
-        sqlx::query(
-            "UPDATE uploads SET lock_holder = NULL, lock_expires = NULL WHERE id = ? AND lock_holder = ?",
-        )
-        .bind(id)
-        .bind(holder)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Deletes an upload session. Returns whether it existed.

@@ -2,11 +2,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use berth_core::{Digest, DigestAlgorithm, DigestHasher, Reference};
 use berth_meta::{
-    Acquire, BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings,
+    BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings,
 };
 
 fn digest(s: &str) -> Digest {
@@ -242,55 +240,24 @@ async fn referrers_by_subject_and_artifact_type() {
 }
 
 #[tokio::test]
-async fn upload_sessions_lock_record_and_finish() {
+async fn upload_sessions_record_and_finish() {
     let (_dir, s) = sqlite().await;
-    let ttl = Duration::from_secs(30);
     s.create_upload("u1", "r").await.unwrap();
     assert!(s.upload("other", "u1").await.unwrap().is_none());
-    let Acquire::Acquired(session) = s.acquire_upload("r", "u1", "h1", ttl).await.unwrap() else {
-        panic!("not acquired")
-    };
-    assert_eq!(session.size, 0);
-    assert!(matches!(
-        s.acquire_upload("r", "u1", "h2", ttl).await.unwrap(),
-        Acquire::Busy
-    ));
-    assert!(matches!(
-        s.acquire_upload("r", "nope", "h2", ttl).await.unwrap(),
-        Acquire::Unknown
-    ));
-    assert!(s.renew_upload_lock("u1", "h1", ttl).await.unwrap());
-    assert!(!s.renew_upload_lock("u1", "h2", ttl).await.unwrap());
-    // Only the holder records.
-    assert!(
-        !s.record_upload("u1", "h2", 5, Some(b"state"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        s.record_upload("u1", "h1", 5, Some(b"state"))
-            .await
-            .unwrap()
-    );
+    let u = s.upload("r", "u1").await.unwrap().unwrap();
+    assert_eq!((u.size, u.hash_state.clone()), (0, None));
+    assert!(s.record_upload("u1", 0, 5, Some(b"state")).await.unwrap());
+    // A writer that started from a stale size records nothing.
+    assert!(!s.record_upload("u1", 0, 9, Some(b"other")).await.unwrap());
     let u = s.upload("r", "u1").await.unwrap().unwrap();
     assert_eq!((u.size, u.hash_state.as_deref()), (5, Some(&b"state"[..])));
-    // An expired lock can be taken over (a writer that died).
-    assert!(matches!(
-        s.acquire_upload("r", "u1", "h3", Duration::ZERO)
-            .await
-            .unwrap(),
-        Acquire::Acquired(_)
-    ));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(matches!(
-        s.acquire_upload("r", "u1", "h4", ttl).await.unwrap(),
-        Acquire::Acquired(_)
-    ));
-    s.release_upload("u1", "h4").await.unwrap();
+    assert!(s.record_upload("u1", 5, 7, None).await.unwrap());
+    assert_eq!(s.upload("r", "u1").await.unwrap().unwrap().hash_state, None);
     let d = digest("blob");
-    s.link_blob("r", &d, 5, Some("u1")).await.unwrap();
+    s.link_blob("r", &d, 7, Some("u1")).await.unwrap();
     assert!(s.upload("r", "u1").await.unwrap().is_none());
-    assert_eq!(s.repository_blob("r", &d).await.unwrap(), Some(5));
+    assert!(!s.record_upload("u1", 7, 8, None).await.unwrap());
+    assert_eq!(s.repository_blob("r", &d).await.unwrap(), Some(7));
     s.create_upload("u2", "r").await.unwrap();
     assert!(s.delete_upload("r", "u2").await.unwrap());
     assert!(!s.delete_upload("r", "u2").await.unwrap());

@@ -10,6 +10,12 @@ pub enum StorageError {
         /// What was looked for.
         what: String,
     },
+    /// Another writer holds the upload.
+    #[error("upload {id} is being written by another request")]
+    Busy {
+        /// The upload.
+        id: String,
+    },
     /// The upload's bytes disagree with the size recorded for it.
     #[error("upload {id} holds {actual} bytes, but {expected} were recorded")]
     SizeMismatch {

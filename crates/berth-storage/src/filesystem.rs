@@ -10,9 +10,10 @@
 //! the socket, so they are never copied through a user-space buffer and memory does not grow with
 //! blob size.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task;
 
-use crate::{Appended, BlobStore, ByteStream, StorageError};
+use crate::{Appended, BlobStore, ByteStream, StorageError, UploadWriter};
 
 /// Bytes mapped per chunk when serving a blob. Larger windows mean fewer syscalls; the window
 /// bounds how much of a blob a response holds mapped at once.
@@ -192,38 +193,84 @@ impl BlobStore for FilesystemStore {
         .await
     }
 
-    async fn append_upload(
-        &self,
-        id: &str,
+    async fn upload_writer(&self, id: &str) -> Result<Box<dyn UploadWriter>, StorageError> {
+        let path = self.upload_path(id)?;
+        let id = id.to_owned();
+        let file = blocking({
+            let (path, id) = (path.clone(), id.clone());
+            move || {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(not_found_or("opening upload", &path, || {
+                        format!("upload {id}")
+                    }))?;
+                // flock: exclusive between processes and nodes (CephFS and NFS honour it), and
+                // released by the kernel when the holder dies.
+                match file.try_lock() {
+                    Ok(()) => Ok(file),
+                    Err(TryLockError::WouldBlock) => Err(StorageError::Busy { id }),
+                    Err(TryLockError::Error(e)) => {
+                        Err(StorageError::io("locking upload", &path)(e))
+                    }
+                }
+            }
+        })
+        .await?;
+        Ok(Box::new(FsUploadWriter {
+            file: Arc::new(file),
+            path: Arc::new(path),
+            blob_root: self.clone(),
+        }))
+    }
+
+    async fn cancel_upload(&self, id: &str) -> Result<(), StorageError> {
+        let path = self.upload_path(id)?;
+        blocking(move || match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StorageError::io("removing upload", &path)(e))
+            }
+            _ => Ok(()),
+        })
+        .await
+    }
+}
+
+/// Exclusive writer of one upload file; the flock lives as long as the open file.
+struct FsUploadWriter {
+    file: Arc<File>,
+    path: Arc<PathBuf>,
+    blob_root: FilesystemStore,
+}
+
+#[async_trait]
+impl UploadWriter for FsUploadWriter {
+    async fn append(
+        &mut self,
         offset: u64,
         mut hasher: UploadHasher,
         mut body: ByteStream,
     ) -> Result<Appended, StorageError> {
-        let path = self.upload_path(id)?;
-        let what = format!("upload {id}");
+        let (file, path) = (self.file.clone(), self.path.clone());
         let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
         // Hashing and writing run on a blocking thread while this task keeps reading the
         // network: the two overlap, and neither blocks the async runtime.
         let writer = task::spawn_blocking(move || -> Result<(u64, UploadHasher), StorageError> {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(not_found_or("opening upload", &path, || what))?;
-            // Anything past `offset` was left by a writer that did not finish: drop it.
             file.set_len(offset)
-                .map_err(StorageError::io("truncating upload", &path))?;
-            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+                .map_err(StorageError::io("truncating upload", &*path))?;
+            let mut out = BufWriter::with_capacity(WRITE_BUFFER, &*file);
             out.seek(SeekFrom::Start(offset))
-                .map_err(StorageError::io("seeking upload", &path))?;
+                .map_err(StorageError::io("seeking upload", &*path))?;
             let mut written = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
                 out.write_all(&chunk)
-                    .map_err(StorageError::io("writing upload", &path))?;
+                    .map_err(StorageError::io("writing upload", &*path))?;
                 hasher.update(&chunk);
                 written += chunk.len() as u64;
             }
             out.flush()
-                .map_err(StorageError::io("writing upload", &path))?;
+                .map_err(StorageError::io("writing upload", &*path))?;
             Ok((written, hasher))
         });
         let mut interrupted = None;
@@ -254,106 +301,78 @@ impl BlobStore for FilesystemStore {
         })
     }
 
-    async fn digest_upload(
-        &self,
-        id: &str,
+    async fn digest(
+        &mut self,
         algorithm: DigestAlgorithm,
         len: u64,
     ) -> Result<Digest, StorageError> {
-        let path = self.upload_path(id)?;
-        let what = format!("upload {id}");
+        let (file, path) = (self.file.clone(), self.path.clone());
         blocking(move || {
-            let file = File::open(&path).map_err(not_found_or("opening upload", &path, || what))?;
-            let mut reader = file.take(len);
             let mut hasher = DigestHasher::new(algorithm);
             let mut buf = vec![0u8; 1 << 20];
-            let mut total = 0u64;
-            loop {
-                let n = reader
-                    .read(&mut buf)
-                    .map_err(StorageError::io("reading upload", &path))?;
+            let mut pos = 0u64;
+            while pos < len {
+                let want = buf.len().min((len - pos) as usize);
+                let n = file
+                    .read_at(&mut buf[..want], pos)
+                    .map_err(StorageError::io("reading upload", &*path))?;
                 if n == 0 {
-                    break;
+                    return Err(StorageError::SizeMismatch {
+                        id: path.display().to_string(),
+                        expected: len,
+                        actual: pos,
+                    });
                 }
                 hasher.update(&buf[..n]);
-                total += n as u64;
-            }
-            if total != len {
-                return Err(StorageError::SizeMismatch {
-                    id: path.display().to_string(),
-                    expected: len,
-                    actual: total,
-                });
+                pos += n as u64;
             }
             Ok(hasher.finish())
         })
         .await
     }
 
-    async fn commit_upload(
-        &self,
-        id: &str,
-        digest: &Digest,
-        size: u64,
-    ) -> Result<(), StorageError> {
-        let source = self.upload_path(id)?;
-        let target = self.blob_path(digest);
-        let fsync = self.fsync;
-        let id = id.to_owned();
+    async fn commit(self: Box<Self>, digest: &Digest, size: u64) -> Result<(), StorageError> {
+        let target = self.blob_root.blob_path(digest);
+        let fsync = self.blob_root.fsync;
+        let Self { file, path, .. } = *self;
         blocking(move || {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(&source)
-                .map_err(not_found_or("opening upload", &source, || {
-                    format!("upload {id}")
-                }))?;
             let actual = file
                 .metadata()
-                .map_err(StorageError::io("reading upload size", &source))?
+                .map_err(StorageError::io("reading upload size", &*path))?
                 .len();
             if actual < size {
                 return Err(StorageError::SizeMismatch {
-                    id,
+                    id: path.display().to_string(),
                     expected: size,
                     actual,
                 });
             }
             if actual > size {
                 file.set_len(size)
-                    .map_err(StorageError::io("truncating upload", &source))?;
+                    .map_err(StorageError::io("truncating upload", &*path))?;
             }
             let parent = target.parent().unwrap_or(Path::new("."));
             if target.exists() {
                 // The same verified content is already there.
-                return fs::remove_file(&source)
-                    .map_err(StorageError::io("removing upload", &source));
+                return fs::remove_file(&*path)
+                    .map_err(StorageError::io("removing upload", &*path));
             }
             if fsync {
                 file.sync_data()
-                    .map_err(StorageError::io("syncing upload", &source))?;
+                    .map_err(StorageError::io("syncing upload", &*path))?;
             }
-            drop(file);
             fs::create_dir_all(parent)
                 .map_err(StorageError::io("creating blob directory", parent))?;
-            fs::rename(&source, &target)
+            // Renamed while still locked: no other writer can touch the bytes in between.
+            fs::rename(&*path, &target)
                 .map_err(StorageError::io("moving blob into place", &target))?;
             if fsync {
                 File::open(parent)
                     .and_then(|d| d.sync_all())
                     .map_err(StorageError::io("syncing blob directory", parent))?;
             }
+            drop(file);
             Ok(())
-        })
-        .await
-    }
-
-    async fn cancel_upload(&self, id: &str) -> Result<(), StorageError> {
-        let path = self.upload_path(id)?;
-        blocking(move || match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(StorageError::io("removing upload", &path)(e))
-            }
-            _ => Ok(()),
         })
         .await
     }
@@ -377,40 +396,31 @@ mod tests {
         .unwrap()
     }
 
+    fn sha256(data: &[u8]) -> Digest {
+        DigestHasher::digest_of(DigestAlgorithm::Sha256, data)
+    }
+
     #[tokio::test]
     async fn upload_in_two_appends_then_commit_and_read_ranges() {
         let dir = tempfile::tempdir().unwrap();
         let store = FilesystemStore::open(dir.path(), true).unwrap();
         store.check().await.unwrap();
         store.start_upload("u1").await.unwrap();
-        let a = store
-            .append_upload(
-                "u1",
-                0,
-                UploadHasher::default(),
-                body(vec![b"hello ", b"wor"]),
-            )
+        let mut w = store.upload_writer("u1").await.unwrap();
+        let a = w
+            .append(0, UploadHasher::default(), body(vec![b"hello ", b"wor"]))
             .await
             .unwrap();
         assert_eq!(a.written, 9);
+        drop(w);
+        // Another request resumes from the saved hash state.
         let restored = UploadHasher::restore(&a.hasher.save()).unwrap();
-        let b = store
-            .append_upload("u1", 9, restored, body(vec![b"ld"]))
-            .await
-            .unwrap();
+        let mut w = store.upload_writer("u1").await.unwrap();
+        let b = w.append(9, restored, body(vec![b"ld"])).await.unwrap();
         let digest = b.hasher.digest();
-        assert_eq!(
-            digest,
-            DigestHasher::digest_of(DigestAlgorithm::Sha256, b"hello world")
-        );
-        assert_eq!(
-            store
-                .digest_upload("u1", DigestAlgorithm::Sha256, 11)
-                .await
-                .unwrap(),
-            digest
-        );
-        store.commit_upload("u1", &digest, 11).await.unwrap();
+        assert_eq!(digest, sha256(b"hello world"));
+        assert_eq!(w.digest(DigestAlgorithm::Sha256, 11).await.unwrap(), digest);
+        w.commit(&digest, 11).await.unwrap();
         assert_eq!(
             collect(store.read(&digest, 0..11).await.unwrap()).await,
             b"hello world"
@@ -426,11 +436,23 @@ mod tests {
         );
         // The upload is gone once committed.
         assert!(matches!(
-            store
-                .append_upload("u1", 0, UploadHasher::default(), body(vec![]))
-                .await,
+            store.upload_writer("u1").await,
             Err(StorageError::NotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn one_writer_at_a_time_and_a_dropped_writer_frees_the_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::open(dir.path(), false).unwrap();
+        store.start_upload("u").await.unwrap();
+        let w = store.upload_writer("u").await.unwrap();
+        assert!(matches!(
+            store.upload_writer("u").await,
+            Err(StorageError::Busy { .. })
+        ));
+        drop(w);
+        store.upload_writer("u").await.unwrap();
     }
 
     #[tokio::test]
@@ -438,28 +460,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FilesystemStore::open(dir.path(), false).unwrap();
         store.start_upload("u2").await.unwrap();
-        store
-            .append_upload("u2", 0, UploadHasher::default(), body(vec![b"abcXXXX"]))
+        let mut w = store.upload_writer("u2").await.unwrap();
+        w.append(0, UploadHasher::default(), body(vec![b"abcXXXX"]))
             .await
             .unwrap();
         // Only "abc" was recorded: a resumed writer continues at 3.
         let mut h = UploadHasher::default();
         h.update(b"abc");
-        let a = store
-            .append_upload("u2", 3, h, body(vec![b"def"]))
-            .await
-            .unwrap();
+        let a = w.append(3, h, body(vec![b"def"])).await.unwrap();
+        assert_eq!(a.hasher.digest(), sha256(b"abcdef"));
         assert_eq!(
-            a.hasher.digest(),
-            DigestHasher::digest_of(DigestAlgorithm::Sha256, b"abcdef")
-        );
-        assert_eq!(
-            store
-                .digest_upload("u2", DigestAlgorithm::Sha256, 6)
-                .await
-                .unwrap(),
+            w.digest(DigestAlgorithm::Sha256, 6).await.unwrap(),
             a.hasher.digest()
         );
+        assert!(matches!(
+            w.digest(DigestAlgorithm::Sha256, 7).await,
+            Err(StorageError::SizeMismatch { .. })
+        ));
     }
 
     #[tokio::test]
@@ -472,10 +489,8 @@ mod tests {
             Err(io::Error::other("client went away")),
         ])
         .boxed();
-        let a = store
-            .append_upload("u3", 0, UploadHasher::default(), failing)
-            .await
-            .unwrap();
+        let mut w = store.upload_writer("u3").await.unwrap();
+        let a = w.append(0, UploadHasher::default(), failing).await.unwrap();
         assert_eq!(a.written, 3);
         assert!(a.interrupted.unwrap().contains("client went away"));
     }
@@ -485,13 +500,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FilesystemStore::open(dir.path(), false).unwrap();
         store.start_upload("u4").await.unwrap();
-        let d = DigestHasher::digest_of(DigestAlgorithm::Sha256, b"x");
+        let d = sha256(b"x");
+        let w = store.upload_writer("u4").await.unwrap();
         assert!(matches!(
-            store.commit_upload("u4", &d, 1).await,
+            w.commit(&d, 1).await,
             Err(StorageError::SizeMismatch { .. })
         ));
         assert!(matches!(
-            store.commit_upload("../etc", &d, 1).await,
+            store.upload_writer("../etc").await,
+            Err(StorageError::NotFound { .. })
+        ));
+        assert!(matches!(
+            store.upload_writer("nope").await,
             Err(StorageError::NotFound { .. })
         ));
         assert!(matches!(
@@ -514,9 +534,9 @@ mod tests {
             .chunks(100_000)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
-        let a = store
-            .append_upload(
-                "u5",
+        let mut w = store.upload_writer("u5").await.unwrap();
+        let a = w
+            .append(
                 0,
                 UploadHasher::default(),
                 futures_util::stream::iter(chunks).boxed(),
@@ -524,14 +544,23 @@ mod tests {
             .await
             .unwrap();
         let d = a.hasher.digest();
-        store
-            .commit_upload("u5", &d, data.len() as u64)
-            .await
-            .unwrap();
+        w.commit(&d, data.len() as u64).await.unwrap();
         let all = collect(store.read(&d, 0..data.len() as u64).await.unwrap()).await;
         assert_eq!(all, data);
         let start = READ_WINDOW - 10;
         let part = collect(store.read(&d, start..start + 70_000).await.unwrap()).await;
         assert_eq!(part, &data[start as usize..start as usize + 70_000]);
+        // Committing the same content again keeps one copy.
+        store.start_upload("u6").await.unwrap();
+        let mut w = store.upload_writer("u6").await.unwrap();
+        w.append(
+            0,
+            UploadHasher::default(),
+            futures_util::stream::iter(vec![Ok(Bytes::from(data.clone()))]).boxed(),
+        )
+        .await
+        .unwrap();
+        w.commit(&d, data.len() as u64).await.unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("uploads")).unwrap().count(), 0);
     }
 }

@@ -39,10 +39,9 @@ pub struct Appended {
 
 /// A content-addressed blob store with resumable uploads.
 ///
-/// Upload sessions are identified by an opaque id chosen by the caller. Their bytes and their
-/// offset are kept consistent by the caller (the metadata store records the offset and hash
-/// state after each append); an append always starts at the offset it is given and discards
-/// anything beyond it, such as bytes a crashed writer left behind.
+/// Upload sessions are identified by an opaque id chosen by the caller. Their offset and hash
+/// state are recorded by the caller (the metadata store); the store keeps their bytes and makes
+/// sure only one request at a time writes to a session ([`BlobStore::upload_writer`]).
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
     /// Short name of the driver, for logs and `config check`.
@@ -57,29 +56,37 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Creates the storage for a new, empty upload.
     async fn start_upload(&self, id: &str) -> Result<(), StorageError>;
 
+    /// Takes exclusive write access to an upload: [`StorageError::Busy`] while another writer
+    /// holds it. Access ends when the writer is dropped or committed, and also when the process
+    /// holding it dies, so a crashed node never blocks a session.
+    async fn upload_writer(&self, id: &str) -> Result<Box<dyn UploadWriter>, StorageError>;
+
+    /// Deletes an upload's data. Deleting a missing upload is not an error.
+    async fn cancel_upload(&self, id: &str) -> Result<(), StorageError>;
+}
+
+/// Exclusive write access to one upload.
+#[async_trait]
+pub trait UploadWriter: Send + Sync {
     /// Appends `body` at `offset`, hashing on the way with `hasher` (the state at `offset`).
-    async fn append_upload(
-        &self,
-        id: &str,
+    /// Anything stored past `offset` (bytes of a writer that failed before its progress was
+    /// recorded) is discarded first.
+    async fn append(
+        &mut self,
         offset: u64,
         hasher: UploadHasher,
         body: ByteStream,
     ) -> Result<Appended, StorageError>;
 
-    /// Hashes the first `len` bytes of an upload from storage: the fallback when no saved hash
-    /// state can be used (a digest other than sha256, or a lost state).
-    async fn digest_upload(
-        &self,
-        id: &str,
+    /// Hashes the first `len` bytes from storage: the fallback when no saved hash state can be
+    /// used (a digest other than sha256, or a lost state).
+    async fn digest(
+        &mut self,
         algorithm: DigestAlgorithm,
         len: u64,
     ) -> Result<Digest, StorageError>;
 
-    /// Makes the first `size` bytes of an upload visible as blob `digest`, which the caller has
-    /// verified. Durable before it returns. The upload's storage is gone afterwards.
-    async fn commit_upload(&self, id: &str, digest: &Digest, size: u64)
-    -> Result<(), StorageError>;
-
-    /// Deletes an upload's data. Deleting a missing upload is not an error.
-    async fn cancel_upload(&self, id: &str) -> Result<(), StorageError>;
+    /// Makes the first `size` bytes visible as blob `digest`, which the caller has verified.
+    /// Durable before it returns. The upload's storage is gone afterwards.
+    async fn commit(self: Box<Self>, digest: &Digest, size: u64) -> Result<(), StorageError>;
 }

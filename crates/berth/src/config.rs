@@ -79,8 +79,6 @@ pub struct LogConfig {
 pub struct RegistryConfig {
     /// Largest manifest accepted, in bytes.
     pub max_manifest_bytes: usize,
-    /// Seconds an upload's write lock lasts without renewal.
-    pub upload_lock_ttl_secs: u64,
     /// Default and largest page of `/v2/_catalog`.
     pub catalog_page_size: u32,
 }
@@ -133,7 +131,6 @@ impl Default for RegistryConfig {
         let limits = berth_api::Limits::default();
         Self {
             max_manifest_bytes: limits.max_manifest_bytes,
-            upload_lock_ttl_secs: limits.upload_lock_ttl.as_secs(),
             catalog_page_size: limits.catalog_page,
         }
     }
@@ -272,9 +269,6 @@ impl Config {
         if self.registry.max_manifest_bytes < 1024 {
             errors.push("registry.max_manifest_bytes must be at least 1024".into());
         }
-        if self.registry.upload_lock_ttl_secs < 3 {
-            errors.push("registry.upload_lock_ttl_secs must be at least 3".into());
-        }
         if self.registry.catalog_page_size == 0 {
             errors.push("registry.catalog_page_size must be at least 1".into());
         }
@@ -324,7 +318,6 @@ impl Config {
     pub fn limits(&self) -> berth_api::Limits {
         berth_api::Limits {
             max_manifest_bytes: self.registry.max_manifest_bytes,
-            upload_lock_ttl: Duration::from_secs(self.registry.upload_lock_ttl_secs),
             catalog_page: self.registry.catalog_page_size,
         }
     }

@@ -1,21 +1,19 @@
 //! Pushing blobs: upload sessions under `/v2/<name>/blobs/uploads/`.
 //!
-//! A session is a row in the metadata store (offset, running hash state, write lock) plus an
-//! upload in the blob store; no node keeps anything about it in memory, so any node can
-//! continue any session. Each request that writes takes the session's lock, appends at the
-//! recorded offset while hashing, then records the new offset and hash state and releases the
-//! lock. Finishing compares the saved hash with the digest asked for, so the common push
-//! (POST, one streamed PATCH, PUT `?digest=`) never reads its bytes twice.
-
-use std::time::Duration;
+//! A session is a row in the metadata store (offset, running hash state) plus an upload in the
+//! blob store; no node keeps anything about it in memory, so any node can continue any session.
+//! A request that writes first takes the blob store's exclusive writer for the upload (released
+//! even if its node dies), then reads the recorded offset, appends there while hashing, and
+//! records the new offset and hash state before letting go. Finishing compares the saved hash
+//! with the digest asked for, so the common push (POST, one streamed PATCH, PUT `?digest=`)
+//! never reads its bytes twice.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use berth_core::{Digest, DigestAlgorithm, ErrorCode, RepositoryName, UploadHasher};
-use berth_meta::Acquire;
-use berth_storage::ByteStream;
+use berth_storage::{ByteStream, StorageError, UploadWriter};
 use futures_util::TryStreamExt;
 use serde_json::json;
 
@@ -90,45 +88,18 @@ struct Progress {
     hasher: Option<UploadHasher>,
 }
 
-/// Keeps a session's write lock alive while a long body streams in.
-struct LockRenewal(tokio::task::JoinHandle<()>);
-
-impl LockRenewal {
-    fn start(app: &App, id: &str, holder: &str) -> Self {
-        let (meta, id, holder) = (app.meta.clone(), id.to_owned(), holder.to_owned());
-        let ttl = app.limits.upload_lock_ttl;
-        Self(tokio::spawn(async move {
-            let mut every = tokio::time::interval((ttl / 3).max(Duration::from_secs(1)));
-            every.tick().await;
-            loop {
-                every.tick().await;
-                if !matches!(meta.renew_upload_lock(&id, &holder, ttl).await, Ok(true)) {
-                    tracing::warn!(upload = %id, "could not renew the upload's write lock");
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for LockRenewal {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Appends a request body to upload `id` at `offset`. `Err`: nothing changed. `Ok` with an
-/// error: some bytes were written and must be recorded before the error is answered.
-#[allow(clippy::too_many_arguments)]
+/// Appends a request body at `offset`. `Err`: nothing changed. `Ok` with an error: some bytes
+/// were written and must be recorded before the error is answered.
 async fn append(
-    app: &App,
+    writer: &mut dyn UploadWriter,
     name: &RepositoryName,
     id: &str,
-    holder: Option<&str>,
     offset: u64,
     hasher: Option<UploadHasher>,
-    headers: &HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Result<(Progress, Option<RegistryError>), RegistryError> {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
     let mut declared = None;
     if let Some(value) = headers.get(header::CONTENT_RANGE) {
         let text = value.to_str().unwrap_or("");
@@ -151,22 +122,17 @@ async fn append(
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if content_length.is_some_and(|n| n != length) {
+        if let Some(n) = content_length.filter(|&n| n != length) {
             return Err(RegistryError::new(
                 ErrorCode::SizeInvalid,
-                format!(
-                    "Content-Range {text:?} is {length} bytes but Content-Length is {}",
-                    content_length.unwrap_or(0)
-                ),
+                format!("Content-Range {text:?} is {length} bytes but Content-Length is {n}"),
             ));
         }
         declared = Some(length);
     }
-    let _renewal = holder.map(|h| LockRenewal::start(app, id, h));
     let known_hash = hasher.is_some();
-    let appended = app
-        .blobs
-        .append_upload(id, offset, hasher.unwrap_or_default(), body_stream(body))
+    let appended = writer
+        .append(offset, hasher.unwrap_or_default(), body_stream(body))
         .await?;
     let progress = Progress {
         size: offset + appended.written,
@@ -192,97 +158,84 @@ async fn append(
     Ok((progress, None))
 }
 
-/// The write lock on a session, held by one request.
+/// A session opened for writing by one request.
 struct Session {
     id: String,
-    holder: String,
     size: u64,
     hasher: Option<UploadHasher>,
+    writer: Box<dyn UploadWriter>,
 }
 
 impl Session {
-    async fn lock(app: &App, name: &RepositoryName, id: &str) -> Result<Self, RegistryError> {
-        let holder = uuid::Uuid::new_v4().to_string();
-        match app
-            .meta
-            .acquire_upload(name.as_str(), id, &holder, app.limits.upload_lock_ttl)
-            .await?
-        {
-            Acquire::Acquired(s) => {
-                let hasher = match s.hash_state {
-                    Some(state) => UploadHasher::restore(&state),
-                    None if s.size == 0 => Some(UploadHasher::default()),
-                    None => None,
-                };
-                Ok(Self {
-                    id: s.id,
-                    holder,
-                    size: s.size,
-                    hasher,
-                })
+    async fn open(app: &App, name: &RepositoryName, id: &str) -> Result<Self, RegistryError> {
+        // The writer first, the recorded state second: whoever wrote before us recorded its
+        // progress before letting go of the writer, so what we read matches the bytes.
+        let writer = match app.blobs.upload_writer(id).await {
+            Ok(w) => w,
+            Err(StorageError::NotFound { .. }) => return Err(unknown_upload(id)),
+            Err(StorageError::Busy { .. }) => {
+                return Err(RegistryError::new(
+                    ErrorCode::BlobUploadInvalid,
+                    format!("upload {id} is being written by another request; retry when it has finished"),
+                )
+                .status(StatusCode::CONFLICT)
+                .header(header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
-            Acquire::Busy => Err(RegistryError::new(
-                ErrorCode::BlobUploadInvalid,
-                format!(
-                    "upload {id} is being written by another request; retry when it has finished"
-                ),
-            )
-            .status(StatusCode::CONFLICT)
-            .header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
-            Acquire::Unknown => Err(unknown_upload(id)),
-        }
+            Err(e) => return Err(e.into()),
+        };
+        let s = app
+            .meta
+            .upload(name.as_str(), id)
+            .await?
+            .ok_or_else(|| unknown_upload(id))?;
+        let hasher = match s.hash_state {
+            Some(state) => UploadHasher::restore(&state),
+            None if s.size == 0 => Some(UploadHasher::default()),
+            None => None,
+        };
+        Ok(Self {
+            id: s.id,
+            size: s.size,
+            hasher,
+            writer,
+        })
     }
 
-    /// Records progress and releases the lock.
+    /// Appends the request body at the recorded offset.
+    async fn append(
+        &mut self,
+        name: &RepositoryName,
+        req: Request,
+    ) -> Result<(Progress, Option<RegistryError>), RegistryError> {
+        append(
+            &mut *self.writer,
+            name,
+            &self.id,
+            self.size,
+            self.hasher.clone(),
+            req,
+        )
+        .await
+    }
+
+    /// Records progress (while the writer is still held).
     async fn record(&self, app: &App, progress: &Progress) -> Result<(), RegistryError> {
         let state = progress.hasher.as_ref().map(UploadHasher::save);
         if app
             .meta
-            .record_upload(&self.id, &self.holder, progress.size, state.as_deref())
+            .record_upload(&self.id, self.size, progress.size, state.as_deref())
             .await?
         {
             Ok(())
         } else {
             Err(RegistryError::new(
-                ErrorCode::BlobUploadInvalid,
+                ErrorCode::BlobUploadUnknown,
                 format!(
-                    "upload {} was taken over or cancelled while this request wrote to it; restart the upload",
+                    "upload {} was cancelled or finished while this request wrote to it",
                     self.id
                 ),
             ))
         }
-    }
-
-    async fn release(&self, app: &App) {
-        if let Err(e) = app.meta.release_upload(&self.id, &self.holder).await {
-            tracing::warn!(upload = %self.id, error = %e, "could not release the upload's write lock");
-        }
-    }
-
-    /// Appends the request body. On `Err` the lock is released and nothing changed; otherwise
-    /// the caller records the progress (which releases the lock) or commits.
-    async fn append(
-        &self,
-        app: &App,
-        name: &RepositoryName,
-        req: Request,
-    ) -> Result<(Progress, Option<RegistryError>), RegistryError> {
-        let (parts, body) = req.into_parts();
-        let result = append(
-            app,
-            name,
-            &self.id,
-            Some(&self.holder),
-            self.size,
-            self.hasher.clone(),
-            &parts.headers,
-            body,
-        )
-        .await;
-        if result.is_err() {
-            self.release(app).await;
-        }
-        result
     }
 }
 
@@ -332,23 +285,21 @@ async fn monolithic(
 ) -> Result<Response, RegistryError> {
     let id = uuid::Uuid::new_v4().to_string();
     app.blobs.start_upload(&id).await?;
-    let (parts, body) = req.into_parts();
     let outcome = async {
+        let mut writer = app.blobs.upload_writer(&id).await?;
         let (progress, error) = append(
-            app,
+            &mut *writer,
             name,
             &id,
-            None,
             0,
             Some(UploadHasher::default()),
-            &parts.headers,
-            body,
+            req,
         )
         .await?;
         if let Some(e) = error {
             return Err(e);
         }
-        commit(app, name, &id, &progress, digest, false).await
+        commit(app, name, &id, writer, &progress, digest, false).await
     }
     .await;
     if outcome.is_err() {
@@ -363,17 +314,14 @@ async fn commit(
     app: &App,
     name: &RepositoryName,
     id: &str,
+    mut writer: Box<dyn UploadWriter>,
     progress: &Progress,
     digest: &Digest,
     has_session: bool,
 ) -> Result<Response, RegistryError> {
     let actual = match (&progress.hasher, digest.algorithm()) {
         (Some(hasher), DigestAlgorithm::Sha256) => hasher.digest(),
-        (_, algorithm) => {
-            app.blobs
-                .digest_upload(id, algorithm, progress.size)
-                .await?
-        }
+        (_, algorithm) => writer.digest(algorithm, progress.size).await?,
     };
     if &actual != digest {
         if has_session {
@@ -386,7 +334,7 @@ async fn commit(
         )
         .detail(json!({"expected": digest, "actual": actual, "size": progress.size})));
     }
-    app.blobs.commit_upload(id, digest, progress.size).await?;
+    writer.commit(digest, progress.size).await?;
     app.meta
         .link_blob(
             name.as_str(),
@@ -422,8 +370,8 @@ pub(super) async fn patch(
     id: &str,
     req: Request,
 ) -> Result<Response, RegistryError> {
-    let session = Session::lock(app, name, id).await?;
-    let (progress, error) = session.append(app, name, req).await?;
+    let mut session = Session::open(app, name, id).await?;
+    let (progress, error) = session.append(name, req).await?;
     session.record(app, &progress).await?;
     match error {
         Some(e) => Err(e),
@@ -435,7 +383,7 @@ pub(super) async fn patch(
 }
 
 /// `PUT …/uploads/<id>?digest=`: optionally a last chunk, then verify and commit, holding the
-/// session's lock throughout.
+/// upload's writer throughout.
 pub(super) async fn finish(
     app: &App,
     name: &RepositoryName,
@@ -449,9 +397,9 @@ pub(super) async fn finish(
         )
     })?;
     let digest = parse_digest(&digest)?;
-    let session = Session::lock(app, name, id).await?;
+    let mut session = Session::open(app, name, id).await?;
     let progress = if has_body(req.headers()) {
-        match session.append(app, name, req).await? {
+        match session.append(name, req).await? {
             (progress, None) => progress,
             (progress, Some(error)) => {
                 session.record(app, &progress).await?;
@@ -464,13 +412,12 @@ pub(super) async fn finish(
             hasher: session.hasher.clone(),
         }
     };
-    let result = commit(app, name, id, &progress, &digest, true).await;
-    if result.is_err() {
-        // The session survives storage or database trouble: keep what arrived, and unlock.
-        // (After a digest mismatch the session is gone and this records nothing.)
-        let _ = session.record(app, &progress).await;
+    if progress.size != session.size {
+        // Keep the last chunk even if committing fails below.
+        session.record(app, &progress).await?;
     }
-    result
+    let Session { writer, .. } = session;
+    commit(app, name, id, writer, &progress, &digest, true).await
 }
 
 /// `DELETE …/uploads/<id>`: cancel.
