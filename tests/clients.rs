@@ -1,1 +1,346 @@
-//! placeholder
+//! Real clients against the real `berth` binary: the docker CLI (with a private dockerd),
+//! skopeo, podman and oras. The harness installs whatever is missing.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{
+    Berth, Dockerd, ensure_debian, python_venv, random_bytes, run, sha256, static_hello,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_pushes_pulls_and_runs_an_image_built_from_scratch() {
+    let b = Berth::start().await;
+    let dockerd = Dockerd::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    static_hello(w);
+    std::fs::write(w.join("payload.bin"), random_bytes(5 << 20, 1)).unwrap();
+    std::fs::write(
+        w.join("Dockerfile"),
+        "FROM scratch\nCOPY hello /hello\nCOPY payload.bin /payload.bin\nCMD [\"/hello\"]\n",
+    )
+    .unwrap();
+    let image = format!("{}/e2e/hello:1", b.addr);
+    run(dockerd.docker().args(["build", "-q", "-t", &image]).arg(w));
+    let pushed = run(dockerd.docker().args(["push", &image]));
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    // The same layers into another repository are mounted, not uploaded again.
+    let other = format!("{}/other/hello:1", b.addr);
+    run(dockerd.docker().args(["tag", &image, &other]));
+    let mounted = run(dockerd.docker().args(["push", &other]));
+    assert!(mounted.contains("Mounted from e2e/hello"), "{mounted}");
+    run(dockerd.docker().args(["rmi", &image, &other]));
+    let pulled = run(dockerd.docker().args(["pull", &image]));
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let out = run(dockerd
+        .docker()
+        .args(["run", "--rm", "--network", "none", &image]));
+    assert_eq!(out.trim(), "hello from scratch image");
+    // A manifest list made by the docker CLI.
+    let list = format!("{}/e2e/multi:1", b.addr);
+    run(dockerd
+        .docker()
+        .args(["manifest", "create", "--insecure", &list, &image]));
+    run(dockerd
+        .docker()
+        .args(["manifest", "push", "--insecure", "--purge", &list]));
+    let r = reqwest::Client::new()
+        .get(b.url("/v2/e2e/multi/manifests/1"))
+        .header(
+            "accept",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+}
+
+/// Writes `data` as a blob of an OCI layout and returns its descriptor JSON.
+fn layout_blob(layout: &Path, media_type: &str, data: &[u8], extra: &str) -> String {
+    let d = sha256(data);
+    std::fs::write(layout.join("blobs/sha256").join(d.hex()), data).unwrap();
+    format!(
+        r#"{{"mediaType":"{media_type}","digest":"{d}","size":{}{extra}}}"#,
+        data.len()
+    )
+}
+
+/// An OCI layout holding a two-platform index tagged `multi`.
+fn multi_arch_layout(root: &Path) {
+    std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let mut entries = Vec::new();
+    for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
+        let files = root.join(format!("rootfs-{arch}"));
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(files.join("data.bin"), random_bytes(300_000, i as u64 + 10)).unwrap();
+        let tarball = root.join(format!("layer-{arch}.tar"));
+        run(Command::new("tar")
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&files)
+            .arg("data.bin"));
+        let tar = std::fs::read(&tarball).unwrap();
+        let diff_id = sha256(&tar);
+        run(Command::new("gzip").arg("-n").arg("-f").arg(&tarball));
+        let gz = std::fs::read(root.join(format!("layer-{arch}.tar.gz"))).unwrap();
+        let layer = layout_blob(root, "application/vnd.oci.image.layer.v1.tar+gzip", &gz, "");
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}},"config":{{}}}}"#
+        );
+        let config = layout_blob(
+            root,
+            "application/vnd.oci.image.config.v1+json",
+            config.as_bytes(),
+            "",
+        );
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{config},"layers":[{layer}]}}"#
+        );
+        let platform = format!(r#","platform":{{"architecture":"{arch}","os":"linux"}}"#);
+        entries.push(layout_blob(
+            root,
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.as_bytes(),
+            &platform,
+        ));
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    let top = layout_blob(
+        root,
+        "application/vnd.oci.image.index.v1+json",
+        index.as_bytes(),
+        r#","annotations":{"org.opencontainers.image.ref.name":"multi"}"#,
+    );
+    std::fs::write(
+        root.join("index.json"),
+        format!(r#"{{"schemaVersion":2,"manifests":[{top}]}}"#),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_copies_a_multi_arch_index_in_and_out_byte_identical() {
+    ensure_debian(&[("skopeo", "skopeo"), ("tar", "tar"), ("gzip", "gzip")]);
+    let b = Berth::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let (src, back) = (work.path().join("src"), work.path().join("back"));
+    multi_arch_layout(&src);
+    let remote = format!("docker://{}/skopeo/multi:v1", b.addr);
+    let skopeo = || {
+        let mut c = Command::new("skopeo");
+        c.env("REGISTRY_AUTH_FILE", work.path().join("auth.json"));
+        c
+    };
+    std::fs::write(work.path().join("auth.json"), "{}").unwrap();
+    run(skopeo()
+        .args([
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:multi", src.display()))
+        .arg(&remote));
+    let tags = run(skopeo().args([
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{}/skopeo/multi", b.addr),
+    ]));
+    assert!(tags.contains("\"v1\""), "{tags}");
+    let raw = run(skopeo().args(["inspect", "--raw", "--tls-verify=false", &remote]));
+    assert!(
+        raw.contains("application/vnd.oci.image.index.v1+json") && raw.contains("arm64"),
+        "{raw}"
+    );
+    run(skopeo()
+        .args([
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &remote,
+        ])
+        .arg(format!("oci:{}:multi", back.display())));
+    // Every blob (index, manifests, configs, layers) came back byte for byte.
+    let list = |p: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(p.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(list(&src), list(&back));
+    for name in list(&src) {
+        let (a, z) = (
+            src.join("blobs/sha256").join(&name),
+            back.join("blobs/sha256").join(&name),
+        );
+        assert!(
+            std::fs::read(a).unwrap() == std::fs::read(z).unwrap(),
+            "blob {name} differs"
+        );
+    }
+    // A copy of one platform, and delete through the registry API.
+    run(skopeo().args([
+        "copy",
+        "--override-arch",
+        "arm64",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &remote,
+        &format!("docker://{}/skopeo/arm:v1", b.addr),
+    ]));
+    run(skopeo().args(["delete", "--tls-verify=false", &remote]));
+    let gone = skopeo()
+        .args(["inspect", "--raw", "--tls-verify=false", &remote])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn podman_pushes_and_pulls_oci_and_docker_formats() {
+    ensure_debian(&[("podman", "podman"), ("buildah", "buildah"), ("gcc", "gcc")]);
+    let b = Berth::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let c = w.join("containers");
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::write(
+        c.join("storage.conf"),
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
+            c.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(c.join("containers.conf"), "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n").unwrap();
+    std::fs::write(c.join("auth.json"), "{}").unwrap();
+    let tool = |name: &str| {
+        let mut cmd = Command::new(name);
+        cmd.env("CONTAINERS_STORAGE_CONF", c.join("storage.conf"))
+            .env("CONTAINERS_CONF", c.join("containers.conf"))
+            .env("REGISTRY_AUTH_FILE", c.join("auth.json"))
+            .env("HOME", w);
+        cmd
+    };
+    static_hello(w);
+    std::fs::write(w.join("payload.bin"), random_bytes(1 << 20, 5)).unwrap();
+    std::fs::write(
+        w.join("Containerfile"),
+        "FROM scratch\nCOPY hello /hello\nCOPY payload.bin /payload.bin\nCMD [\"/hello\"]\n",
+    )
+    .unwrap();
+    run(tool("buildah")
+        .args([
+            "bud",
+            "-q",
+            "--isolation",
+            "chroot",
+            "-t",
+            "localhost/pm/hello:1",
+            "-f",
+        ])
+        .arg(w.join("Containerfile"))
+        .arg(w));
+    for (tag, format) in [("oci", "oci"), ("v2s2", "v2s2")] {
+        let dest = format!("{}/pm/hello:{tag}", b.addr);
+        run(tool("podman").args([
+            "push",
+            "--tls-verify=false",
+            "--format",
+            format,
+            "localhost/pm/hello:1",
+            &dest,
+        ]));
+    }
+    let r = reqwest::Client::new()
+        .head(b.url("/v2/pm/hello/manifests/v2s2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let r = reqwest::Client::new()
+        .head(b.url("/v2/pm/hello/manifests/oci"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    run(tool("podman").args(["rmi", "-a", "-f"]));
+    for tag in ["oci", "v2s2"] {
+        run(tool("podman").args([
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            &format!("{}/pm/hello:{tag}", b.addr),
+        ]));
+    }
+    let images = run(tool("podman").args(["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(
+        images.contains("pm/hello:oci") && images.contains("pm/hello:v2s2"),
+        "{images}"
+    );
+}
+
+const ORAS_SCRIPT: &str = r#"
+import hashlib, os, sys, tempfile
+import oras.client
+host = sys.argv[1]
+work = tempfile.mkdtemp(); os.chdir(work)
+open("artifact.txt", "w").write("hello artifact\n")
+open("big.bin", "wb").write(os.urandom(3_000_000))
+c = oras.client.OrasClient(hostname=host, insecure=True)
+target = f"{host}/oras/art:v1"
+r = c.push(files=["artifact.txt", "big.bin"], target=target, manifest_annotations={"org.example.note": "berth"})
+assert r.status_code == 201, r.status_code
+assert "v1" in c.get_tags(f"{host}/oras/art"), c.get_tags(f"{host}/oras/art")
+m = c.get_manifest(target)
+assert m["annotations"]["org.example.note"] == "berth", m
+assert len(m["layers"]) == 2, m
+c.pull(target=target, outdir="out")
+for f in ["artifact.txt", "big.bin"]:
+    assert hashlib.sha256(open(f, "rb").read()).digest() == hashlib.sha256(open(os.path.join("out", f), "rb").read()).digest(), f
+print("oras e2e OK")
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oras_pushes_and_pulls_an_artifact() {
+    let venv = python_venv(&["oras==0.2.*"]);
+    let b = Berth::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("oras_e2e.py");
+    std::fs::write(&script, ORAS_SCRIPT).unwrap();
+    let out = run(Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .arg(&b.addr)
+        .env("HOME", work.path()));
+    assert!(out.contains("oras e2e OK"), "{out}");
+    let tags: serde_json::Value = reqwest::get(b.url("/v2/oras/art/tags/list"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["v1"]));
+}
