@@ -122,6 +122,34 @@ fn migrate_creates_the_database() {
 }
 
 #[tokio::test]
+async fn readyz_reports_a_broken_blob_store() {
+    let b = Berth::start().await;
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(b.url("/readyz")).send().await.unwrap().status(), 200);
+    // The store's probe directory replaced by a file: writes fail, as on a full or lost mount.
+    let tmp = b.data_dir.join("storage/tmp");
+    std::fs::remove_dir_all(&tmp).unwrap();
+    std::fs::write(&tmp, b"not a directory").unwrap();
+    let r = c.get(b.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["database"]["ok"], true);
+    assert_eq!(v["storage"]["ok"], false);
+    assert!(
+        v["storage"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("readiness probe"),
+        "{v}"
+    );
+    // Liveness is unaffected, and readiness comes back with the storage.
+    assert_eq!(c.get(b.url("/healthz")).send().await.unwrap().status(), 200);
+    std::fs::remove_file(&tmp).unwrap();
+    std::fs::create_dir(&tmp).unwrap();
+    assert_eq!(c.get(b.url("/readyz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn sigterm_stops_cleanly() {
     let mut b = Berth::start().await;
     let status = b.terminate();

@@ -31,8 +31,11 @@ use crate::{Appended, BlobStore, ByteStream, StorageError, UploadWriter};
 const READ_WINDOW: u64 = 4 << 20;
 /// Offsets of mappings are aligned to this (a multiple of every page size Linux uses).
 const MAP_ALIGN: u64 = 64 << 10;
-/// Chunks queued between the network task and the writing thread of an upload.
-const WRITE_QUEUE: usize = 32;
+/// Bytes gathered from the network before they are handed to the writing thread.
+const HANDOFF: usize = 256 << 10;
+/// Batches queued between the network task and the writing thread of an upload (bounds the
+/// memory an upload holds to about `WRITE_QUEUE * HANDOFF` plus the write buffer).
+const WRITE_QUEUE: usize = 8;
 /// Write buffer of the writing thread: few large `write` calls whatever the chunk sizes.
 const WRITE_BUFFER: usize = 1 << 20;
 
@@ -253,7 +256,7 @@ impl UploadWriter for FsUploadWriter {
         mut body: ByteStream,
     ) -> Result<Appended, StorageError> {
         let (file, path) = (self.file.clone(), self.path.clone());
-        let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
         // Hashing and writing run on a blocking thread while this task keeps reading the
         // network: the two overlap, and neither blocks the async runtime.
         let writer = task::spawn_blocking(move || -> Result<(u64, UploadHasher), StorageError> {
@@ -263,23 +266,33 @@ impl UploadWriter for FsUploadWriter {
             out.seek(SeekFrom::Start(offset))
                 .map_err(StorageError::io("seeking upload", &*path))?;
             let mut written = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
-                out.write_all(&chunk)
-                    .map_err(StorageError::io("writing upload", &*path))?;
-                hasher.update(&chunk);
-                written += chunk.len() as u64;
+            while let Some(batch) = rx.blocking_recv() {
+                for chunk in batch {
+                    out.write_all(&chunk)
+                        .map_err(StorageError::io("writing upload", &*path))?;
+                    hasher.update(&chunk);
+                    written += chunk.len() as u64;
+                }
             }
             out.flush()
                 .map_err(StorageError::io("writing upload", &*path))?;
             Ok((written, hasher))
         });
         let mut interrupted = None;
+        // Network reads arrive in pieces of a few KiB; handing each to the writing thread would
+        // cost a wake-up apiece. Batch them (without copying) up to HANDOFF bytes first.
+        let mut batch = Vec::new();
+        let mut batched = 0;
         while let Some(item) = body.next().await {
             match item {
-                Ok(chunk) if chunk.is_empty() => {}
                 Ok(chunk) => {
-                    if tx.send(chunk).await.is_err() {
-                        break; // the writer failed; its error is reported below
+                    batched += chunk.len();
+                    batch.push(chunk);
+                    if batched >= HANDOFF {
+                        batched = 0;
+                        if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                            break; // the writer failed; its error is reported below
+                        }
                     }
                 }
                 Err(e) => {
@@ -287,6 +300,9 @@ impl UploadWriter for FsUploadWriter {
                     break;
                 }
             }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(batch).await;
         }
         drop(tx);
         let (written, hasher) = writer.await.map_err(|e| StorageError::Io {
