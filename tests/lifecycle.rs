@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{Berth, berth_bin, random_bytes, sha256};
+use support::{Berth, berth_bin, random_bytes, sha256, status_of};
 
 fn berth(args: &[&str]) -> std::process::Output {
     Command::new(berth_bin())
@@ -125,7 +125,7 @@ fn migrate_creates_the_database() {
 async fn readyz_reports_a_broken_blob_store() {
     let b = Berth::start().await;
     let c = reqwest::Client::new();
-    assert_eq!(c.get(b.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(status_of(c.get(b.url("/readyz"))).await, 200);
     // The store's probe directory replaced by a file: writes fail, as on a full or lost mount.
     let tmp = b.data_dir.join("storage/tmp");
     std::fs::remove_dir_all(&tmp).unwrap();
@@ -143,10 +143,10 @@ async fn readyz_reports_a_broken_blob_store() {
         "{v}"
     );
     // Liveness is unaffected, and readiness comes back with the storage.
-    assert_eq!(c.get(b.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(status_of(c.get(b.url("/healthz"))).await, 200);
     std::fs::remove_file(&tmp).unwrap();
     std::fs::create_dir(&tmp).unwrap();
-    assert_eq!(c.get(b.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(status_of(c.get(b.url("/readyz"))).await, 200);
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn sigkill_during_uploads_leaves_nothing_partial_and_restarts_cleanly() {
 
     // Restart on the same data: healthy, ready, and the blob is not visible.
     let b = Berth::start_in(dir.path(), &[]).await;
-    assert_eq!(c.get(b.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(status_of(c.get(b.url("/readyz"))).await, 200);
     let r = c
         .get(b.url(&format!("/v2/k/blobs/{d}")))
         .send()

@@ -7,7 +7,9 @@ mod support;
 
 use reqwest::Client;
 use serde_json::Value;
-use support::{Berth, expect_error, image_manifest, push_blob, push_image, sha256};
+use support::{
+    Berth, expect_error, expect_refusal, image_manifest, push_blob, push_image, sha256, status_of,
+};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -66,7 +68,7 @@ async fn base_health_and_unknown_routes() {
     );
     assert_eq!(header(&r, "x-request-id").len(), 36);
     assert_eq!(r.text().await.unwrap(), "{}");
-    assert_eq!(c.head(b.url("/v2")).send().await.unwrap().status(), 200);
+    assert_eq!(status_of(c.head(b.url("/v2"))).await, 200);
     // A request id sent by the client is kept.
     let r = c
         .get(b.url("/v2/"))
@@ -76,7 +78,7 @@ async fn base_health_and_unknown_routes() {
         .unwrap();
     assert_eq!(header(&r, "x-request-id"), "trace-me");
 
-    assert_eq!(c.get(b.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(status_of(c.get(b.url("/healthz"))).await, 200);
     let r = c.get(b.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
@@ -98,12 +100,7 @@ async fn base_health_and_unknown_routes() {
         .unwrap();
     assert_eq!(header(&r, "allow"), "GET, HEAD, PUT, DELETE");
     expect_error(r, 405, "UNSUPPORTED").await;
-    expect_error(
-        c.post(b.url("/v2/_catalog")).send().await.unwrap(),
-        405,
-        "UNSUPPORTED",
-    )
-    .await;
+    expect_refusal(c.post(b.url("/v2/_catalog")), 405, "UNSUPPORTED").await;
 }
 
 #[tokio::test]
@@ -119,11 +116,8 @@ async fn repository_names_are_validated_and_may_be_deep() {
         expect_error(r, 400, "NAME_INVALID").await;
     }
     let long = "a".repeat(256);
-    expect_error(
-        c.get(b.url(&format!("/v2/{long}/tags/list")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url(&format!("/v2/{long}/tags/list"))),
         400,
         "NAME_INVALID",
     )
@@ -201,11 +195,8 @@ async fn monolithic_uploads_and_blob_reads() {
 
     // Unknown, malformed and unsupported digests.
     let unknown = sha256(b"never pushed");
-    expect_error(
-        c.get(b.url(&format!("/v2/m/blobs/{unknown}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url(&format!("/v2/m/blobs/{unknown}"))),
         404,
         "BLOB_UNKNOWN",
     )
@@ -216,24 +207,16 @@ async fn monolithic_uploads_and_blob_reads() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    expect_error(
-        c.get(b.url("/v2/m/blobs/sha256:abc")).send().await.unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/m/blobs/sha256:abc")),
         400,
         "DIGEST_INVALID",
     )
     .await;
-    expect_error(
-        c.get(b.url("/v2/m/blobs/md5:abc")).send().await.unwrap(),
-        400,
-        "DIGEST_INVALID",
-    )
-    .await;
+    expect_refusal(c.get(b.url("/v2/m/blobs/md5:abc")), 400, "DIGEST_INVALID").await;
     // The blob exists, but not in this repository.
-    expect_error(
-        c.get(b.url(&format!("/v2/elsewhere/blobs/{d}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url(&format!("/v2/elsewhere/blobs/{d}"))),
         404,
         "BLOB_UNKNOWN",
     )
@@ -268,11 +251,8 @@ async fn content_that_does_not_match_its_digest_never_becomes_visible() {
         v["errors"][0]["detail"]["actual"],
         sha256(b"something else").as_str()
     );
-    expect_error(
-        c.get(b.url(&format!("/v2/w/blobs/{claimed}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url(&format!("/v2/w/blobs/{claimed}"))),
         404,
         "BLOB_UNKNOWN",
     )
@@ -291,21 +271,13 @@ async fn content_that_does_not_match_its_digest_never_becomes_visible() {
         .await
         .unwrap();
     expect_error(r, 400, "DIGEST_INVALID").await;
-    expect_error(
-        c.get(b.url(&format!("/v2/w/blobs/{claimed}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url(&format!("/v2/w/blobs/{claimed}"))),
         404,
         "BLOB_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.get(b.url(&loc)).send().await.unwrap(),
-        404,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
+    expect_refusal(c.get(b.url(&loc)), 404, "BLOB_UPLOAD_UNKNOWN").await;
     // Nothing of either attempt is left in storage.
     let uploads = std::fs::read_dir(b.data_dir.join("storage/uploads"))
         .unwrap()
@@ -483,38 +455,22 @@ async fn upload_session_errors() {
     let c = client();
     let unknown = "/v2/u/blobs/uploads/0b0e1a4c-0000-4000-8000-000000000000";
     let d = sha256(b"x");
-    expect_error(
-        c.get(b.url(unknown)).send().await.unwrap(),
+    expect_refusal(c.get(b.url(unknown)), 404, "BLOB_UPLOAD_UNKNOWN").await;
+    expect_refusal(
+        c.patch(b.url(unknown)).body("x"),
         404,
         "BLOB_UPLOAD_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.patch(b.url(unknown)).body("x").send().await.unwrap(),
+    expect_refusal(
+        c.put(b.url(&format!("{unknown}?digest={d}"))),
         404,
         "BLOB_UPLOAD_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.put(b.url(&format!("{unknown}?digest={d}")))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    expect_error(
-        c.delete(b.url(unknown)).send().await.unwrap(),
-        404,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    expect_error(
-        c.get(b.url("/v2/u/blobs/uploads/not%20an%20id"))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(c.delete(b.url(unknown)), 404, "BLOB_UPLOAD_UNKNOWN").await;
+    expect_refusal(
+        c.get(b.url("/v2/u/blobs/uploads/not%20an%20id")),
         404,
         "BLOB_UPLOAD_UNKNOWN",
     )
@@ -524,47 +480,28 @@ async fn upload_session_errors() {
     let loc = header(&r, "location").to_owned();
     let id = loc.rsplit('/').next().unwrap().to_owned();
     // A session belongs to its repository.
-    expect_error(
-        c.get(b.url(&format!("/v2/other/blobs/uploads/{id}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url(&format!("/v2/other/blobs/uploads/{id}"))),
         404,
         "BLOB_UPLOAD_UNKNOWN",
     )
     .await;
     // Finishing needs a valid digest.
-    expect_error(
-        c.put(b.url(&loc)).send().await.unwrap(),
-        400,
-        "DIGEST_INVALID",
-    )
-    .await;
-    expect_error(
-        c.put(b.url(&format!("{loc}?digest=sha256:nope")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(c.put(b.url(&loc)), 400, "DIGEST_INVALID").await;
+    expect_refusal(
+        c.put(b.url(&format!("{loc}?digest=sha256:nope"))),
         400,
         "DIGEST_INVALID",
     )
     .await;
     // The failed finishes left the session usable.
-    assert_eq!(c.get(b.url(&loc)).send().await.unwrap().status(), 204);
+    assert_eq!(status_of(c.get(b.url(&loc))).await, 204);
     // Cancel.
-    assert_eq!(c.delete(b.url(&loc)).send().await.unwrap().status(), 204);
-    expect_error(
-        c.get(b.url(&loc)).send().await.unwrap(),
-        404,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    expect_error(
+    assert_eq!(status_of(c.delete(b.url(&loc))).await, 204);
+    expect_refusal(c.get(b.url(&loc)), 404, "BLOB_UPLOAD_UNKNOWN").await;
+    expect_refusal(
         c.post(b.url("/v2/u/blobs/uploads/?digest=sha256:zz"))
-            .body("x")
-            .send()
-            .await
-            .unwrap(),
+            .body("x"),
         400,
         "DIGEST_INVALID",
     )
@@ -609,11 +546,7 @@ async fn one_writer_per_session_at_a_time() {
     assert_eq!(r.status(), 202);
     let d = sha256(b"first part and the rest!");
     assert_eq!(
-        c.put(b.url(&format!("{loc}?digest={d}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(c.put(b.url(&format!("{loc}?digest={d}")))).await,
         201
     );
 }
@@ -665,20 +598,14 @@ async fn cross_repository_mount() {
         assert_eq!(r.status(), 202, "{q}");
         assert!(header(&r, "location").starts_with("/v2/dst2/blobs/uploads/"));
     }
-    expect_error(
-        c.post(b.url("/v2/dst/blobs/uploads/?mount=sha256:bad&from=src/repo"))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.post(b.url("/v2/dst/blobs/uploads/?mount=sha256:bad&from=src/repo")),
         400,
         "DIGEST_INVALID",
     )
     .await;
-    expect_error(
-        c.post(b.url(&format!("/v2/dst/blobs/uploads/?mount={d}&from=Bad//Name")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.post(b.url(&format!("/v2/dst/blobs/uploads/?mount={d}&from=Bad//Name"))),
         400,
         "NAME_INVALID",
     )
@@ -957,52 +884,33 @@ async fn manifest_push_errors() {
         .unwrap();
     assert_eq!(tags["tags"], serde_json::json!(["ok"]));
     // Reads of what does not exist.
-    expect_error(
-        c.get(b.url("/v2/e/manifests/nope")).send().await.unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/e/manifests/nope")),
         404,
         "MANIFEST_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.get(b.url("/v2/e/manifests/.INVALID_MANIFEST_NAME"))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/e/manifests/.INVALID_MANIFEST_NAME")),
         404,
         "MANIFEST_UNKNOWN",
     )
     .await;
-    assert_eq!(
-        c.head(b.url("/v2/e/manifests/nope"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    expect_error(
-        c.get(b.url(&format!("/v2/e/manifests/{other}")))
-            .send()
-            .await
-            .unwrap(),
+    assert_eq!(status_of(c.head(b.url("/v2/e/manifests/nope"))).await, 404);
+    expect_refusal(
+        c.get(b.url(&format!("/v2/e/manifests/{other}"))),
         404,
         "MANIFEST_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.get(b.url("/v2/e/manifests/sha256:totallywrong"))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/e/manifests/sha256:totallywrong")),
         400,
         "DIGEST_INVALID",
     )
     .await;
-    expect_error(
-        c.get(b.url("/v2/nothing/manifests/latest"))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/nothing/manifests/latest")),
         404,
         "MANIFEST_UNKNOWN",
     )
@@ -1075,14 +983,14 @@ async fn tags_list_is_sorted_and_paginated() {
         r.json::<Value>().await.unwrap()["tags"],
         serde_json::json!([])
     );
-    expect_error(
-        c.get(b.url("/v2/t/tags/list?n=-1")).send().await.unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/t/tags/list?n=-1")),
         400,
         "PAGINATION_NUMBER_INVALID",
     )
     .await;
-    expect_error(
-        c.get(b.url("/v2/t/tags/list?n=many")).send().await.unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/t/tags/list?n=many")),
         400,
         "PAGINATION_NUMBER_INVALID",
     )
@@ -1122,8 +1030,8 @@ async fn catalog_is_paginated() {
         r.json::<Value>().await.unwrap()["repositories"],
         serde_json::json!(["b/two"])
     );
-    expect_error(
-        c.get(b.url("/v2/_catalog?n=x")).send().await.unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/_catalog?n=x")),
         400,
         "PAGINATION_NUMBER_INVALID",
     )
@@ -1241,11 +1149,8 @@ async fn referrers_api() {
             serde_json::json!([])
         );
     }
-    expect_error(
-        c.get(b.url("/v2/ref/referrers/sha256:nope"))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url("/v2/ref/referrers/sha256:nope")),
         400,
         "DIGEST_INVALID",
     )
@@ -1264,48 +1169,21 @@ async fn content_management() {
         .await
         .unwrap();
     // Deleting a tag removes only the tag.
+    assert_eq!(status_of(c.delete(b.url("/v2/cm/manifests/v1"))).await, 202);
+    expect_refusal(c.get(b.url("/v2/cm/manifests/v1")), 404, "MANIFEST_UNKNOWN").await;
     assert_eq!(
-        c.delete(b.url("/v2/cm/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        202
-    );
-    expect_error(
-        c.get(b.url("/v2/cm/manifests/v1")).send().await.unwrap(),
-        404,
-        "MANIFEST_UNKNOWN",
-    )
-    .await;
-    assert_eq!(
-        c.get(b.url(&format!("/v2/cm/manifests/{d}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(c.get(b.url(&format!("/v2/cm/manifests/{d}")))).await,
         200
     );
-    expect_error(
-        c.delete(b.url("/v2/cm/manifests/v1")).send().await.unwrap(),
+    expect_refusal(
+        c.delete(b.url("/v2/cm/manifests/v1")),
         404,
         "MANIFEST_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.delete(b.url("/v2/cm/manifests/.bad"))
-            .send()
-            .await
-            .unwrap(),
-        400,
-        "TAG_INVALID",
-    )
-    .await;
-    expect_error(
-        c.delete(b.url("/v2/cm/manifests/sha256:bad"))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(c.delete(b.url("/v2/cm/manifests/.bad")), 400, "TAG_INVALID").await;
+    expect_refusal(
+        c.delete(b.url("/v2/cm/manifests/sha256:bad")),
         400,
         "DIGEST_INVALID",
     )
@@ -1323,11 +1201,8 @@ async fn content_management() {
         .send()
         .await
         .unwrap();
-    let v = expect_error(
-        c.delete(b.url(&format!("/v2/cm/manifests/{d}")))
-            .send()
-            .await
-            .unwrap(),
+    let v = expect_refusal(
+        c.delete(b.url(&format!("/v2/cm/manifests/{d}"))),
         405,
         "UNSUPPORTED",
     )
@@ -1340,46 +1215,29 @@ async fn content_management() {
     );
     // A blob a manifest uses cannot be deleted.
     let layer = sha256("layer-cm".repeat(100).as_bytes());
-    expect_error(
-        c.delete(b.url(&format!("/v2/cm/blobs/{layer}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.delete(b.url(&format!("/v2/cm/blobs/{layer}"))),
         405,
         "UNSUPPORTED",
     )
     .await;
 
     assert_eq!(
-        c.delete(b.url(&format!("/v2/cm/manifests/{idx}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(c.delete(b.url(&format!("/v2/cm/manifests/{idx}")))).await,
         202
     );
     assert_eq!(
-        c.delete(b.url(&format!("/v2/cm/manifests/{d}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(c.delete(b.url(&format!("/v2/cm/manifests/{d}")))).await,
         202
     );
-    expect_error(
-        c.get(b.url(&format!("/v2/cm/manifests/{d}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url(&format!("/v2/cm/manifests/{d}"))),
         404,
         "MANIFEST_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.delete(b.url(&format!("/v2/cm/manifests/{d}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.delete(b.url(&format!("/v2/cm/manifests/{d}"))),
         404,
         "MANIFEST_UNKNOWN",
     )
@@ -1396,36 +1254,23 @@ async fn content_management() {
     assert_eq!(tags["tags"], serde_json::json!([]));
     // Now the blob can go.
     assert_eq!(
-        c.delete(b.url(&format!("/v2/cm/blobs/{layer}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status_of(c.delete(b.url(&format!("/v2/cm/blobs/{layer}")))).await,
         202
     );
-    expect_error(
-        c.get(b.url(&format!("/v2/cm/blobs/{layer}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.get(b.url(&format!("/v2/cm/blobs/{layer}"))),
         404,
         "BLOB_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.delete(b.url(&format!("/v2/cm/blobs/{layer}")))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.delete(b.url(&format!("/v2/cm/blobs/{layer}"))),
         404,
         "BLOB_UNKNOWN",
     )
     .await;
-    expect_error(
-        c.delete(b.url("/v2/cm/blobs/sha256:bad"))
-            .send()
-            .await
-            .unwrap(),
+    expect_refusal(
+        c.delete(b.url("/v2/cm/blobs/sha256:bad")),
         400,
         "DIGEST_INVALID",
     )

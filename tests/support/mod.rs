@@ -211,6 +211,20 @@ pub async fn push_image(
     (m, d)
 }
 
+/// Sends a request and asserts an OCI error response; returns its JSON.
+pub async fn expect_refusal(
+    req: reqwest::RequestBuilder,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    expect_error(req.send().await.unwrap(), status, code).await
+}
+
+/// Sends a request and returns its status code.
+pub async fn status_of(req: reqwest::RequestBuilder) -> u16 {
+    req.send().await.unwrap().status().as_u16()
+}
+
 /// Asserts an OCI error response and returns its JSON.
 pub async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
     let got = r.status().as_u16();
