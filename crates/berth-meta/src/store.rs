@@ -451,6 +451,36 @@ impl MetadataStore {
         Ok(n == 1)
     }
 
+    /// When an upload session last recorded progress (Unix seconds); `None` if there is none.
+    pub async fn upload_updated_at(&self, id: &str) -> Result<Option<i64>, MetaError> {
+        Ok(
+            sqlx::query_scalar("SELECT updated_at FROM uploads WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Ids of upload sessions that recorded nothing since `cutoff` (Unix seconds).
+    pub async fn uploads_idle_since(&self, cutoff: i64) -> Result<Vec<String>, MetaError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < ?")
+                .bind(cutoff)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Deletes an upload session of any repository. Returns whether it existed.
+    pub async fn forget_upload(&self, id: &str) -> Result<bool, MetaError> {
+        let n = sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Deletes an upload session. Returns whether it existed.
     pub async fn delete_upload(&self, repository: &str, id: &str) -> Result<bool, MetaError> {
         let n = sqlx::query("DELETE FROM uploads WHERE id = ? AND repository = ?")

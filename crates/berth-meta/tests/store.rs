@@ -259,8 +259,13 @@ async fn upload_sessions_record_and_finish() {
     assert!(!s.record_upload("u1", 7, 8, None).await.unwrap());
     assert_eq!(s.repository_blob("r", &d).await.unwrap(), Some(7));
     s.create_upload("u2", "r").await.unwrap();
+    assert!(s.upload_updated_at("u2").await.unwrap().is_some());
+    assert!(s.upload_updated_at("u1").await.unwrap().is_none());
     assert!(s.delete_upload("r", "u2").await.unwrap());
     assert!(!s.delete_upload("r", "u2").await.unwrap());
+    s.create_upload("u3", "r").await.unwrap();
+    assert!(s.forget_upload("u3").await.unwrap());
+    assert!(!s.forget_upload("u3").await.unwrap());
 }
 
 #[tokio::test]

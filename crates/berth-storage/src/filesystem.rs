@@ -16,6 +16,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_core::{Digest, DigestAlgorithm, DigestHasher, UploadHasher};
@@ -226,6 +227,25 @@ impl BlobStore for FilesystemStore {
             path: Arc::new(path),
             blob_root: self.clone(),
         }))
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>, StorageError> {
+        let dir = self.root.join("uploads");
+        blocking(move || {
+            let mut uploads = Vec::new();
+            let entries = fs::read_dir(&dir).map_err(StorageError::io("listing uploads", &dir))?;
+            for entry in entries {
+                let entry = entry.map_err(StorageError::io("listing uploads", &dir))?;
+                let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                    continue; // removed meanwhile
+                };
+                if let Ok(id) = entry.file_name().into_string() {
+                    uploads.push((id, modified));
+                }
+            }
+            Ok(uploads)
+        })
+        .await
     }
 
     async fn cancel_upload(&self, id: &str) -> Result<(), StorageError> {
@@ -534,8 +554,10 @@ mod tests {
             store.read(&d, 0..1).await,
             Err(StorageError::NotFound { .. })
         ));
+        assert_eq!(store.list_uploads().await.unwrap().len(), 1);
         store.cancel_upload("u4").await.unwrap();
         store.cancel_upload("u4").await.unwrap();
+        assert!(store.list_uploads().await.unwrap().is_empty());
     }
 
     #[tokio::test]

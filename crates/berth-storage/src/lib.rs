@@ -13,6 +13,7 @@ mod filesystem;
 
 use std::io;
 use std::ops::Range;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_core::{Digest, DigestAlgorithm, UploadHasher};
@@ -63,6 +64,9 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Deletes an upload's data. Deleting a missing upload is not an error.
     async fn cancel_upload(&self, id: &str) -> Result<(), StorageError>;
+
+    /// Every upload in storage with the time its data last changed (for purging abandoned ones).
+    async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>, StorageError>;
 }
 
 /// Exclusive write access to one upload.

@@ -37,6 +37,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Registry API limits.
     pub registry: RegistryConfig,
+    /// Upload session housekeeping.
+    pub uploads: UploadsConfig,
 }
 
 /// `[database]`
@@ -83,6 +85,25 @@ pub struct RegistryConfig {
     pub catalog_page_size: u32,
 }
 
+/// `[uploads]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UploadsConfig {
+    /// Hours after which an upload nobody writes to is deleted (0: never).
+    pub purge_after_hours: u64,
+    /// Minutes between purges.
+    pub purge_interval_minutes: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            purge_after_hours: 168,
+            purge_interval_minutes: 60,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -93,6 +114,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             log: LogConfig::default(),
             registry: RegistryConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }
@@ -268,6 +290,9 @@ impl Config {
         }
         if self.registry.max_manifest_bytes < 1024 {
             errors.push("registry.max_manifest_bytes must be at least 1024".into());
+        }
+        if self.uploads.purge_interval_minutes == 0 {
+            errors.push("uploads.purge_interval_minutes must be at least 1".into());
         }
         if self.registry.catalog_page_size == 0 {
             errors.push("registry.catalog_page_size must be at least 1".into());

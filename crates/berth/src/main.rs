@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -102,6 +103,13 @@ fn print_effective(c: &Config) {
         c.storage.fsync
     );
     println!("  log                {} ({})", c.log.level, c.log.format);
+    match c.uploads.purge_after_hours {
+        0 => println!("  upload purge       off"),
+        h => println!(
+            "  upload purge       after {h} h idle, every {} min",
+            c.uploads.purge_interval_minutes
+        ),
+    }
 }
 
 fn init_logging(c: &Config) {
@@ -146,9 +154,20 @@ async fn serve(c: Config) -> anyhow::Result<()> {
             )
         },
     )?;
+    let blobs: Arc<dyn berth_storage::BlobStore> = Arc::new(blobs);
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    if c.uploads.purge_after_hours > 0 {
+        tokio::spawn(berth_jobs::run_upload_purge(
+            meta.clone(),
+            blobs.clone(),
+            Duration::from_secs(c.uploads.purge_after_hours * 3600),
+            Duration::from_secs(c.uploads.purge_interval_minutes * 60),
+            jobs_stopped,
+        ));
+    }
     let app = Arc::new(berth_api::App {
         meta,
-        blobs: Arc::new(blobs),
+        blobs,
         limits: c.limits(),
     });
     let listener = tokio::net::TcpListener::bind(c.listen_addr())
@@ -166,6 +185,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;
+    let _ = stop_jobs.send(true);
     tracing::info!("berth stopped");
     Ok(())
 }
