@@ -198,10 +198,10 @@ impl MetadataStore {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        // WAL: readers never wait for the writer. NORMAL is durable in WAL mode
-                        // except for the last transactions on power loss, never corrupting.
+                        // WAL: readers never wait for the writer. FULL: a push the client was
+                        // told succeeded survives a power loss, as its blobs (fsynced) do.
                         conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
                         )
                         .await?;
