@@ -114,11 +114,6 @@ impl Berth {
         std::fs::read_to_string(self.data_dir.join("berth.log")).unwrap_or_default()
     }
 
-    /// PID of the server process.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
-    }
-
     /// Kills the server with SIGKILL and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

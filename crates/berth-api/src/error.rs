@@ -86,11 +86,6 @@ impl RegistryError {
         self
     }
 
-    /// The wire code.
-    pub fn code(&self) -> ErrorCode {
-        self.0.code
-    }
-
     /// An unexpected failure: logged in full here, answered opaquely.
     pub fn internal(context: &str, error: &dyn std::error::Error) -> Self {
         tracing::error!(error = %error, "{context}");

@@ -12,8 +12,6 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 /// Signed Docker schema 1 manifest (refused).
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-/// The OCI empty descriptor's media type.
-pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 /// The manifest media types Berth stores and serves.
 pub const SUPPORTED_MANIFESTS: [&str; 4] = [

@@ -65,11 +65,6 @@ impl RepositoryName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The first path component; in Berth it names the project.
-    pub fn project(&self) -> &str {
-        self.0.split('/').next().unwrap_or(&self.0)
-    }
 }
 
 impl FromStr for RepositoryName {
@@ -116,10 +111,6 @@ mod tests {
             let n: RepositoryName = ok.parse().unwrap_or_else(|e| panic!("{ok}: {e}"));
             assert_eq!(n.as_str(), ok);
         }
-        assert_eq!(
-            "team/app".parse::<RepositoryName>().unwrap().project(),
-            "team"
-        );
     }
 
     #[test]

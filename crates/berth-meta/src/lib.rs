@@ -3,7 +3,7 @@
 //!
 //! All SQL lives in this crate. One implementation serves every dialect through sqlx's `Any`
 //! driver (SQLite and MySQL both take `?` placeholders); where the dialects differ the
-//! statement comes from [`Dialect`]. A new dialect is a new `Dialect` variant, its fragments and
+//! statement comes from `Dialect`. A new dialect is a new `Dialect` variant, its fragments and
 //! a migrations directory, not a rewrite.
 //!
 //! **Invariant:** the metadata store decides visibility. A blob is served from a repository only
@@ -15,6 +15,6 @@ mod store;
 
 pub use error::MetaError;
 pub use store::{
-    BlobUnlink, Dialect, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings,
-    Referrer, StoredManifest, UploadSession,
+    BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings, Referrer,
+    StoredManifest, UploadSession,
 };

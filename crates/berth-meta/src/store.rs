@@ -10,7 +10,7 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// The SQL dialect behind a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
+pub(crate) enum Dialect {
     /// SQLite, the embedded default.
     Sqlite,
 }
@@ -71,8 +71,6 @@ pub struct UploadSession {
     pub size: u64,
     /// Saved running SHA-256 state at `size`, when one was saved.
     pub hash_state: Option<Vec<u8>>,
-    /// When the session started (Unix seconds).
-    pub started_at: i64,
 }
 
 /// A manifest to store.
@@ -230,11 +228,6 @@ impl MetadataStore {
     pub async fn ping(&self) -> Result<(), MetaError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
-    }
-
-    /// The dialect in use.
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
     }
 
     /// Starts a write transaction on `repository`, creating the repository row if asked, and
@@ -417,7 +410,7 @@ impl MetadataStore {
         id: &str,
     ) -> Result<Option<UploadSession>, MetaError> {
         let row = sqlx::query(
-            "SELECT id, repository, size, hash_state, started_at FROM uploads \
+            "SELECT id, repository, size, hash_state FROM uploads \
              WHERE id = ? AND repository = ?",
         )
         .bind(id)
@@ -789,6 +782,5 @@ fn upload_from_row(r: &AnyRow) -> Result<UploadSession, MetaError> {
         repository: r.try_get(1)?,
         size: to_u64(r.try_get(2)?),
         hash_state: r.try_get(3)?,
-        started_at: r.try_get(4)?,
     })
 }

@@ -62,11 +62,6 @@ impl FilesystemStore {
         })
     }
 
-    /// The directory the store lives in.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root

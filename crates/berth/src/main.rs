@@ -178,7 +178,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         listen = %bound,
         external_url = %c.external_url(bound),
         database = %c.database_url(),
-        storage = %storage_path.display(),
+        storage = %format!("{} at {}", app.blobs.driver_name(), storage_path.display()),
         "berth is serving"
     );
     axum::serve(listener, berth_api::router(app))
