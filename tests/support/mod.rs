@@ -301,7 +301,9 @@ pub fn python_venv(packages: &[&str]) -> PathBuf {
         return dir;
     }
     let script = format!(
-        "set -e; [ -x {d}/bin/pip ] || python3 -m venv {d}; {d}/bin/pip install -q {p}; touch {s}",
+        "set -e; [ -x {d}/bin/pip ] || python3 -m venv {d} || \
+         (rm -rf {d}; DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=900 python3-venv && python3 -m venv {d}); \
+         {d}/bin/pip install -q {p}; touch {s}",
         d = dir.display(),
         p = packages.join(" "),
         s = stamp.display()
