@@ -1,0 +1,69 @@
+//! Password hashing: argon2id with OWASP's recommended parameters, in PHC string format.
+
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// Longest password accepted: hashing cost must not be the attacker's to choose.
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+fn argon2() -> Argon2<'static> {
+    // 19 MiB, 2 passes, 1 lane (OWASP password storage cheat sheet).
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Why a password cannot be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Empty or longer than [`MAX_PASSWORD_LEN`].
+    #[error("a password must have 1 to {MAX_PASSWORD_LEN} bytes")]
+    Length,
+    /// The hasher failed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// Hashes a password for storage.
+pub fn hash(password: &str) -> Result<String, PasswordError> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+        return Err(PasswordError::Length);
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// Checks a password against a stored hash. False for a wrong password, an overlong one, or a
+/// hash that cannot be parsed.
+pub fn verify(password: &str, stored: &str) -> bool {
+    if password.len() > MAX_PASSWORD_LEN {
+        return false;
+    }
+    PasswordHash::new(stored)
+        .is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_and_verify() {
+        let h = hash("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify("correct horse", &h));
+        assert!(!verify("wrong horse", &h));
+        assert!(!verify("correct horse", "not a hash"));
+        assert_ne!(hash("correct horse").unwrap(), h, "salted");
+        assert!(matches!(hash(""), Err(PasswordError::Length)));
+        assert!(matches!(
+            hash(&"x".repeat(MAX_PASSWORD_LEN + 1)),
+            Err(PasswordError::Length)
+        ));
+        assert!(!verify(&"x".repeat(10_000), &h));
+    }
+}
