@@ -11,9 +11,11 @@
 //! checked every blob and manifest it references.
 
 mod error;
+mod identity;
 mod store;
 
 pub use error::MetaError;
+pub use identity::{Project, StoredKey, User};
 pub use store::{
     BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings, Referrer,
     StoredManifest, UploadSession,

@@ -25,7 +25,7 @@ impl Dialect {
     }
 
     /// `INSERT … ` that does nothing when the key exists; `{}` is the rest of the statement.
-    fn insert_ignore(self, rest: &str) -> String {
+    pub(crate) fn insert_ignore(self, rest: &str) -> String {
         match self {
             Self::Sqlite => format!("INSERT INTO {rest} ON CONFLICT DO NOTHING"),
         }
@@ -165,11 +165,11 @@ pub struct Referrer {
 /// The metadata store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MetadataStore {
-    pool: AnyPool,
-    dialect: Dialect,
+    pub(crate) pool: AnyPool,
+    pub(crate) dialect: Dialect,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
