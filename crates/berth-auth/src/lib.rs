@@ -1,12 +1,16 @@
 //! Identity and access for Berth: the keys that sign registry tokens, the tokens themselves
-//! (Docker registry token format, verifiable by CNCF Distribution), access scopes, and password
-//! hashing. No I/O: callers load and store key material and credentials.
+//! (Docker registry token format, verifiable by CNCF Distribution), access scopes, password
+//! hashing, roles, and the service that decides who may do what (backed by the metadata store).
 
+pub mod access;
 pub mod keys;
 pub mod password;
 pub mod scope;
+pub mod service;
 pub mod token;
 
+pub use access::{Permission, Principal, Role};
 pub use keys::{KeyError, SigningKey, libtrust_key_id};
 pub use scope::{Scope, ScopeError};
+pub use service::{AuthError, AuthService, AuthSettings};
 pub use token::{Access, Claims, IssuedToken, TokenError, TokenIssuer, TokenVerifier};

@@ -2,8 +2,8 @@
 
 use sqlx::Row;
 
-use crate::store::{MetadataStore, now};
 use crate::MetaError;
+use crate::store::{MetadataStore, now};
 
 /// A local user account.
 #[derive(Debug, Clone)]
@@ -48,7 +48,12 @@ pub struct StoredKey {
 
 impl MetadataStore {
     /// Creates a user. `None` if the name is taken.
-    pub async fn create_user(&self, username: &str, password_hash: Option<&str>, sysadmin: bool) -> Result<Option<i64>, MetaError> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: Option<&str>,
+        sysadmin: bool,
+    ) -> Result<Option<i64>, MetaError> {
         let now = now();
         let n = sqlx::query(&self.dialect.insert_ignore(
             "users (username, password_hash, sysadmin, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)",
@@ -69,10 +74,12 @@ impl MetadataStore {
 
     /// A user by name.
     pub async fn user(&self, username: &str) -> Result<Option<User>, MetaError> {
-        let row = sqlx::query("SELECT id, username, password_hash, sysadmin, disabled FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, username, password_hash, sysadmin, disabled FROM users WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| -> Result<User, MetaError> {
             Ok(User {
                 id: r.try_get(0)?,
@@ -87,30 +94,41 @@ impl MetadataStore {
 
     /// Number of users.
     pub async fn count_users(&self) -> Result<i64, MetaError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Replaces a user's password hash. Returns whether the user exists.
-    pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<bool, MetaError> {
-        let n = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?")
-            .bind(password_hash)
-            .bind(now())
-            .bind(username)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, MetaError> {
+        let n =
+            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?")
+                .bind(password_hash)
+                .bind(now())
+                .bind(username)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         Ok(n == 1)
     }
 
     /// Creates a project. `None` if the name is taken.
     pub async fn create_project(&self, name: &str, public: bool) -> Result<Option<i64>, MetaError> {
-        let n = sqlx::query(&self.dialect.insert_ignore("projects (name, public, created_at) VALUES (?, ?, ?)"))
-            .bind(name)
-            .bind(i64::from(public))
-            .bind(now())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            &self
+                .dialect
+                .insert_ignore("projects (name, public, created_at) VALUES (?, ?, ?)"),
+        )
+        .bind(name)
+        .bind(i64::from(public))
+        .bind(now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         if n == 0 {
             return Ok(None);
         }
@@ -124,19 +142,30 @@ impl MetadataStore {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| -> Result<Project, MetaError> {
-            Ok(Project { id: r.try_get(0)?, name: r.try_get(1)?, public: r.try_get::<i64, _>(2)? != 0 })
+            Ok(Project {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                public: r.try_get::<i64, _>(2)? != 0,
+            })
         })
         .transpose()
     }
 
     /// Makes a user a member of a project with `role` (replacing any role it had).
-    pub async fn set_user_role(&self, project_id: i64, user_id: i64, role: &str) -> Result<(), MetaError> {
+    pub async fn set_user_role(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        role: &str,
+    ) -> Result<(), MetaError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM project_members WHERE project_id = ? AND kind = 'user' AND principal = ?")
-            .bind(project_id)
-            .bind(user_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM project_members WHERE project_id = ? AND kind = 'user' AND principal = ?",
+        )
+        .bind(project_id)
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO project_members (project_id, kind, principal, role, created_at) VALUES (?, 'user', ?, ?, ?)")
             .bind(project_id)
             .bind(user_id.to_string())
@@ -149,7 +178,11 @@ impl MetadataStore {
     }
 
     /// The role a user holds in a project, if a member.
-    pub async fn user_role(&self, project_id: i64, user_id: i64) -> Result<Option<String>, MetaError> {
+    pub async fn user_role(
+        &self,
+        project_id: i64,
+        user_id: i64,
+    ) -> Result<Option<String>, MetaError> {
         Ok(sqlx::query_scalar("SELECT role FROM project_members WHERE project_id = ? AND kind = 'user' AND principal = ?")
             .bind(project_id)
             .bind(user_id.to_string())
@@ -197,11 +230,13 @@ impl MetadataStore {
 
     /// Schedules the retirement of every key other than `keep` that is not retiring already.
     pub async fn retire_signing_keys_except(&self, keep: &str, at: i64) -> Result<u64, MetaError> {
-        Ok(sqlx::query("UPDATE signing_keys SET retires_at = ? WHERE kid <> ? AND retires_at IS NULL")
-            .bind(at)
-            .bind(keep)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(sqlx::query(
+            "UPDATE signing_keys SET retires_at = ? WHERE kid <> ? AND retires_at IS NULL",
+        )
+        .bind(at)
+        .bind(keep)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 }

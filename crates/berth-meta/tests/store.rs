@@ -286,13 +286,33 @@ async fn users_projects_members_and_keys() {
     let library = s.project("library").await.unwrap().unwrap();
     assert!(library.public);
     assert_eq!(s.count_users().await.unwrap(), 0);
-    let alice = s.create_user("alice", Some("hash-a"), false).await.unwrap().unwrap();
-    assert!(s.create_user("alice", Some("other"), true).await.unwrap().is_none());
+    let alice = s
+        .create_user("alice", Some("hash-a"), false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.create_user("alice", Some("other"), true)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let u = s.user("alice").await.unwrap().unwrap();
-    assert_eq!((u.id, u.password_hash.as_deref(), u.sysadmin, u.disabled), (alice, Some("hash-a"), false, false));
+    assert_eq!(
+        (u.id, u.password_hash.as_deref(), u.sysadmin, u.disabled),
+        (alice, Some("hash-a"), false, false)
+    );
     assert!(s.set_password("alice", "hash-b").await.unwrap());
     assert!(!s.set_password("nobody", "x").await.unwrap());
-    assert_eq!(s.user("alice").await.unwrap().unwrap().password_hash.as_deref(), Some("hash-b"));
+    assert_eq!(
+        s.user("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("hash-b")
+    );
     assert!(s.user("nobody").await.unwrap().is_none());
 
     let team = s.create_project("team", false).await.unwrap().unwrap();
@@ -301,7 +321,10 @@ async fn users_projects_members_and_keys() {
     assert_eq!(s.user_role(team, alice).await.unwrap(), None);
     s.set_user_role(team, alice, "guest").await.unwrap();
     s.set_user_role(team, alice, "developer").await.unwrap();
-    assert_eq!(s.user_role(team, alice).await.unwrap().as_deref(), Some("developer"));
+    assert_eq!(
+        s.user_role(team, alice).await.unwrap().as_deref(),
+        Some("developer")
+    );
     assert_eq!(s.user_role(library.id, alice).await.unwrap(), None);
 
     let key = |kid: &str, at: i64| berth_meta::StoredKey {
@@ -315,7 +338,12 @@ async fn users_projects_members_and_keys() {
     s.insert_signing_key(&key("a", 10)).await.unwrap();
     s.insert_signing_key(&key("a", 99)).await.unwrap();
     let keys = s.signing_keys(0).await.unwrap();
-    assert_eq!(keys.iter().map(|k| (k.kid.as_str(), k.activates_at)).collect::<Vec<_>>(), [("a", 10), ("b", 20)]);
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.kid.as_str(), k.activates_at))
+            .collect::<Vec<_>>(),
+        [("a", 10), ("b", 20)]
+    );
     assert_eq!(s.retire_signing_keys_except("b", 50).await.unwrap(), 1);
     assert_eq!(s.signing_keys(49).await.unwrap().len(), 2);
     assert_eq!(s.signing_keys(50).await.unwrap().len(), 1);

@@ -1,0 +1,335 @@
+//! The authentication and authorization service: credentials, permissions, token issue and
+//! verification, and the signing keys every node shares through the metadata store.
+//!
+//! Key material cannot disagree between nodes: keys live in the metadata store, the key that
+//! signs is the oldest one already active, and every key not retired verifies. A node given its
+//! own key file (`signing_key`) checks it against the cluster's signing key and reports exactly
+//! what differs instead of issuing tokens the others reject.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_meta::{MetaError, MetadataStore, StoredKey};
+
+use crate::access::{Permission, Principal, Role};
+use crate::keys::{KeyError, SigningKey};
+use crate::password;
+use crate::scope::Scope;
+use crate::token::{Access, Claims, IssuedToken, TokenError, TokenIssuer, TokenVerifier};
+
+/// Longest user name accepted.
+pub const MAX_USERNAME_LEN: usize = 255;
+
+/// Settings of the token service.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// The registry service name: `aud` of tokens and `service` of challenges.
+    pub service: String,
+    /// Token lifetime.
+    pub token_lifetime: Duration,
+}
+
+/// An authentication service failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The metadata store failed.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// Stored key material cannot be used.
+    #[error("signing key {kid}: {source}")]
+    Key {
+        /// The key.
+        kid: String,
+        /// Why.
+        #[source]
+        source: KeyError,
+    },
+    /// A key could not be generated.
+    #[error(transparent)]
+    Generate(KeyError),
+    /// Hashing failed.
+    #[error("password check failed: {0}")]
+    Password(String),
+}
+
+struct Keys {
+    issuer: TokenIssuer,
+    verifier: TokenVerifier,
+    signing_kid: String,
+}
+
+/// The authentication service, shared by all requests.
+pub struct AuthService {
+    meta: MetadataStore,
+    settings: AuthSettings,
+    configured: Option<SigningKey>,
+    keys: RwLock<Arc<Keys>>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl AuthService {
+    /// Loads the cluster's signing keys (creating the first one if there is none, from
+    /// `configured` when given). Returns the service and, if this node's configured key is not
+    /// the cluster's signing key, what differs: the node must then not become ready.
+    pub async fn start(
+        meta: MetadataStore,
+        settings: AuthSettings,
+        configured: Option<SigningKey>,
+    ) -> Result<(Self, Option<String>), AuthError> {
+        let keys = load_keys(&meta, &settings, configured.as_ref()).await?;
+        let problem = configured.as_ref().filter(|c| c.kid() != keys.signing_kid).map(|c| {
+            format!(
+                "this node's signing key {} (auth.signing_key_file) is not the cluster's signing key {} (kept in the metadata \
+                 database): give every node the same key file, or remove auth.signing_key_file to use the database's key",
+                c.kid(),
+                keys.signing_kid
+            )
+        });
+        let service = Self {
+            meta,
+            settings,
+            configured,
+            keys: RwLock::new(Arc::new(keys)),
+        };
+        Ok((service, problem))
+    }
+
+    /// Re-reads the keys (a rotation scheduled by another node, a retirement).
+    pub async fn reload_keys(&self) -> Result<(), AuthError> {
+        let keys = load_keys(&self.meta, &self.settings, self.configured.as_ref()).await?;
+        if let Ok(mut slot) = self.keys.write() {
+            *slot = Arc::new(keys);
+        }
+        Ok(())
+    }
+
+    fn keys(&self) -> Arc<Keys> {
+        self.keys
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |k| k.clone())
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// The kid of the key that signs.
+    pub fn signing_kid(&self) -> String {
+        self.keys().signing_kid.clone()
+    }
+
+    /// Checks a user name and password. `None` for any failure (unknown user, wrong password,
+    /// disabled account, overlong input), so that callers cannot tell which.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        secret: &str,
+    ) -> Result<Option<Principal>, AuthError> {
+        if username.is_empty()
+            || username.len() > MAX_USERNAME_LEN
+            || secret.len() > password::MAX_PASSWORD_LEN
+        {
+            return Ok(None);
+        }
+        let Some(user) = self.meta.user(username).await? else {
+            return Ok(None);
+        };
+        let Some(hash) = user.password_hash.clone().filter(|_| !user.disabled) else {
+            return Ok(None);
+        };
+        let secret = secret.to_owned();
+        // argon2id costs milliseconds of CPU: keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
+            .await
+            .map_err(|e| AuthError::Password(e.to_string()))?;
+        Ok(ok.then_some(Principal::User {
+            id: user.id,
+            name: user.username,
+            sysadmin: user.sysadmin,
+        }))
+    }
+
+    /// What `principal` may do in `repository`, with the reason when it is not everything.
+    pub async fn permission(
+        &self,
+        principal: &Principal,
+        repository: &str,
+    ) -> Result<Permission, AuthError> {
+        let project_name = repository.split('/').next().unwrap_or(repository);
+        let Some(project) = self.meta.project(project_name).await? else {
+            return Ok(Permission {
+                actions: Vec::new(),
+                limit: Some(format!("project {project_name} does not exist")),
+            });
+        };
+        let (actions, limit): (Vec<&'static str>, Option<String>) = match principal {
+            Principal::User { sysadmin: true, .. } => (vec!["pull", "push", "delete"], None),
+            Principal::User { id, name, .. } => match self.meta.user_role(project.id, *id).await? {
+                Some(role) => {
+                    let role: Role = role.parse().unwrap_or(Role::LimitedGuest);
+                    let actions = role.repository_actions().to_vec();
+                    let limit = (actions.len() < 3).then(|| {
+                        format!(
+                            "{name} is {role} in project {project_name}, which allows {} only",
+                            actions.join(" and ")
+                        )
+                    });
+                    (actions, limit)
+                }
+                None if project.public => (
+                    vec!["pull"],
+                    Some(format!("{name} is not a member of project {project_name}")),
+                ),
+                None => (
+                    Vec::new(),
+                    Some(format!("{name} is not a member of project {project_name}")),
+                ),
+            },
+            Principal::Anonymous if project.public => {
+                (vec!["pull"], Some("authentication required".into()))
+            }
+            Principal::Anonymous => (Vec::new(), Some("authentication required".into())),
+        };
+        Ok(Permission { actions, limit })
+    }
+
+    /// The access to put in a token for the requested scopes: what was asked for, narrowed to
+    /// what is allowed. Unknown resources and types get no actions (not an error).
+    pub async fn grant(
+        &self,
+        principal: &Principal,
+        scopes: &[Scope],
+    ) -> Result<Vec<Access>, AuthError> {
+        let mut granted = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let allowed: Vec<String> = match (scope.resource_type.as_str(), scope.name.as_str()) {
+                ("repository", name) if name.parse::<berth_core::RepositoryName>().is_ok() => {
+                    let permission = self.permission(principal, name).await?;
+                    scope
+                        .actions
+                        .iter()
+                        .flat_map(|a| {
+                            if a == "*" {
+                                permission.actions.clone()
+                            } else {
+                                vec![a.as_str()]
+                            }
+                        })
+                        .filter(|a| permission.actions.contains(a))
+                        .map(str::to_owned)
+                        .collect()
+                }
+                ("registry", "catalog")
+                    if matches!(principal, Principal::User { sysadmin: true, .. }) =>
+                {
+                    vec!["*".to_owned()]
+                }
+                _ => Vec::new(),
+            };
+            let mut actions = allowed;
+            actions.dedup();
+            granted.push(Access {
+                resource_type: scope.resource_type.clone(),
+                name: scope.name.clone(),
+                actions,
+            });
+        }
+        Ok(granted)
+    }
+
+    /// Issues a token.
+    pub fn issue(
+        &self,
+        principal: &Principal,
+        access: Vec<Access>,
+    ) -> Result<IssuedToken, TokenError> {
+        self.keys().issuer.issue(principal.name(), access)
+    }
+
+    /// Verifies a token.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        self.keys().verifier.verify(token)
+    }
+
+    /// Creates the first administrator if there are no users at all. Returns whether it did.
+    pub async fn bootstrap_admin(&self, username: &str, secret: &str) -> Result<bool, AuthError> {
+        if self.meta.count_users().await? > 0 {
+            return Ok(false);
+        }
+        let hash = password::hash(secret).map_err(|e| AuthError::Password(e.to_string()))?;
+        Ok(self
+            .meta
+            .create_user(username, Some(&hash), true)
+            .await?
+            .is_some())
+    }
+}
+
+async fn load_keys(
+    meta: &MetadataStore,
+    settings: &AuthSettings,
+    configured: Option<&SigningKey>,
+) -> Result<Keys, AuthError> {
+    let now = now();
+    let mut stored = meta.signing_keys(now).await?;
+    if stored.is_empty() {
+        let key = match configured {
+            Some(k) => {
+                SigningKey::from_pem(k.private_pem(), k.cert_pem()).map_err(AuthError::Generate)?
+            }
+            None => SigningKey::generate("berth token signer").map_err(AuthError::Generate)?,
+        };
+        meta.insert_signing_key(&StoredKey {
+            kid: key.kid().to_owned(),
+            private_pem: key.private_pem().to_owned(),
+            cert_pem: key.cert_pem().to_owned(),
+            activates_at: now,
+            retires_at: None,
+        })
+        .await?;
+        tracing::info!(kid = key.kid(), "created the token signing key");
+        // Another node may have created one at the same moment: both read the same order.
+        stored = meta.signing_keys(now).await?;
+    }
+    let mut keys = Vec::with_capacity(stored.len());
+    for s in &stored {
+        let key =
+            SigningKey::from_pem(&s.private_pem, &s.cert_pem).map_err(|source| AuthError::Key {
+                kid: s.kid.clone(),
+                source,
+            })?;
+        keys.push((s.activates_at, Arc::new(key)));
+    }
+    let signing = keys
+        .iter()
+        .find(|(at, _)| *at <= now)
+        .or(keys.first())
+        .map(|(_, k)| k.clone());
+    let Some(signing) = signing else {
+        return Err(AuthError::Generate(KeyError::InvalidKey(
+            "no signing key".into(),
+        )));
+    };
+    Ok(Keys {
+        signing_kid: signing.kid().to_owned(),
+        issuer: TokenIssuer::new(
+            signing,
+            &settings.issuer,
+            &settings.service,
+            settings.token_lifetime,
+        ),
+        verifier: TokenVerifier::new(
+            keys.into_iter().map(|(_, k)| k),
+            &settings.issuer,
+            &settings.service,
+        ),
+    })
+}

@@ -1,0 +1,261 @@
+//! The authentication service against a real metadata store (SQLite).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use berth_auth::{AuthService, AuthSettings, Principal, Scope, SigningKey, password};
+use berth_meta::{MetadataStore, PoolSettings};
+
+fn settings() -> AuthSettings {
+    AuthSettings {
+        issuer: "berth-token-issuer".into(),
+        service: "berth-registry".into(),
+        token_lifetime: Duration::from_secs(300),
+    }
+}
+
+async fn store(dir: &tempfile::TempDir) -> MetadataStore {
+    let meta = MetadataStore::connect(
+        &format!("sqlite://{}/m.db", dir.path().display()),
+        &PoolSettings::default(),
+    )
+    .await
+    .unwrap();
+    meta.migrate().await.unwrap();
+    meta
+}
+
+fn scopes(s: &[&str]) -> Vec<Scope> {
+    s.iter().map(|x| x.parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn permission_matrix_role_by_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = store(&dir).await;
+    let (auth, problem) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    assert!(problem.is_none());
+    let private = meta
+        .create_project("private", false)
+        .await
+        .unwrap()
+        .unwrap();
+    meta.create_project("open", true).await.unwrap();
+    let mut users = Vec::new();
+    for (name, role) in [
+        ("pa", "projectAdmin"),
+        ("ma", "maintainer"),
+        ("dev", "developer"),
+        ("gu", "guest"),
+        ("lg", "limitedGuest"),
+        ("none", ""),
+    ] {
+        let id = meta
+            .create_user(name, Some(&password::hash("pw").unwrap()), false)
+            .await
+            .unwrap()
+            .unwrap();
+        if !role.is_empty() {
+            meta.set_user_role(private, id, role).await.unwrap();
+        }
+        users.push(Principal::User {
+            id,
+            name: name.into(),
+            sysadmin: false,
+        });
+    }
+    let admin = Principal::User {
+        id: 999,
+        name: "root".into(),
+        sysadmin: true,
+    };
+    let expect = [
+        (&users[0], vec!["pull", "push", "delete"]),
+        (&users[1], vec!["pull", "push", "delete"]),
+        (&users[2], vec!["pull", "push"]),
+        (&users[3], vec!["pull"]),
+        (&users[4], vec!["pull"]),
+        (&users[5], vec![]),
+        (&admin, vec!["pull", "push", "delete"]),
+        (&Principal::Anonymous, vec![]),
+    ];
+    for (who, actions) in expect {
+        let p = auth.permission(who, "private/app").await.unwrap();
+        assert_eq!(p.actions, actions, "{who:?}");
+        // Catalog: system administrators only.
+        let g = auth
+            .grant(who, &scopes(&["registry:catalog:*"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            g[0].actions.is_empty(),
+            !matches!(who, Principal::User { sysadmin: true, .. })
+        );
+    }
+    // The reasons are ones a user can act on.
+    assert_eq!(
+        auth.permission(&users[3], "private/x")
+            .await
+            .unwrap()
+            .limit
+            .unwrap(),
+        "gu is guest in project private, which allows pull only"
+    );
+    assert!(
+        auth.permission(&users[5], "private/x")
+            .await
+            .unwrap()
+            .limit
+            .unwrap()
+            .contains("not a member")
+    );
+    assert_eq!(
+        auth.permission(&admin, "nope/x")
+            .await
+            .unwrap()
+            .limit
+            .unwrap(),
+        "project nope does not exist"
+    );
+    // Public projects: anyone pulls, nobody else pushes.
+    assert_eq!(
+        auth.permission(&Principal::Anonymous, "open/app")
+            .await
+            .unwrap()
+            .actions,
+        ["pull"]
+    );
+    assert_eq!(
+        auth.permission(&users[2], "open/app")
+            .await
+            .unwrap()
+            .actions,
+        ["pull"]
+    );
+    assert_eq!(
+        auth.permission(&Principal::Anonymous, "library/alpine")
+            .await
+            .unwrap()
+            .actions,
+        ["pull"]
+    );
+
+    // Grants narrow what was asked to what is allowed; `*` expands; unknown types get nothing.
+    let g = auth
+        .grant(
+            &users[2],
+            &scopes(&[
+                "repository:private/app:pull,push,delete",
+                "repository:open/x:push",
+                "repository:private/app:*",
+                "thing:x:pull",
+                "repository:Bad//Name:pull",
+            ]),
+        )
+        .await
+        .unwrap();
+    let actions: Vec<Vec<String>> = g.into_iter().map(|a| a.actions).collect();
+    assert_eq!(
+        actions,
+        vec![
+            vec!["pull", "push"],
+            vec![],
+            vec!["pull", "push"],
+            vec![],
+            vec![]
+        ]
+    );
+}
+
+#[tokio::test]
+async fn authentication_and_bootstrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = store(&dir).await;
+    let (auth, _) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    assert!(auth.bootstrap_admin("admin", "s3cret-pass").await.unwrap());
+    assert!(
+        !auth.bootstrap_admin("admin2", "other").await.unwrap(),
+        "only when there are no users"
+    );
+    let p = auth
+        .authenticate("admin", "s3cret-pass")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(p, Principal::User { sysadmin: true, .. }));
+    for (user, pw) in [
+        ("admin", "wrong"),
+        ("nobody", "s3cret-pass"),
+        ("", "x"),
+        ("*)(uid=*", "x"),
+    ] {
+        assert!(
+            auth.authenticate(user, pw).await.unwrap().is_none(),
+            "{user}"
+        );
+    }
+    assert!(
+        auth.authenticate(&"a".repeat(300), "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        auth.authenticate("admin", &"x".repeat(10_000))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn nodes_sharing_a_database_agree_on_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = store(&dir).await;
+    let (a, _) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    let (b, problem) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    assert!(problem.is_none());
+    assert_eq!(a.signing_kid(), b.signing_kid());
+    let token = a.issue(&Principal::Anonymous, vec![]).unwrap().token;
+    assert!(b.verify(&token).is_ok());
+    // A node given a different key file refuses, and says what differs.
+    let other = SigningKey::generate("other").unwrap();
+    let other_kid = other.kid().to_owned();
+    let (_c, problem) = AuthService::start(meta.clone(), settings(), Some(other))
+        .await
+        .unwrap();
+    let problem = problem.unwrap();
+    assert!(
+        problem.contains(&other_kid) && problem.contains(&a.signing_kid()),
+        "{problem}"
+    );
+    // The same key as the cluster's is fine.
+    let stored = meta.signing_keys(0).await.unwrap().remove(0);
+    let same = SigningKey::from_pem(&stored.private_pem, &stored.cert_pem).unwrap();
+    assert!(
+        AuthService::start(meta.clone(), settings(), Some(same))
+            .await
+            .unwrap()
+            .1
+            .is_none()
+    );
+    // A key file given to the first node of a cluster becomes the cluster's key.
+    let dir2 = tempfile::tempdir().unwrap();
+    let fresh = store(&dir2).await;
+    let mine = SigningKey::generate("mine").unwrap();
+    let kid = mine.kid().to_owned();
+    let (d, problem) = AuthService::start(fresh, settings(), Some(mine))
+        .await
+        .unwrap();
+    assert!(problem.is_none());
+    assert_eq!(d.signing_kid(), kid);
+}
