@@ -140,6 +140,64 @@ impl Drop for Berth {
     }
 }
 
+/// The administrator's password in tests that enable authentication.
+pub const ADMIN_PASSWORD: &str = "admin-pass-123";
+
+impl Berth {
+    /// Starts berth with authentication on, an administrator `admin`/[`ADMIN_PASSWORD`].
+    pub async fn start_with_auth() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut b = Self::start_in(
+            tmp.path(),
+            &[
+                ("BERTH_AUTH_ENABLED", "true"),
+                ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+        b._tmp = Some(tmp);
+        b
+    }
+
+    /// The node's metadata store, for seeding users and projects.
+    pub async fn meta(&self) -> berth_meta::MetadataStore {
+        let url = format!("sqlite://{}/berth.db", self.data_dir.display());
+        berth_meta::MetadataStore::connect(&url, &berth_meta::PoolSettings::default())
+            .await
+            .unwrap()
+    }
+}
+
+/// Creates a user with `password`, and gives it `role` in `project` (created if missing).
+pub async fn seed_member(
+    meta: &berth_meta::MetadataStore,
+    user: &str,
+    password: &str,
+    project: &str,
+    public: bool,
+    role: &str,
+) {
+    let id = match meta.user(user).await.unwrap() {
+        Some(u) => u.id,
+        None => meta
+            .create_user(
+                user,
+                Some(&berth_auth::password::hash(password).unwrap()),
+                false,
+            )
+            .await
+            .unwrap()
+            .unwrap(),
+    };
+    let project_id = match meta.project(project).await.unwrap() {
+        Some(p) => p.id,
+        None => meta.create_project(project, public).await.unwrap().unwrap(),
+    };
+    if !role.is_empty() {
+        meta.set_user_role(project_id, id, role).await.unwrap();
+    }
+}
+
 /// SHA-256 digest of `data`.
 pub fn sha256(data: &[u8]) -> Digest {
     DigestHasher::digest_of(DigestAlgorithm::Sha256, data)

@@ -12,11 +12,12 @@ pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-/// `GET /readyz`: the metadata database and the blob store both answer. 503 otherwise, with
-/// what failed, so that a load balancer drains the node and an operator sees why.
+/// `GET /readyz`: the metadata database and the blob store both answer, and nothing makes this
+/// node unfit (such as key material the cluster does not share). 503 otherwise, with what
+/// failed, so that a load balancer drains the node and an operator sees why.
 pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     let (db, storage) = tokio::join!(app.meta.ping(), app.blobs.check());
-    let status = if db.is_ok() && storage.is_ok() {
+    let status = if db.is_ok() && storage.is_ok() && app.not_ready.is_none() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -25,9 +26,12 @@ pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
         Ok(()) => json!({"ok": true}),
         Err(e) => json!({"ok": false, "error": e}),
     };
-    let body = json!({
+    let mut body = json!({
         "database": check(db.map_err(|e| e.to_string())),
         "storage": check(storage.map_err(|e| e.to_string())),
     });
+    if let Some(reason) = &app.not_ready {
+        body["node"] = check(Err(reason.clone()));
+    }
     (status, axum::Json(body))
 }

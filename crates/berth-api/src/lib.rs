@@ -4,6 +4,7 @@
 //! typed values (see [`v2::Endpoint`]), calls the metadata and blob stores, and renders their
 //! answers and errors in the format each client expects.
 
+mod auth;
 mod error;
 mod health;
 pub mod v2;
@@ -18,6 +19,7 @@ use berth_storage::BlobStore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+pub use auth::HttpAuth;
 pub use error::RegistryError;
 
 /// Everything a request handler needs, shared by all requests.
@@ -28,6 +30,11 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     /// Tunables of the registry API.
     pub limits: Limits,
+    /// Authentication; `None` serves everyone everything (no token service).
+    pub auth: Option<HttpAuth>,
+    /// Why this node must not receive traffic, if it must not (e.g. key material that
+    /// disagrees with the cluster's). `/readyz` reports it.
+    pub not_ready: Option<String>,
 }
 
 /// Tunables of the registry API.
@@ -75,6 +82,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/service/token", get(auth::token))
         .route("/v2", axum::routing::any(v2::handle))
         .route("/v2/", axum::routing::any(v2::handle))
         .route("/v2/{*rest}", axum::routing::any(v2::handle))

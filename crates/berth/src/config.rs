@@ -12,6 +12,8 @@
 //! | `BERTH_STORAGE_PATH`  | `storage.path`       | `<data_dir>/storage`                      |
 //! | `BERTH_LOG`           | `log.level`          | `info`                                    |
 //! | `BERTH_LOG_FORMAT`    | `log.format`         | `text`                                    |
+//! | `BERTH_AUTH_ENABLED`  | `auth.enabled`       | `false`                                   |
+//! | `BERTH_ADMIN_PASSWORD`| (none: a secret)     | first start only: creates `auth.admin_username` |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,42 @@ pub struct Config {
     pub registry: RegistryConfig,
     /// Upload session housekeeping.
     pub uploads: UploadsConfig,
+    /// Authentication and the token service.
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Require authentication (Docker registry token flow, Basic on /v2).
+    pub enabled: bool,
+    /// Service name: the `aud` of tokens and the `service` of challenges.
+    pub service: String,
+    /// Issuer name: the `iss` of tokens.
+    pub issuer: String,
+    /// Token lifetime in minutes.
+    pub token_lifetime_minutes: u64,
+    /// Signing key (PKCS#8 PEM, ECDSA P-256) to use instead of the one kept in the database.
+    pub signing_key_file: Option<PathBuf>,
+    /// Certificate (PEM) of `signing_key_file`.
+    pub signing_cert_file: Option<PathBuf>,
+    /// Name of the administrator created on first start from `BERTH_ADMIN_PASSWORD`.
+    pub admin_username: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            service: "berth-registry".into(),
+            issuer: "berth-token-issuer".into(),
+            token_lifetime_minutes: 30,
+            signing_key_file: None,
+            signing_cert_file: None,
+            admin_username: "admin".into(),
+        }
+    }
 }
 
 /// `[database]`
@@ -115,6 +153,7 @@ impl Default for Config {
             log: LogConfig::default(),
             registry: RegistryConfig::default(),
             uploads: UploadsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -244,6 +283,9 @@ impl Config {
         if let Some(v) = env("BERTH_LOG_FORMAT") {
             self.log.format = v;
         }
+        if let Some(v) = env("BERTH_AUTH_ENABLED") {
+            self.auth.enabled = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
     }
 
     fn validate(&self, errors: &mut Vec<String>) {
@@ -290,6 +332,21 @@ impl Config {
         }
         if self.registry.max_manifest_bytes < 1024 {
             errors.push("registry.max_manifest_bytes must be at least 1024".into());
+        }
+        if self.auth.signing_key_file.is_some() != self.auth.signing_cert_file.is_some() {
+            errors.push(
+                "auth.signing_key_file and auth.signing_cert_file go together: set both or neither"
+                    .into(),
+            );
+        }
+        if self.auth.token_lifetime_minutes == 0 {
+            errors.push("auth.token_lifetime_minutes must be at least 1".into());
+        }
+        if self.auth.service.is_empty()
+            || self.auth.issuer.is_empty()
+            || self.auth.admin_username.is_empty()
+        {
+            errors.push("auth.service, auth.issuer and auth.admin_username cannot be empty".into());
         }
         if self.uploads.purge_interval_minutes == 0 {
             errors.push("uploads.purge_interval_minutes must be at least 1".into());

@@ -162,18 +162,26 @@ async fn serve(c: Config) -> anyhow::Result<()> {
             blobs.clone(),
             Duration::from_secs(c.uploads.purge_after_hours * 3600),
             Duration::from_secs(c.uploads.purge_interval_minutes * 60),
-            jobs_stopped,
+            jobs_stopped.clone(),
         ));
     }
-    let app = Arc::new(berth_api::App {
-        meta,
-        blobs,
-        limits: c.limits(),
-    });
     let listener = tokio::net::TcpListener::bind(c.listen_addr())
         .await
         .with_context(|| format!("cannot listen on {} (listen)", c.listen))?;
     let bound = listener.local_addr()?;
+    let (auth, not_ready) = if c.auth.enabled {
+        let (auth, problem) = start_auth(&c, &meta, bound, jobs_stopped).await?;
+        (Some(auth), problem)
+    } else {
+        (None, None)
+    };
+    let app = Arc::new(berth_api::App {
+        meta,
+        blobs,
+        limits: c.limits(),
+        auth,
+        not_ready,
+    });
     tracing::info!(
         listen = %bound,
         external_url = %c.external_url(bound),
@@ -188,6 +196,71 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     let _ = stop_jobs.send(true);
     tracing::info!("berth stopped");
     Ok(())
+}
+
+/// Starts the token service: keys (shared through the database), the first administrator, and
+/// a periodic key refresh. Also returns why this node must not become ready, if it must not.
+async fn start_auth(
+    c: &Config,
+    meta: &berth_meta::MetadataStore,
+    bound: std::net::SocketAddr,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(berth_api::HttpAuth, Option<String>)> {
+    let configured = match (&c.auth.signing_key_file, &c.auth.signing_cert_file) {
+        (Some(key), Some(cert)) => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            Some(
+                berth_auth::SigningKey::from_pem(&read(key)?, &read(cert)?)
+                    .context("auth.signing_key_file")?,
+            )
+        }
+        _ => None,
+    };
+    let settings = berth_auth::AuthSettings {
+        issuer: c.auth.issuer.clone(),
+        service: c.auth.service.clone(),
+        token_lifetime: Duration::from_secs(c.auth.token_lifetime_minutes * 60),
+    };
+    let (service, problem) = berth_auth::AuthService::start(meta.clone(), settings, configured)
+        .await
+        .context("cannot load the token signing keys")?;
+    if let Some(problem) = &problem {
+        tracing::error!("not ready: {problem}");
+    }
+    let admin_password = std::env::var("BERTH_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    if let Some(password) = admin_password {
+        let created = service
+            .bootstrap_admin(&c.auth.admin_username, &password)
+            .await
+            .context("cannot create the administrator")?;
+        if created {
+            tracing::info!(user = %c.auth.admin_username, "created the first administrator");
+        }
+    } else if meta.count_users().await? == 0 {
+        tracing::warn!(
+            "no users yet: restart with BERTH_ADMIN_PASSWORD set to create the administrator"
+        );
+    }
+    let service = Arc::new(service);
+    let refreshed = service.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(30)) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = refreshed.reload_keys().await {
+                tracing::warn!(error = %e, "could not refresh the signing keys");
+            }
+        }
+    });
+    tracing::info!(kid = %service.signing_kid(), "token service ready");
+    let realm = format!("{}/service/token", c.external_url(bound));
+    Ok((berth_api::HttpAuth { service, realm }, problem))
 }
 
 async fn shutdown_signal() {

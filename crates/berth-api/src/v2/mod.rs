@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use berth_core::{Digest, ErrorCode, RepositoryName};
 use percent_encoding::percent_decode_str;
 
+use crate::auth::Caller;
 use crate::{AppState, RegistryError};
 
 /// `Docker-Distribution-API-Version`, sent on every `/v2` response.
@@ -113,9 +114,14 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
         .decode_utf8_lossy()
         .into_owned();
     let mut response = match Endpoint::parse(&path) {
-        Some(endpoint) => dispatch(app, endpoint, req)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
+        Some(endpoint) => {
+            match crate::auth::authorize(&app, &endpoint, req.method(), req.headers()).await {
+                Ok(caller) => dispatch(app, endpoint, caller, req)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response),
+                Err(e) => e.into_response(),
+            }
+        }
         None => RegistryError::new(
             ErrorCode::NameInvalid,
             format!("{path} is not a registry API path"),
@@ -132,6 +138,7 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
 async fn dispatch(
     app: AppState,
     endpoint: Endpoint,
+    caller: Caller,
     req: Request,
 ) -> Result<Response, RegistryError> {
     let method = req.method().clone();
@@ -165,7 +172,7 @@ async fn dispatch(
         }
         (Endpoint::UploadStart { name }, &Method::POST) => {
             let name = repository(name)?;
-            uploads::start(&app, &name, req).await
+            uploads::start(&app, &caller, &name, req).await
         }
         (Endpoint::Upload { name, id }, &Method::GET) => {
             uploads::status(&app, &repository(name)?, id).await

@@ -18,6 +18,7 @@ use futures_util::TryStreamExt;
 use serde_json::json;
 
 use super::{empty, header_value, parse_digest, query_param};
+use crate::auth::Caller;
 use crate::{App, RegistryError};
 
 fn location(name: &RepositoryName, id: &str) -> String {
@@ -242,6 +243,7 @@ impl Session {
 /// `POST /v2/<name>/blobs/uploads/`: mount, single-request upload, or a new session.
 pub(super) async fn start(
     app: &App,
+    caller: &Caller,
     name: &RepositoryName,
     req: Request,
 ) -> Result<Response, RegistryError> {
@@ -253,14 +255,20 @@ pub(super) async fn start(
                     .map_err(|e| RegistryError::new(ErrorCode::NameInvalid, e.to_string()))
             })
             .transpose()?;
-        if app
-            .meta
-            .mount_blob(
-                name.as_str(),
-                &digest,
-                from.as_ref().map(RepositoryName::as_str),
-            )
-            .await?
+        // A mount reads the source: the caller must be able to pull it.
+        let permitted = match &from {
+            Some(from) => caller.may(app, from.as_str(), "pull").await?,
+            None => caller.may_mount_from_anywhere(),
+        };
+        if permitted
+            && app
+                .meta
+                .mount_blob(
+                    name.as_str(),
+                    &digest,
+                    from.as_ref().map(RepositoryName::as_str),
+                )
+                .await?
         {
             return Ok(blob_created(name, &digest));
         }

@@ -1,0 +1,430 @@
+//! Authentication on the HTTP surface: the Docker registry token endpoint (`/service/token`) and
+//! the check every `/v2` request passes when authentication is enabled.
+//!
+//! A request without credentials gets `401` with a `Bearer` challenge naming the realm, the
+//! service and the scope the request needs. Bearer tokens are verified (ES256, issuer,
+//! audience, expiry) and must grant the action; Basic credentials are accepted directly, as
+//! Harbor does. A known user who lacks an action gets `403 DENIED` with the reason.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_auth::scope::parse_scopes;
+use berth_auth::{AuthService, Claims, Principal};
+use berth_core::ErrorCode;
+use data_encoding::BASE64;
+use serde_json::json;
+
+use crate::v2::Endpoint;
+use crate::{App, AppState, RegistryError};
+
+/// Authentication settings of the HTTP surface.
+pub struct HttpAuth {
+    /// The service that checks credentials and issues tokens.
+    pub service: Arc<AuthService>,
+    /// The token endpoint's URL as clients reach it: `<external url>/service/token`.
+    pub realm: String,
+}
+
+/// Who is calling, once authenticated.
+pub enum Caller {
+    /// Authentication is disabled: everything is allowed.
+    Open,
+    /// A verified bearer token.
+    Token(Claims),
+    /// Basic credentials checked directly.
+    Basic(Principal),
+}
+
+impl Caller {
+    /// Whether the caller may do `action` in `repository`.
+    pub async fn may(
+        &self,
+        app: &App,
+        repository: &str,
+        action: &str,
+    ) -> Result<bool, RegistryError> {
+        Ok(match self {
+            Self::Open => true,
+            Self::Token(claims) => claims.allows("repository", repository, action),
+            Self::Basic(principal) => match &app.auth {
+                Some(auth) => auth
+                    .service
+                    .permission(principal, repository)
+                    .await
+                    .map_err(internal)?
+                    .actions
+                    .contains(&action),
+                None => true,
+            },
+        })
+    }
+
+    /// Whether the caller may have a blob mounted from wherever the registry finds it
+    /// (cross-repository mount without `from`): only when it could pull from anywhere.
+    pub fn may_mount_from_anywhere(&self) -> bool {
+        matches!(
+            self,
+            Self::Open | Self::Basic(Principal::User { sysadmin: true, .. })
+        )
+    }
+}
+
+fn internal(e: berth_auth::AuthError) -> RegistryError {
+    match e {
+        berth_auth::AuthError::Meta(m) => m.into(),
+        other => RegistryError::internal("authentication failed", &other),
+    }
+}
+
+/// What an endpoint requires: a repository and its actions, the catalog, or only a valid caller.
+enum Need {
+    Any,
+    Catalog,
+    Repository(String, &'static [&'static str]),
+}
+
+fn need(endpoint: &Endpoint, method: &axum::http::Method) -> Need {
+    use axum::http::Method;
+    let pull: &'static [&'static str] = &["pull"];
+    let push: &'static [&'static str] = &["pull", "push"];
+    let delete: &'static [&'static str] = &["delete"];
+    match endpoint {
+        Endpoint::Base => Need::Any,
+        Endpoint::Catalog => Need::Catalog,
+        Endpoint::Tags { name } | Endpoint::Referrers { name, .. } => {
+            Need::Repository(name.clone(), pull)
+        }
+        Endpoint::Manifest { name, .. } | Endpoint::Blob { name, .. } => {
+            let actions = match *method {
+                Method::DELETE => delete,
+                Method::PUT | Method::POST | Method::PATCH => push,
+                _ => pull,
+            };
+            Need::Repository(name.clone(), actions)
+        }
+        Endpoint::UploadStart { name } | Endpoint::Upload { name, .. } => {
+            Need::Repository(name.clone(), push)
+        }
+    }
+}
+
+/// Parses `Authorization: Basic …`. `Err` for a malformed header.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, RegistryError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || {
+        RegistryError::new(ErrorCode::Unauthorized, "malformed Basic credentials")
+            .status(StatusCode::BAD_REQUEST)
+    };
+    let text = value.to_str().map_err(|_| malformed())?;
+    let Some(encoded) = text
+        .strip_prefix("Basic ")
+        .or_else(|| text.strip_prefix("basic "))
+    else {
+        return Ok(None);
+    };
+    let decoded = BASE64
+        .decode(encoded.trim().as_bytes())
+        .map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (user, password) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok(Some((user.to_owned(), password.to_owned())))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let text = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    text.strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+fn challenge(auth: &HttpAuth, scope: Option<&str>, error: Option<&str>) -> HeaderValue {
+    let mut value = format!(
+        "Bearer realm=\"{}\",service=\"{}\"",
+        auth.realm,
+        auth.service.settings().service
+    );
+    if let Some(scope) = scope {
+        value.push_str(&format!(",scope=\"{scope}\""));
+    }
+    if let Some(error) = error {
+        value.push_str(&format!(",error=\"{error}\""));
+    }
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+fn unauthorized(
+    auth: &HttpAuth,
+    scope: Option<&str>,
+    error: Option<&str>,
+    message: &str,
+) -> RegistryError {
+    RegistryError::new(ErrorCode::Unauthorized, message)
+        .header(header::WWW_AUTHENTICATE, challenge(auth, scope, error))
+}
+
+/// Authenticates a `/v2` request and checks it may do what it asks. `Ok(Caller)` to proceed.
+pub async fn authorize(
+    app: &AppState,
+    endpoint: &Endpoint,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+) -> Result<Caller, RegistryError> {
+    let Some(auth) = &app.auth else {
+        return Ok(Caller::Open);
+    };
+    let need = need(endpoint, method);
+    let scope = match &need {
+        Need::Any => None,
+        Need::Catalog => Some("registry:catalog:*".to_owned()),
+        Need::Repository(name, actions) => Some(format!("repository:{name}:{}", actions.join(","))),
+    };
+    let scope = scope.as_deref();
+    // Who is it?
+    let caller = if let Some(token) = bearer(headers) {
+        match auth.service.verify(token) {
+            Ok(claims) => Caller::Token(claims),
+            Err(e) => {
+                return Err(unauthorized(
+                    auth,
+                    scope,
+                    Some("invalid_token"),
+                    &format!("{e}; request a new token"),
+                ));
+            }
+        }
+    } else if let Some((user, password)) = basic_credentials(headers)? {
+        match auth
+            .service
+            .authenticate(&user, &password)
+            .await
+            .map_err(internal)?
+        {
+            Some(principal) => Caller::Basic(principal),
+            None => {
+                return Err(unauthorized(
+                    auth,
+                    scope,
+                    None,
+                    "invalid username or password",
+                ));
+            }
+        }
+    } else {
+        return Err(unauthorized(auth, scope, None, "authentication required"));
+    };
+    // May it?
+    let allowed = match (&need, &caller) {
+        (Need::Any, _) | (_, Caller::Open) => true,
+        (Need::Catalog, Caller::Token(claims)) => claims.allows("registry", "catalog", "*"),
+        (Need::Catalog, Caller::Basic(p)) => matches!(p, Principal::User { sysadmin: true, .. }),
+        (Need::Repository(name, actions), c) => {
+            let mut all = true;
+            for action in actions.iter() {
+                all &= c.may(app, name, action).await?;
+            }
+            all
+        }
+    };
+    if allowed {
+        return Ok(caller);
+    }
+    let subject = match &caller {
+        Caller::Token(claims) => claims.sub.clone(),
+        Caller::Basic(p) => p.name().to_owned(),
+        Caller::Open => String::new(),
+    };
+    if subject.is_empty() {
+        // An anonymous token: the client should come back with credentials.
+        return Err(unauthorized(
+            auth,
+            scope,
+            Some("insufficient_scope"),
+            "authentication required",
+        ));
+    }
+    let reason = match &need {
+        Need::Repository(name, _) => {
+            let principal = match &caller {
+                Caller::Basic(p) => Some(p.clone()),
+                _ => app.meta.user(&subject).await?.map(|u| Principal::User {
+                    id: u.id,
+                    name: u.username,
+                    sysadmin: u.sysadmin,
+                }),
+            };
+            match principal {
+                Some(p) => {
+                    auth.service
+                        .permission(&p, name)
+                        .await
+                        .map_err(internal)?
+                        .limit
+                }
+                None => None,
+            }
+        }
+        _ => Some("the catalog is for system administrators".to_owned()),
+    };
+    let message = format!(
+        "requested access to the resource is denied: {}",
+        reason.unwrap_or_else(|| "insufficient scope".into())
+    );
+    Err(RegistryError::new(ErrorCode::Denied, message))
+}
+
+/// `GET /service/token`: the Docker registry token endpoint.
+pub async fn token(State(app): State<AppState>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    token_response(&app, &parts)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn token_response(app: &AppState, req: &Parts) -> Result<Response, RegistryError> {
+    let Some(auth) = &app.auth else {
+        return Err(RegistryError::new(
+            ErrorCode::Unsupported,
+            "authentication is disabled on this registry",
+        )
+        .status(StatusCode::NOT_FOUND));
+    };
+    let params = query_pairs(req.uri.query().unwrap_or(""));
+    let param = |k: &'static str| {
+        params
+            .iter()
+            .filter(move |(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(service) = param("service").next()
+        && service != auth.service.settings().service
+    {
+        return Err(RegistryError::new(
+            ErrorCode::Unsupported,
+            format!("unknown service {service:?}"),
+        )
+        .status(StatusCode::BAD_REQUEST));
+    }
+    let scopes = parse_scopes(param("scope")).map_err(|e| {
+        RegistryError::new(ErrorCode::Unsupported, e.to_string()).status(StatusCode::BAD_REQUEST)
+    })?;
+    let principal = match basic_credentials(&req.headers)? {
+        Some((user, password)) => match auth
+            .service
+            .authenticate(&user, &password)
+            .await
+            .map_err(internal)?
+        {
+            Some(p) => p,
+            None => {
+                return Err(RegistryError::new(
+                    ErrorCode::Unauthorized,
+                    "invalid username or password",
+                ));
+            }
+        },
+        // `docker login` without credentials, or a client that ignored the challenge.
+        None if scopes.is_empty() => {
+            return Err(RegistryError::new(
+                ErrorCode::Unauthorized,
+                "authentication required",
+            ));
+        }
+        None => Principal::Anonymous,
+    };
+    let access = auth
+        .service
+        .grant(&principal, &scopes)
+        .await
+        .map_err(internal)?;
+    let issued = auth
+        .service
+        .issue(&principal, access)
+        .map_err(|e| RegistryError::internal("token signing failed", &e))?;
+    let body = json!({
+        "token": issued.token,
+        "access_token": issued.token,
+        "expires_in": issued.expires_in,
+        "issued_at": rfc3339(issued.issued_at),
+    });
+    let mut response = axum::Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-01-02T03:04:05Z`).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn basic_headers() {
+        let mut h = HeaderMap::new();
+        assert!(basic_credentials(&h).unwrap().is_none());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic YWxpY2U6czNjcjp0"),
+        );
+        assert_eq!(
+            basic_credentials(&h).unwrap(),
+            Some(("alice".into(), "s3cr:t".into()))
+        );
+        for bad in ["Basic !!!", "Basic YWxpY2U=", "Basic /w=="] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(bad));
+            assert!(basic_credentials(&h).is_err(), "{bad}");
+        }
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert!(basic_credentials(&h).unwrap().is_none());
+    }
+}
