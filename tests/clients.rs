@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use support::{
-    Berth, Dockerd, ensure_debian, python_venv, random_bytes, run, sha256, static_hello,
+    Berth, Dockerd, ensure_debian, python_venv, random_bytes, run, seed_member, sha256,
+    static_hello,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -343,4 +344,171 @@ async fn oras_pushes_and_pulls_an_artifact() {
         .await
         .unwrap();
     assert_eq!(tags["tags"], serde_json::json!(["v1"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_podman_and_skopeo_with_authentication() {
+    ensure_debian(&[("podman", "podman"), ("skopeo", "skopeo")]);
+    let b = Berth::start_with_auth().await;
+    let meta = b.meta().await;
+    seed_member(&meta, "dev", "dev-pass", "team", false, "developer").await;
+    seed_member(&meta, "gu", "gu-pass", "team", false, "guest").await;
+    let dockerd = Dockerd::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    static_hello(w);
+    std::fs::write(
+        w.join("Dockerfile"),
+        "FROM scratch\nCOPY hello /hello\nCMD [\"/hello\"]\n",
+    )
+    .unwrap();
+    let private = format!("{}/team/app:1", b.addr);
+    let public = format!("{}/library/hello:1", b.addr);
+    run(dockerd
+        .docker()
+        .args(["build", "-q", "-t", &private])
+        .arg(w));
+    run(dockerd.docker().args(["tag", &private, &public]));
+    let login = |user: &str, password: &str| {
+        let mut cmd = dockerd.docker();
+        cmd.args(["login", "-u", user, "--password-stdin", &b.addr]);
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // Wrong password: login fails.
+    let bad = login("dev", "wrong");
+    assert!(!bad.status.success());
+    // Developer pushes to the project; the administrator to the public `library`.
+    assert!(login("dev", "dev-pass").status.success());
+    run(dockerd.docker().args(["push", &private]));
+    assert!(login("admin", support::ADMIN_PASSWORD).status.success());
+    run(dockerd.docker().args(["push", &public]));
+    // Guest may not push, and is told why.
+    assert!(login("gu", "gu-pass").status.success());
+    let denied = dockerd.docker().args(["push", &private]).output().unwrap();
+    assert!(!denied.status.success());
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        stderr.contains("gu is guest in project team, which allows pull only"),
+        "{stderr}"
+    );
+    // Anonymous: pulls from the public project, not from the private one.
+    run(dockerd.docker().args(["logout", &b.addr]));
+    run(dockerd.docker().args(["rmi", &private, &public]));
+    run(dockerd.docker().args(["pull", &public]));
+    let out = run(dockerd
+        .docker()
+        .args(["run", "--rm", "--network", "none", &public]));
+    assert_eq!(out.trim(), "hello from scratch image");
+    assert!(
+        !dockerd
+            .docker()
+            .args(["pull", &private])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    // podman and skopeo, with their own credentials.
+    let c = w.join("containers");
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::write(
+        c.join("storage.conf"),
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
+            c.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(c.join("auth.json"), "{}").unwrap();
+    let tool = |name: &str| {
+        let mut cmd = Command::new(name);
+        cmd.env("CONTAINERS_STORAGE_CONF", c.join("storage.conf"))
+            .env("REGISTRY_AUTH_FILE", c.join("auth.json"))
+            .env("HOME", w);
+        cmd
+    };
+    assert!(
+        !tool("podman")
+            .args([
+                "login",
+                "--tls-verify=false",
+                "-u",
+                "dev",
+                "-p",
+                "nope",
+                &b.addr
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    run(tool("podman").args([
+        "login",
+        "--tls-verify=false",
+        "-u",
+        "dev",
+        "-p",
+        "dev-pass",
+        &b.addr,
+    ]));
+    run(tool("podman").args(["pull", "-q", "--tls-verify=false", &private]));
+    run(tool("podman").args(["tag", &private, &format!("{}/team/app:podman", b.addr)]));
+    run(tool("podman").args([
+        "push",
+        "--tls-verify=false",
+        &format!("{}/team/app:podman", b.addr),
+    ]));
+    run(tool("podman").args(["logout", &b.addr]));
+    let anon = tool("podman")
+        .args([
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            &format!("{}/team/app:podman", b.addr),
+        ])
+        .output()
+        .unwrap();
+    assert!(!anon.status.success());
+    let tags = run(tool("skopeo").args([
+        "list-tags",
+        "--tls-verify=false",
+        "--creds",
+        "gu:gu-pass",
+        &format!("docker://{}/team/app", b.addr),
+    ]));
+    assert!(
+        tags.contains("\"podman\"") && tags.contains("\"1\""),
+        "{tags}"
+    );
+    let skopeo_push = tool("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--src-creds",
+            "gu:gu-pass",
+            "--dest-creds",
+            "gu:gu-pass",
+        ])
+        .arg(format!("docker://{}/team/app:1", b.addr))
+        .arg(format!("docker://{}/team/app:copy", b.addr))
+        .output()
+        .unwrap();
+    assert!(
+        !skopeo_push.status.success(),
+        "a guest cannot push with skopeo either"
+    );
 }
