@@ -121,6 +121,67 @@ fn migrate_creates_the_database() {
     );
 }
 
+#[test]
+fn keys_list_and_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = |args: &[&str]| {
+        let out = Command::new(berth_bin())
+            .arg("keys")
+            .args(args)
+            .env("BERTH_DATA_DIR", dir.path())
+            .env_remove("BERTH_DATABASE_URL")
+            .env_remove("BERTH_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = keys(&["rotate", "--grace-secs", "0"]);
+    assert_eq!(code, Some(0), "{err}");
+    let first = out
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    let (_, out, _) = keys(&["rotate", "--grace-secs", "3600"]);
+    let second = out
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    let (code, list, _) = keys(&["list"]);
+    assert_eq!(code, Some(0));
+    let line = |kid: &str| {
+        list.lines()
+            .find(|l| l.starts_with(kid))
+            .unwrap_or_else(|| panic!("{kid} not in {list}"))
+            .to_owned()
+    };
+    assert!(line(&first).contains(" signs "), "{list}");
+    assert!(line(&second).contains(" pending "), "{list}");
+    assert!(
+        !line(&first).trim_end().ends_with('-'),
+        "the old key is scheduled to retire: {list}"
+    );
+    // A key file without its certificate is refused by the CLI.
+    let (code, _, err) = keys(&["rotate", "--key-file", "/nonexistent"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = keys(&[
+        "rotate",
+        "--key-file",
+        "/nonexistent/k",
+        "--cert-file",
+        "/nonexistent/c",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot read /nonexistent/k"), "{err}");
+}
+
 #[tokio::test]
 async fn readyz_reports_a_broken_blob_store() {
     let b = Berth::start().await;

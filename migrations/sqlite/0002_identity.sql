@@ -32,7 +32,7 @@ CREATE TABLE project_members (
 );
 
 -- Token signing keys, shared by every node through this table. The key that signs is the
--- oldest one already active and not retired; every key not retired verifies.
+-- newest one already active; every key not retired verifies.
 CREATE TABLE signing_keys (
     kid          TEXT    PRIMARY KEY,
     private_pem  TEXT    NOT NULL,

@@ -12,5 +12,5 @@ pub mod token;
 pub use access::{Permission, Principal, Role};
 pub use keys::{KeyError, SigningKey, libtrust_key_id};
 pub use scope::{Scope, ScopeError};
-pub use service::{AuthError, AuthService, AuthSettings};
+pub use service::{AuthError, AuthService, AuthSettings, rotate_signing_key};
 pub use token::{Access, Claims, IssuedToken, TokenError, TokenIssuer, TokenVerifier};

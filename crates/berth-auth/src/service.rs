@@ -2,7 +2,9 @@
 //! verification, and the signing keys every node shares through the metadata store.
 //!
 //! Key material cannot disagree between nodes: keys live in the metadata store, the key that
-//! signs is the oldest one already active, and every key not retired verifies. A node given its
+//! signs is the newest one already active, and every key not retired verifies. A rotation adds
+//! a key that activates after a grace period (every node has loaded it by then) and schedules
+//! the old keys to retire once the tokens they signed have expired. A node given its
 //! own key file (`signing_key`) checks it against the cluster's signing key and reports exactly
 //! what differs instead of issuing tokens the others reject.
 
@@ -273,6 +275,43 @@ impl AuthService {
     }
 }
 
+/// Adds a new signing key that starts signing after `grace` and schedules every other key to
+/// retire once tokens it signed have expired. Returns the new key's id. With `key`, that key is
+/// used (an operator-provided file); otherwise one is generated.
+pub async fn rotate_signing_key(
+    meta: &MetadataStore,
+    settings: &AuthSettings,
+    key: Option<SigningKey>,
+    grace: Duration,
+) -> Result<String, AuthError> {
+    let key = match key {
+        Some(k) => k,
+        None => SigningKey::generate("berth token signer").map_err(AuthError::Generate)?,
+    };
+    // Strictly newer than every key there: the newest active key is the one that signs.
+    let newest = meta
+        .signing_keys(0)
+        .await?
+        .iter()
+        .map(|k| k.activates_at)
+        .max()
+        .unwrap_or(0);
+    let activates_at = (now() + grace.as_secs() as i64).max(newest + 1);
+    meta.insert_signing_key(&StoredKey {
+        kid: key.kid().to_owned(),
+        private_pem: key.private_pem().to_owned(),
+        cert_pem: key.cert_pem().to_owned(),
+        activates_at,
+        retires_at: None,
+    })
+    .await?;
+    let retires_at =
+        activates_at + (settings.token_lifetime + crate::token::LEEWAY).as_secs() as i64;
+    meta.retire_signing_keys_except(key.kid(), retires_at)
+        .await?;
+    Ok(key.kid().to_owned())
+}
+
 async fn load_keys(
     meta: &MetadataStore,
     settings: &AuthSettings,
@@ -308,8 +347,10 @@ async fn load_keys(
             })?;
         keys.push((s.activates_at, Arc::new(key)));
     }
+    // Newest already active; all nodes read the same rows in the same order, so they agree.
     let signing = keys
         .iter()
+        .rev()
         .find(|(at, _)| *at <= now)
         .or(keys.first())
         .map(|(_, k)| k.clone());

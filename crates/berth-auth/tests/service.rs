@@ -259,3 +259,48 @@ async fn nodes_sharing_a_database_agree_on_keys() {
     assert!(problem.is_none());
     assert_eq!(d.signing_kid(), kid);
 }
+
+#[tokio::test]
+async fn rotation_without_downtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = store(&dir).await;
+    let (node, _) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    let old_kid = node.signing_kid();
+    let old_token = node.issue(&Principal::Anonymous, vec![]).unwrap().token;
+    // The new key is loaded (verifies) everywhere before it signs: activation after a grace
+    // period, at least a second after the newest key's.
+    let new_kid = berth_auth::rotate_signing_key(&meta, &settings(), None, Duration::ZERO)
+        .await
+        .unwrap();
+    node.reload_keys().await.unwrap();
+    assert_eq!(node.signing_kid(), old_kid, "not yet active");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    node.reload_keys().await.unwrap();
+    assert_eq!(node.signing_kid(), new_kid);
+    // Tokens of the old key still verify until they expire; other nodes agree.
+    assert!(node.verify(&old_token).is_ok());
+    let (other, _) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    assert_eq!(other.signing_kid(), new_kid);
+    assert!(
+        other
+            .verify(&node.issue(&Principal::Anonymous, vec![]).unwrap().token)
+            .is_ok()
+    );
+    // The old key retires after the token lifetime plus leeway, not now.
+    let keys = meta.signing_keys(0).await.unwrap();
+    let old = keys.iter().find(|k| k.kid == old_kid).unwrap();
+    let new = keys.iter().find(|k| k.kid == new_kid).unwrap();
+    assert_eq!(old.retires_at, Some(new.activates_at + 300 + 60));
+    assert_eq!(new.retires_at, None);
+    // A rotation scheduled later queues behind it, and meanwhile changes nothing.
+    let later = berth_auth::rotate_signing_key(&meta, &settings(), None, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    node.reload_keys().await.unwrap();
+    assert_eq!(node.signing_kid(), new_kid);
+    assert_ne!(later, new_kid);
+}

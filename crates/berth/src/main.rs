@@ -37,6 +37,30 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Token signing keys, kept in the metadata database and shared by every node.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the keys: which signs, which verify, when each activates and retires.
+    List,
+    /// Add a new signing key. It verifies on every node at once (nodes reload keys every 30 s)
+    /// and starts signing after the grace period; the old keys retire once their tokens expired.
+    Rotate {
+        /// Seconds before the new key signs; longer than the nodes' 30 s key refresh.
+        #[arg(long, default_value_t = 90)]
+        grace_secs: u64,
+        /// Use this key (PKCS#8 PEM, ECDSA P-256) instead of generating one.
+        #[arg(long, requires = "cert_file")]
+        key_file: Option<PathBuf>,
+        /// The certificate of --key-file.
+        #[arg(long, requires = "key_file")]
+        cert_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -77,6 +101,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(&config).await.map(drop),
+            Command::Keys { command } => keys(&config, command).await,
             Command::Config { .. } => Ok(()),
         }
     });
@@ -198,6 +223,78 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn auth_settings(c: &Config) -> berth_auth::AuthSettings {
+    berth_auth::AuthSettings {
+        issuer: c.auth.issuer.clone(),
+        service: c.auth.service.clone(),
+        token_lifetime: Duration::from_secs(c.auth.token_lifetime_minutes * 60),
+    }
+}
+
+fn read_key(key: &PathBuf, cert: &PathBuf) -> anyhow::Result<berth_auth::SigningKey> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    berth_auth::SigningKey::from_pem(&read(key)?, &read(cert)?)
+        .with_context(|| format!("{} and {}", key.display(), cert.display()))
+}
+
+async fn keys(c: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let meta = migrate(c).await?;
+    match command {
+        KeysCommand::List => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let keys = meta.signing_keys(now).await?;
+            let signing = keys
+                .iter()
+                .rev()
+                .find(|k| k.activates_at <= now)
+                .map(|k| k.kid.clone());
+            println!(
+                "{:<60} {:<8} {:>12} {:>12}",
+                "kid", "role", "activates", "retires"
+            );
+            for k in &keys {
+                let role = if Some(&k.kid) == signing.as_ref() {
+                    "signs"
+                } else if k.activates_at > now {
+                    "pending"
+                } else {
+                    "verifies"
+                };
+                let retires = k.retires_at.map_or("-".to_owned(), |t| t.to_string());
+                println!(
+                    "{:<60} {:<8} {:>12} {:>12}",
+                    k.kid, role, k.activates_at, retires
+                );
+            }
+        }
+        KeysCommand::Rotate {
+            grace_secs,
+            key_file,
+            cert_file,
+        } => {
+            let key = match (key_file, cert_file) {
+                (Some(k), Some(c)) => Some(read_key(&k, &c)?),
+                _ => None,
+            };
+            let kid = berth_auth::rotate_signing_key(
+                &meta,
+                &auth_settings(c),
+                key,
+                Duration::from_secs(grace_secs),
+            )
+            .await?;
+            println!(
+                "new signing key {kid}: verifies now, signs in {grace_secs} s; older keys retire after their tokens expire"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Starts the token service: keys (shared through the database), the first administrator, and
 /// a periodic key refresh. Also returns why this node must not become ready, if it must not.
 async fn start_auth(
@@ -207,25 +304,13 @@ async fn start_auth(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(berth_api::HttpAuth, Option<String>)> {
     let configured = match (&c.auth.signing_key_file, &c.auth.signing_cert_file) {
-        (Some(key), Some(cert)) => {
-            let read = |p: &PathBuf| {
-                std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
-            };
-            Some(
-                berth_auth::SigningKey::from_pem(&read(key)?, &read(cert)?)
-                    .context("auth.signing_key_file")?,
-            )
-        }
+        (Some(key), Some(cert)) => Some(read_key(key, cert).context("auth.signing_key_file")?),
         _ => None,
     };
-    let settings = berth_auth::AuthSettings {
-        issuer: c.auth.issuer.clone(),
-        service: c.auth.service.clone(),
-        token_lifetime: Duration::from_secs(c.auth.token_lifetime_minutes * 60),
-    };
-    let (service, problem) = berth_auth::AuthService::start(meta.clone(), settings, configured)
-        .await
-        .context("cannot load the token signing keys")?;
+    let (service, problem) =
+        berth_auth::AuthService::start(meta.clone(), auth_settings(c), configured)
+            .await
+            .context("cannot load the token signing keys")?;
     if let Some(problem) = &problem {
         tracing::error!("not ready: {problem}");
     }
