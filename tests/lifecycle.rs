@@ -122,6 +122,54 @@ fn migrate_creates_the_database() {
 }
 
 #[test]
+fn admin_create_reset_and_list() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(berth_bin())
+            .arg("admin")
+            .args(args)
+            .env("BERTH_DATA_DIR", dir.path())
+            .env_remove("BERTH_DATABASE_URL")
+            .env_remove("BERTH_CONFIG")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = admin(&["create", "--username", "root"], "first-pass\n");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("created administrator root"));
+    let (code, _, err) = admin(&["create", "--username", "root"], "again\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("exists already"), "{err}");
+    let (code, _, err) = admin(&["create", "--username", "other"], "");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no password"), "{err}");
+    assert_eq!(admin(&["list"], "").1, "root\n");
+    assert_eq!(
+        admin(&["reset-password", "--username", "root"], "second-pass\n").0,
+        Some(0)
+    );
+    let (code, _, err) = admin(&["reset-password", "--username", "ghost"], "x\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no user ghost"), "{err}");
+}
+
+#[test]
 fn keys_list_and_rotate() {
     let dir = tempfile::tempdir().unwrap();
     let keys = |args: &[&str]| {

@@ -92,6 +92,15 @@ impl MetadataStore {
         .transpose()
     }
 
+    /// Names of the system administrators, sorted.
+    pub async fn admins(&self) -> Result<Vec<String>, MetaError> {
+        Ok(
+            sqlx::query_scalar("SELECT username FROM users WHERE sysadmin = 1 ORDER BY username")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Number of users.
     pub async fn count_users(&self) -> Result<i64, MetaError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")

@@ -37,11 +37,34 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Administrators: the first one, and emergencies.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Token signing keys, kept in the metadata database and shared by every node.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a system administrator. The password is read from standard input.
+    Create {
+        /// Login name.
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
+    /// Set a user's password (for instance a locked-out administrator's). Read from standard input.
+    ResetPassword {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// List the system administrators.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +125,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(&config).await.map(drop),
             Command::Keys { command } => keys(&config, command).await,
+            Command::Admin { command } => admin(&config, command).await,
             Command::Config { .. } => Ok(()),
         }
     });
@@ -237,6 +261,51 @@ fn read_key(key: &PathBuf, cert: &PathBuf) -> anyhow::Result<berth_auth::Signing
     };
     berth_auth::SigningKey::from_pem(&read(key)?, &read(cert)?)
         .with_context(|| format!("{} and {}", key.display(), cert.display()))
+}
+
+/// Reads a password from standard input (the first line, without its line ending).
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}
+
+async fn admin(c: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let meta = migrate(c).await?;
+    match command {
+        AdminCommand::Create { username } => {
+            anyhow::ensure!(
+                !username.is_empty() && username.len() <= berth_auth::service::MAX_USERNAME_LEN,
+                "a user name has 1 to {} characters",
+                berth_auth::service::MAX_USERNAME_LEN
+            );
+            let hash = berth_auth::password::hash(&read_password()?)?;
+            match meta.create_user(&username, Some(&hash), true).await? {
+                Some(_) => println!("created administrator {username}"),
+                None => anyhow::bail!(
+                    "user {username} exists already; use `berth admin reset-password`"
+                ),
+            }
+        }
+        AdminCommand::ResetPassword { username } => {
+            let hash = berth_auth::password::hash(&read_password()?)?;
+            anyhow::ensure!(
+                meta.set_password(&username, &hash).await?,
+                "no user {username}"
+            );
+            println!("password of {username} changed");
+        }
+        AdminCommand::List => {
+            for name in meta.admins().await? {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn keys(c: &Config, command: KeysCommand) -> anyhow::Result<()> {
