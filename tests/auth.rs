@@ -434,3 +434,29 @@ async fn nodes_sharing_a_database_accept_each_others_tokens_and_refuse_foreign_k
         "the log names the differing key"
     );
 }
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let b = Berth::start_with_auth().await;
+    let c = Client::new();
+    for _ in 0..10 {
+        expect_error(
+            token(&c, &b, Some(("admin", "guess")), &[]).await,
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+    }
+    // Now even the right password waits, on the token endpoint and with Basic on /v2.
+    let r = token(&c, &b, Some(("admin", ADMIN_PASSWORD)), &[]).await;
+    let retry: u64 = header(&r, "retry-after").parse().unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    expect_error(r, 429, "TOOMANYREQUESTS").await;
+    let r = c
+        .get(b.url("/v2/"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 429, "TOOMANYREQUESTS").await;
+}

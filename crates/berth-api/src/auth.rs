@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_auth::scope::parse_scopes;
-use berth_auth::{AuthService, Claims, Principal};
+use berth_auth::{AuthService, Claims, Login, Principal};
 use berth_core::ErrorCode;
 use data_encoding::BASE64;
 use serde_json::json;
@@ -168,12 +168,53 @@ fn unauthorized(
         .header(header::WWW_AUTHENTICATE, challenge(auth, scope, error))
 }
 
+/// The client's address, for rate limiting failed logins.
+pub fn client_address(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// Checks Basic credentials, answering a failed or throttled login as the client expects.
+async fn login(
+    auth: &HttpAuth,
+    user: &str,
+    password: &str,
+    client: &str,
+    scope: Option<&str>,
+) -> Result<Principal, RegistryError> {
+    match auth
+        .service
+        .authenticate(user, password, client)
+        .await
+        .map_err(internal)?
+    {
+        Login::Accepted(principal) => Ok(principal),
+        Login::Rejected => Err(unauthorized(
+            auth,
+            scope,
+            None,
+            "invalid username or password",
+        )),
+        Login::Throttled(wait) => Err(RegistryError::new(
+            ErrorCode::TooManyRequests,
+            format!("too many failed logins; try again in {} s", wait.as_secs()),
+        )
+        .header(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        )),
+    }
+}
+
 /// Authenticates a `/v2` request and checks it may do what it asks. `Ok(Caller)` to proceed.
 pub async fn authorize(
     app: &AppState,
     endpoint: &Endpoint,
     method: &axum::http::Method,
     headers: &HeaderMap,
+    client: &str,
 ) -> Result<Caller, RegistryError> {
     let Some(auth) = &app.auth else {
         return Ok(Caller::Open);
@@ -199,22 +240,7 @@ pub async fn authorize(
             }
         }
     } else if let Some((user, password)) = basic_credentials(headers)? {
-        match auth
-            .service
-            .authenticate(&user, &password)
-            .await
-            .map_err(internal)?
-        {
-            Some(principal) => Caller::Basic(principal),
-            None => {
-                return Err(unauthorized(
-                    auth,
-                    scope,
-                    None,
-                    "invalid username or password",
-                ));
-            }
-        }
+        Caller::Basic(login(auth, &user, &password, client, scope).await?)
     } else {
         return Err(unauthorized(auth, scope, None, "authentication required"));
     };
@@ -314,20 +340,16 @@ async fn token_response(app: &AppState, req: &Parts) -> Result<Response, Registr
         RegistryError::new(ErrorCode::Unsupported, e.to_string()).status(StatusCode::BAD_REQUEST)
     })?;
     let principal = match basic_credentials(&req.headers)? {
-        Some((user, password)) => match auth
-            .service
-            .authenticate(&user, &password)
-            .await
-            .map_err(internal)?
-        {
-            Some(p) => p,
-            None => {
-                return Err(RegistryError::new(
-                    ErrorCode::Unauthorized,
-                    "invalid username or password",
-                ));
-            }
-        },
+        Some((user, password)) => {
+            login(
+                auth,
+                &user,
+                &password,
+                &client_address(&req.extensions),
+                None,
+            )
+            .await?
+        }
         // `docker login` without credentials, or a client that ignored the challenge.
         None if scopes.is_empty() => {
             return Err(RegistryError::new(

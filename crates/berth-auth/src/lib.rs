@@ -3,6 +3,7 @@
 //! hashing, roles, and the service that decides who may do what (backed by the metadata store).
 
 pub mod access;
+pub mod guard;
 pub mod keys;
 pub mod password;
 pub mod scope;
@@ -12,5 +13,5 @@ pub mod token;
 pub use access::{Permission, Principal, Role};
 pub use keys::{KeyError, SigningKey, libtrust_key_id};
 pub use scope::{Scope, ScopeError};
-pub use service::{AuthError, AuthService, AuthSettings, rotate_signing_key};
+pub use service::{AuthError, AuthService, AuthSettings, Login, rotate_signing_key};
 pub use token::{Access, Claims, IssuedToken, TokenError, TokenIssuer, TokenVerifier};

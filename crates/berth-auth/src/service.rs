@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use berth_meta::{MetaError, MetadataStore, StoredKey};
 
 use crate::access::{Permission, Principal, Role};
+use crate::guard::{CredentialCache, FailureLimiter, TokenCache};
 use crate::keys::{KeyError, SigningKey};
 use crate::password;
 use crate::scope::Scope;
@@ -62,12 +63,36 @@ struct Keys {
     signing_kid: String,
 }
 
+/// The outcome of a login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// The credentials are good.
+    Accepted(Principal),
+    /// They are not (unknown user, wrong password, disabled, malformed): callers cannot tell which.
+    Rejected,
+    /// Too many recent failures for this account or address: try again after this long.
+    Throttled(Duration),
+}
+
+/// Failed logins allowed per account in [`FAILURE_WINDOW`].
+pub const MAX_ACCOUNT_FAILURES: usize = 10;
+/// Failed logins allowed per client address in [`FAILURE_WINDOW`].
+pub const MAX_ADDRESS_FAILURES: usize = 50;
+/// The sliding window of the failure limits.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+/// How long a successful password check is remembered.
+pub const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
+
 /// The authentication service, shared by all requests.
 pub struct AuthService {
     meta: MetadataStore,
     settings: AuthSettings,
     configured: Option<SigningKey>,
     keys: RwLock<Arc<Keys>>,
+    credentials: CredentialCache,
+    tokens: TokenCache,
+    account_failures: FailureLimiter,
+    address_failures: FailureLimiter,
 }
 
 fn now() -> i64 {
@@ -99,6 +124,10 @@ impl AuthService {
             settings,
             configured,
             keys: RwLock::new(Arc::new(keys)),
+            credentials: CredentialCache::new(CREDENTIAL_TTL),
+            tokens: TokenCache::default(),
+            account_failures: FailureLimiter::new(MAX_ACCOUNT_FAILURES, FAILURE_WINDOW),
+            address_failures: FailureLimiter::new(MAX_ADDRESS_FAILURES, FAILURE_WINDOW),
         };
         Ok((service, problem))
     }
@@ -128,35 +157,57 @@ impl AuthService {
         self.keys().signing_kid.clone()
     }
 
-    /// Checks a user name and password. `None` for any failure (unknown user, wrong password,
-    /// disabled account, overlong input), so that callers cannot tell which.
+    /// Checks a user name and password from `client` (an address, for rate limiting).
     pub async fn authenticate(
         &self,
         username: &str,
         secret: &str,
-    ) -> Result<Option<Principal>, AuthError> {
+        client: &str,
+    ) -> Result<Login, AuthError> {
+        let (account, address) = (format!("user:{username}"), format!("addr:{client}"));
+        if let Some(wait) = self
+            .account_failures
+            .blocked(&account)
+            .or_else(|| self.address_failures.blocked(&address))
+        {
+            return Ok(Login::Throttled(wait));
+        }
+        let fail = || {
+            self.account_failures.fail(&account);
+            self.address_failures.fail(&address);
+            Ok(Login::Rejected)
+        };
         if username.is_empty()
             || username.len() > MAX_USERNAME_LEN
             || secret.len() > password::MAX_PASSWORD_LEN
         {
-            return Ok(None);
+            return fail();
         }
         let Some(user) = self.meta.user(username).await? else {
-            return Ok(None);
+            return fail();
         };
         let Some(hash) = user.password_hash.clone().filter(|_| !user.disabled) else {
-            return Ok(None);
+            return fail();
         };
-        let secret = secret.to_owned();
+        let principal = Principal::User {
+            id: user.id,
+            name: user.username.clone(),
+            sysadmin: user.sysadmin,
+        };
+        if self.credentials.hit(username, secret, &hash) {
+            return Ok(Login::Accepted(principal));
+        }
+        let (candidate, stored) = (secret.to_owned(), hash.clone());
         // argon2id costs milliseconds of CPU: keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
+        let ok = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
             .await
             .map_err(|e| AuthError::Password(e.to_string()))?;
-        Ok(ok.then_some(Principal::User {
-            id: user.id,
-            name: user.username,
-            sysadmin: user.sysadmin,
-        }))
+        if !ok {
+            return fail();
+        }
+        self.credentials.remember(username, secret, &hash);
+        self.account_failures.clear(&account);
+        Ok(Login::Accepted(principal))
     }
 
     /// What `principal` may do in `repository`, with the reason when it is not everything.
@@ -256,9 +307,17 @@ impl AuthService {
         self.keys().issuer.issue(principal.name(), access)
     }
 
-    /// Verifies a token.
+    /// Verifies a token (remembering those that verified, until they expire).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        self.keys().verifier.verify(token)
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Some(claims) = self.tokens.get(token, now, crate::token::LEEWAY.as_secs()) {
+            return Ok(claims);
+        }
+        let claims = self.keys().verifier.verify(token)?;
+        self.tokens.put(token, &claims);
+        Ok(claims)
     }
 
     /// Creates the first administrator if there are no users at all. Returns whether it did.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use berth_auth::{AuthService, AuthSettings, Principal, Scope, SigningKey, password};
+use berth_auth::{AuthService, AuthSettings, Login, Principal, Scope, SigningKey, password};
 use berth_meta::{MetadataStore, PoolSettings};
 
 fn settings() -> AuthSettings {
@@ -182,11 +182,13 @@ async fn authentication_and_bootstrap() {
         !auth.bootstrap_admin("admin2", "other").await.unwrap(),
         "only when there are no users"
     );
-    let p = auth
-        .authenticate("admin", "s3cret-pass")
+    let Login::Accepted(p) = auth
+        .authenticate("admin", "s3cret-pass", "10.0.0.1")
         .await
         .unwrap()
-        .unwrap();
+    else {
+        panic!("not accepted")
+    };
     assert!(matches!(p, Principal::User { sysadmin: true, .. }));
     for (user, pw) in [
         ("admin", "wrong"),
@@ -194,22 +196,84 @@ async fn authentication_and_bootstrap() {
         ("", "x"),
         ("*)(uid=*", "x"),
     ] {
-        assert!(
-            auth.authenticate(user, pw).await.unwrap().is_none(),
+        assert_eq!(
+            auth.authenticate(user, pw, "10.0.0.2").await.unwrap(),
+            Login::Rejected,
             "{user}"
         );
     }
-    assert!(
-        auth.authenticate(&"a".repeat(300), "x")
+    assert_eq!(
+        auth.authenticate(&"a".repeat(300), "x", "10.0.0.3")
             .await
-            .unwrap()
-            .is_none()
+            .unwrap(),
+        Login::Rejected
     );
-    assert!(
-        auth.authenticate("admin", &"x".repeat(10_000))
+    assert_eq!(
+        auth.authenticate("admin", &"x".repeat(10_000), "10.0.0.3")
             .await
-            .unwrap()
-            .is_none()
+            .unwrap(),
+        Login::Rejected
+    );
+    // A cached success ends when the password changes (on any node: the stored hash decides).
+    assert!(matches!(
+        auth.authenticate("admin", "s3cret-pass", "10.0.0.1")
+            .await
+            .unwrap(),
+        Login::Accepted(_)
+    ));
+    meta.set_password("admin", &password::hash("new-pass").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        auth.authenticate("admin", "s3cret-pass", "10.0.0.1")
+            .await
+            .unwrap(),
+        Login::Rejected
+    );
+    assert!(matches!(
+        auth.authenticate("admin", "new-pass", "10.0.0.1")
+            .await
+            .unwrap(),
+        Login::Accepted(_)
+    ));
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account_and_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = store(&dir).await;
+    let (auth, _) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    auth.bootstrap_admin("admin", "right").await.unwrap();
+    for i in 0..berth_auth::service::MAX_ACCOUNT_FAILURES {
+        assert_eq!(
+            auth.authenticate("admin", "wrong", &format!("10.1.0.{i}"))
+                .await
+                .unwrap(),
+            Login::Rejected
+        );
+    }
+    // Even the right password waits now, from any address.
+    assert!(matches!(
+        auth.authenticate("admin", "right", "10.9.9.9")
+            .await
+            .unwrap(),
+        Login::Throttled(_)
+    ));
+    // One address guessing many accounts is limited too.
+    for i in 0..berth_auth::service::MAX_ADDRESS_FAILURES {
+        auth.authenticate(&format!("user{i}"), "x", "10.2.0.1")
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        auth.authenticate("someone", "x", "10.2.0.1").await.unwrap(),
+        Login::Throttled(_)
+    ));
+    assert_eq!(
+        auth.authenticate("someone", "x", "10.2.0.2").await.unwrap(),
+        Login::Rejected
     );
 }
 

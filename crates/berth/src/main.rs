@@ -238,7 +238,9 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         storage = %format!("{} at {}", app.blobs.driver_name(), storage_path.display()),
         "berth is serving"
     );
-    axum::serve(listener, berth_api::router(app))
+    let service =
+        berth_api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;

@@ -115,7 +115,10 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
         .into_owned();
     let mut response = match Endpoint::parse(&path) {
         Some(endpoint) => {
-            match crate::auth::authorize(&app, &endpoint, req.method(), req.headers()).await {
+            let client = crate::auth::client_address(req.extensions());
+            match crate::auth::authorize(&app, &endpoint, req.method(), req.headers(), &client)
+                .await
+            {
                 Ok(caller) => dispatch(app, endpoint, caller, req)
                     .await
                     .unwrap_or_else(IntoResponse::into_response),

@@ -1,0 +1,211 @@
+//! Caches and limits that keep credential checks cheap and brute force expensive.
+//!
+//! - `CredentialCache`: a successful password check is remembered for a short time under a keyed
+//!   hash of the credentials (a per-process random key: the cache holds nothing an attacker
+//!   could test passwords against). A hit is honoured only while the user's stored hash is still
+//!   the one that was checked, so a password change, disable or delete on any node ends it.
+//! - `TokenCache`: bearer tokens that verified, until they expire (ECDSA verification costs
+//!   tens of microseconds; a lookup, a few).
+//! - `FailureLimiter`: failed logins per account and per client address in a sliding window;
+//!   past the limit, attempts are refused without checking the password.
+//!
+//! All three are per node; behind a load balancer, limits apply per node.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::token::Claims;
+
+/// Most entries each cache holds before it starts over.
+const MAX_ENTRIES: usize = 100_000;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Remembers successful password checks.
+pub struct CredentialCache {
+    key: [u8; 32],
+    ttl: Duration,
+    entries: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+}
+
+impl CredentialCache {
+    /// A cache whose entries live `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        Self {
+            key,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn id(&self, username: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.key);
+        h.update((username.len() as u64).to_le_bytes());
+        h.update(username.as_bytes());
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    /// Whether these credentials were checked against `stored_hash` recently.
+    pub fn hit(&self, username: &str, password: &str, stored_hash: &str) -> bool {
+        let id = self.id(username, password);
+        let mut entries = lock(&self.entries);
+        match entries.get(&id) {
+            Some((hash, at)) if hash == stored_hash && at.elapsed() < self.ttl => true,
+            Some(_) => {
+                entries.remove(&id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Records a successful check against `stored_hash`.
+    pub fn remember(&self, username: &str, password: &str, stored_hash: &str) {
+        let id = self.id(username, password);
+        let mut entries = lock(&self.entries);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(id, (stored_hash.to_owned(), Instant::now()));
+    }
+}
+
+/// Remembers verified bearer tokens until they expire.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<[u8; 32], Claims>>,
+}
+
+impl TokenCache {
+    fn id(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The claims of a token that verified, if it is still within `exp + leeway` at `now`.
+    pub fn get(&self, token: &str, now: u64, leeway: u64) -> Option<Claims> {
+        let id = Self::id(token);
+        let mut entries = lock(&self.entries);
+        match entries.get(&id) {
+            Some(c) if c.exp + leeway > now => Some(c.clone()),
+            Some(_) => {
+                entries.remove(&id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Records a token that verified.
+    pub fn put(&self, token: &str, claims: &Claims) {
+        let mut entries = lock(&self.entries);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(Self::id(token), claims.clone());
+    }
+}
+
+/// Counts failed logins per key (an account, an address) in a sliding window.
+pub struct FailureLimiter {
+    max: usize,
+    window: Duration,
+    failures: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+impl FailureLimiter {
+    /// At most `max` failures per key within `window`.
+    pub fn new(max: usize, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// If `key` is over its limit, how long until it may try again.
+    pub fn blocked(&self, key: &str) -> Option<Duration> {
+        let mut failures = lock(&self.failures);
+        let list = failures.get_mut(key)?;
+        list.retain(|t| t.elapsed() < self.window);
+        if list.len() < self.max {
+            return None;
+        }
+        list.first().map(|oldest| {
+            self.window
+                .saturating_sub(oldest.elapsed())
+                .max(Duration::from_secs(1))
+        })
+    }
+
+    /// Records a failure for `key`.
+    pub fn fail(&self, key: &str) {
+        let mut failures = lock(&self.failures);
+        if failures.len() >= MAX_ENTRIES {
+            failures.retain(|_, v| v.last().is_some_and(|t| t.elapsed() < self.window));
+        }
+        let list = failures.entry(key.to_owned()).or_default();
+        list.retain(|t| t.elapsed() < self.window);
+        list.push(Instant::now());
+    }
+
+    /// Forgets the failures of `key` (after a success).
+    pub fn clear(&self, key: &str) {
+        lock(&self.failures).remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_cache_follows_the_stored_hash() {
+        let c = CredentialCache::new(Duration::from_secs(60));
+        assert!(!c.hit("alice", "pw", "h1"));
+        c.remember("alice", "pw", "h1");
+        assert!(c.hit("alice", "pw", "h1"));
+        assert!(!c.hit("alice", "other", "h1"));
+        assert!(
+            !c.hit("alicepw", "", "h1"),
+            "user and password are not concatenated ambiguously"
+        );
+        // The password changed: the entry no longer counts, and is gone.
+        assert!(!c.hit("alice", "pw", "h2"));
+        assert!(!c.hit("alice", "pw", "h1"));
+        let short = CredentialCache::new(Duration::ZERO);
+        short.remember("a", "b", "h");
+        assert!(!short.hit("a", "b", "h"));
+    }
+
+    #[test]
+    fn limiter_blocks_after_max_failures_and_clears() {
+        let l = FailureLimiter::new(3, Duration::from_secs(60));
+        for _ in 0..2 {
+            l.fail("user:alice");
+        }
+        assert!(l.blocked("user:alice").is_none());
+        l.fail("user:alice");
+        let wait = l.blocked("user:alice").unwrap();
+        assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
+        assert!(l.blocked("user:bob").is_none());
+        l.clear("user:alice");
+        assert!(l.blocked("user:alice").is_none());
+        let quick = FailureLimiter::new(1, Duration::from_millis(1));
+        quick.fail("k");
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(
+            quick.blocked("k").is_none(),
+            "failures age out of the window"
+        );
+    }
+}
