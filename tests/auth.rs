@@ -43,6 +43,17 @@ async fn token_string(
     v["token"].as_str().unwrap().to_owned()
 }
 
+fn jsonwebtoken_kid(token: &str) -> String {
+    let head = token.split('.').next().unwrap();
+    let v: Value = serde_json::from_slice(
+        &data_encoding::BASE64URL_NOPAD
+            .decode(head.as_bytes())
+            .unwrap(),
+    )
+    .unwrap();
+    v["kid"].as_str().unwrap().to_owned()
+}
+
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -177,6 +188,24 @@ async fn token_endpoint_and_challenges() {
         );
         expect_error(r, 401, "UNAUTHORIZED").await;
     }
+    // The JWKS lists the key whose kid the tokens carry.
+    let jwks: Value = c
+        .get(b.url("/service/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = jsonwebtoken_kid(t);
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid.as_str() && k["kty"] == "EC"),
+        "{jwks}"
+    );
     // The catalog is for administrators.
     let admin_catalog = token_string(
         &c,

@@ -304,6 +304,20 @@ pub async fn authorize(
     Err(RegistryError::new(ErrorCode::Denied, message))
 }
 
+/// `GET /service/jwks`: the public keys that verify Berth's tokens (JWKS), for verifiers that
+/// take one (CNCF Distribution 3.x `auth.token.jwks`).
+pub async fn jwks(State(app): State<AppState>) -> Response {
+    match &app.auth {
+        Some(auth) => axum::Json(auth.service.jwks()).into_response(),
+        None => RegistryError::new(
+            ErrorCode::Unsupported,
+            "authentication is disabled on this registry",
+        )
+        .status(StatusCode::NOT_FOUND)
+        .into_response(),
+    }
+}
+
 /// `GET /service/token`: the Docker registry token endpoint.
 pub async fn token(State(app): State<AppState>, req: Request) -> Response {
     let (parts, _) = req.into_parts();

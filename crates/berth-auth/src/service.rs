@@ -61,6 +61,7 @@ struct Keys {
     issuer: TokenIssuer,
     verifier: TokenVerifier,
     signing_kid: String,
+    jwks: serde_json::Value,
 }
 
 /// The outcome of a login attempt.
@@ -150,6 +151,11 @@ impl AuthService {
     /// The settings.
     pub fn settings(&self) -> &AuthSettings {
         &self.settings
+    }
+
+    /// The public keys that verify tokens, as a JWKS document.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys().jwks.clone()
     }
 
     /// The kid of the key that signs.
@@ -418,7 +424,9 @@ async fn load_keys(
             "no signing key".into(),
         )));
     };
+    let jwks = serde_json::json!({ "keys": keys.iter().map(|(_, k)| k.jwk()).collect::<Vec<_>>() });
     Ok(Keys {
+        jwks,
         signing_kid: signing.kid().to_owned(),
         issuer: TokenIssuer::new(
             signing,
