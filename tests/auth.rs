@@ -489,3 +489,149 @@ async fn failed_logins_are_rate_limited() {
         .unwrap();
     expect_error(r, 429, "TOOMANYREQUESTS").await;
 }
+
+#[tokio::test]
+async fn refresh_tokens_and_the_oauth2_form() {
+    let b = Berth::start_with_auth().await;
+    let c = Client::new();
+    // docker login asks with offline_token=true and keeps the refresh token.
+    let r = c
+        .get(b.url("/service/token?service=berth-registry&client_id=docker&offline_token=true"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    let refresh = v["refresh_token"].as_str().unwrap().to_owned();
+    let plain: Value = token(&c, &b, Some(("admin", ADMIN_PASSWORD)), &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(plain.get("refresh_token").is_none());
+    let anon: Value = c.get(b.url("/service/token?service=berth-registry&scope=repository:library/x:pull&offline_token=true")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        anon.get("refresh_token").is_none(),
+        "no refresh token without an account"
+    );
+    let form = |pairs: &[(&str, &str)]| c.post(b.url("/service/token")).form(pairs).send();
+    // The refresh grant issues access for the scopes asked, and hands the refresh token back.
+    let r = form(&[
+        ("grant_type", "refresh_token"),
+        ("service", "berth-registry"),
+        ("client_id", "docker"),
+        ("refresh_token", &refresh),
+        ("scope", "repository:library/app:pull,push"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["refresh_token"], refresh.as_str());
+    assert_eq!(v["scope"], "repository:library/app:pull,push");
+    assert_eq!(
+        claims(v["access_token"].as_str().unwrap())["access"][0]["actions"],
+        serde_json::json!(["pull", "push"])
+    );
+    // A refresh token is not an access token.
+    let r = c
+        .get(b.url("/v2/"))
+        .bearer_auth(&refresh)
+        .send()
+        .await
+        .unwrap();
+    assert!(header(&r, "www-authenticate").contains("invalid_token"));
+    // The password grant, offline.
+    let r = form(&[
+        ("grant_type", "password"),
+        ("service", "berth-registry"),
+        ("client_id", "x"),
+        ("username", "admin"),
+        ("password", ADMIN_PASSWORD),
+        ("access_type", "offline"),
+    ])
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v["refresh_token"].as_str().is_some() && v["access_token"].as_str().is_some());
+    // Refusals.
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                ("grant_type", "password"),
+                ("service", "berth-registry"),
+                ("username", "admin"),
+                ("password", "wrong"),
+            ],
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("service", "berth-registry"),
+                ("username", "admin"),
+            ],
+            400,
+            "UNSUPPORTED",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("service", "berth-registry"),
+            ],
+            400,
+            "UNSUPPORTED",
+        ),
+        (vec![("service", "berth-registry")], 400, "UNSUPPORTED"),
+        (
+            vec![("grant_type", "refresh_token"), ("refresh_token", "x")],
+            400,
+            "UNSUPPORTED",
+        ),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("service", "berth-registry"),
+                ("refresh_token", "not.a.token"),
+            ],
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("service", "berth-registry"),
+            ],
+            400,
+            "UNSUPPORTED",
+        ),
+    ];
+    for (pairs, status, code) in cases {
+        expect_error(form(&pairs).await.unwrap(), status, code).await;
+    }
+    // A password change revokes the refresh tokens issued before it.
+    b.meta()
+        .await
+        .set_password(
+            "admin",
+            &berth_auth::password::hash("changed-pass").unwrap(),
+        )
+        .await
+        .unwrap();
+    let r = form(&[
+        ("grant_type", "refresh_token"),
+        ("service", "berth-registry"),
+        ("refresh_token", &refresh),
+    ])
+    .await
+    .unwrap();
+    let v = expect_error(r, 401, "UNAUTHORIZED").await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("log in again")
+    );
+}

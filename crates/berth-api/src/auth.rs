@@ -373,26 +373,151 @@ async fn token_response(app: &AppState, req: &Parts) -> Result<Response, Registr
         }
         None => Principal::Anonymous,
     };
+    let offline = param("offline_token").next() == Some("true");
+    token_body(auth, &principal, &scopes, offline, None).await
+}
+
+/// The token response: an access token for `scopes`, and a refresh token when asked for
+/// (or the one presented, on a refresh grant).
+async fn token_body(
+    auth: &HttpAuth,
+    principal: &Principal,
+    scopes: &[berth_auth::Scope],
+    offline: bool,
+    presented_refresh: Option<&str>,
+) -> Result<Response, RegistryError> {
     let access = auth
         .service
-        .grant(&principal, &scopes)
+        .grant(principal, scopes)
         .await
         .map_err(internal)?;
     let issued = auth
         .service
-        .issue(&principal, access)
+        .issue(principal, access)
         .map_err(|e| RegistryError::internal("token signing failed", &e))?;
-    let body = json!({
+    let mut body = json!({
         "token": issued.token,
         "access_token": issued.token,
         "expires_in": issued.expires_in,
         "issued_at": rfc3339(issued.issued_at),
     });
+    if !scopes.is_empty() {
+        body["scope"] = json!(
+            scopes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    let refresh = match presented_refresh {
+        Some(r) => Some(r.to_owned()),
+        None if offline => auth
+            .service
+            .issue_refresh(principal)
+            .await
+            .map_err(internal)?,
+        None => None,
+    };
+    if let Some(refresh) = refresh {
+        body["refresh_token"] = json!(refresh);
+    }
     let mut response = axum::Json(body).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// `POST /service/token`: the OAuth2 form (`grant_type` `password` or `refresh_token`), as
+/// clients use it after `docker login` stored a refresh token.
+pub async fn token_post(State(app): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 64 << 10).await else {
+        return RegistryError::new(
+            ErrorCode::Unsupported,
+            "the token request body is not a form of at most 64 KiB",
+        )
+        .status(StatusCode::BAD_REQUEST)
+        .into_response();
+    };
+    token_post_response(&app, &parts, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn token_post_response(
+    app: &AppState,
+    req: &Parts,
+    body: &[u8],
+) -> Result<Response, RegistryError> {
+    let Some(auth) = &app.auth else {
+        return Err(RegistryError::new(
+            ErrorCode::Unsupported,
+            "authentication is disabled on this registry",
+        )
+        .status(StatusCode::NOT_FOUND));
+    };
+    let bad =
+        |m: String| RegistryError::new(ErrorCode::Unsupported, m).status(StatusCode::BAD_REQUEST);
+    let form =
+        query_pairs(std::str::from_utf8(body).map_err(|_| bad("the form is not UTF-8".into()))?);
+    let field = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    match field("service") {
+        Some(s) if s == auth.service.settings().service => {}
+        Some(s) => return Err(bad(format!("unknown service {s:?}"))),
+        None => return Err(bad("service is required".into())),
+    }
+    let scopes = parse_scopes(
+        form.iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str()),
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    match field("grant_type") {
+        Some("password") => {
+            let (Some(user), Some(password)) = (field("username"), field("password")) else {
+                return Err(bad("grant_type=password needs username and password".into()));
+            };
+            let principal =
+                login(auth, user, password, &client_address(&req.extensions), None).await?;
+            token_body(
+                auth,
+                &principal,
+                &scopes,
+                field("access_type") == Some("offline"),
+                None,
+            )
+            .await
+        }
+        Some("refresh_token") => {
+            let Some(refresh) = field("refresh_token") else {
+                return Err(bad("grant_type=refresh_token needs refresh_token".into()));
+            };
+            match auth
+                .service
+                .redeem_refresh(refresh)
+                .await
+                .map_err(internal)?
+            {
+                Some(principal) => {
+                    token_body(auth, &principal, &scopes, false, Some(refresh)).await
+                }
+                None => Err(RegistryError::new(
+                    ErrorCode::Unauthorized,
+                    "the refresh token is invalid, expired or revoked; log in again",
+                )),
+            }
+        }
+        Some(other) => Err(bad(format!(
+            "unsupported grant_type {other:?}: use password or refresh_token"
+        ))),
+        None => Err(bad("grant_type is required".into())),
+    }
 }
 
 fn query_pairs(query: &str) -> Vec<(String, String)> {

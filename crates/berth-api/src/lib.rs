@@ -82,7 +82,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/service/token", get(auth::token))
+        .route("/service/token", get(auth::token).post(auth::token_post))
         .route("/service/jwks", get(auth::jwks))
         .route("/v2", axum::routing::any(v2::handle))
         .route("/v2/", axum::routing::any(v2::handle))

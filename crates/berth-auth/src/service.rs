@@ -32,6 +32,8 @@ pub struct AuthSettings {
     pub service: String,
     /// Token lifetime.
     pub token_lifetime: Duration,
+    /// Refresh token lifetime (offline access).
+    pub refresh_lifetime: Duration,
 }
 
 /// An authentication service failure.
@@ -304,6 +306,49 @@ impl AuthService {
         Ok(granted)
     }
 
+    /// Issues a refresh token for a user (OAuth2 offline access).
+    pub async fn issue_refresh(&self, principal: &Principal) -> Result<Option<String>, AuthError> {
+        let lifetime = self.settings.refresh_lifetime;
+        let Principal::User { name, .. } = principal else {
+            return Ok(None);
+        };
+        let Some(user) = self.meta.user(name).await? else {
+            return Ok(None);
+        };
+        let fingerprint = password_fingerprint(user.password_hash.as_deref().unwrap_or(""));
+        let token = self
+            .keys()
+            .issuer
+            .issue_refresh(name, &fingerprint, lifetime)
+            .map_err(|e| AuthError::Password(e.to_string()))?;
+        Ok(Some(token))
+    }
+
+    /// The user a refresh token stands for, if it is valid, the user is enabled and its
+    /// password has not changed since the token was issued.
+    pub async fn redeem_refresh(&self, token: &str) -> Result<Option<Principal>, AuthError> {
+        let Ok(claims) = self
+            .keys()
+            .verifier
+            .verify_refresh(token, &self.settings.service)
+        else {
+            return Ok(None);
+        };
+        let Some(user) = self.meta.user(&claims.sub).await? else {
+            return Ok(None);
+        };
+        if user.disabled
+            || password_fingerprint(user.password_hash.as_deref().unwrap_or("")) != claims.pwd
+        {
+            return Ok(None);
+        }
+        Ok(Some(Principal::User {
+            id: user.id,
+            name: user.username,
+            sysadmin: user.sysadmin,
+        }))
+    }
+
     /// Issues a token.
     pub fn issue(
         &self,
@@ -338,6 +383,13 @@ impl AuthService {
             .await?
             .is_some())
     }
+}
+
+/// A short fingerprint of a stored password hash (never the hash itself) for refresh tokens.
+fn password_fingerprint(hash: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(hash.as_bytes());
+    data_encoding::HEXLOWER.encode(&digest[..12])
 }
 
 /// Adds a new signing key that starts signing after `grace` and schedules every other key to

@@ -63,6 +63,36 @@ impl Claims {
     }
 }
 
+/// The claims of a refresh token (OAuth2 `refresh_token` grant, `offline_token=true`).
+///
+/// Its audience is the service name with `#refresh` appended, so it is never accepted as an
+/// access token; `pwd` fingerprints the user's stored password hash, so that a password change
+/// revokes every refresh token issued before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The user.
+    pub sub: String,
+    /// `<service>#refresh`.
+    pub aud: String,
+    /// Expiry (Unix seconds).
+    pub exp: u64,
+    /// Not before (Unix seconds).
+    pub nbf: u64,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Unique id.
+    pub jti: String,
+    /// Fingerprint of the password hash the user had when the token was issued.
+    pub pwd: String,
+}
+
+/// The audience of refresh tokens for `service`.
+pub fn refresh_audience(service: &str) -> String {
+    format!("{service}#refresh")
+}
+
 /// A token ready for the token endpoint's response.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
@@ -98,6 +128,30 @@ impl TokenIssuer {
             service: service.to_owned(),
             lifetime,
         }
+    }
+
+    /// Issues a refresh token for `subject`, valid for `lifetime`, bound to `pwd`.
+    pub fn issue_refresh(
+        &self,
+        subject: &str,
+        pwd: &str,
+        lifetime: Duration,
+    ) -> Result<String, TokenError> {
+        let now = now_secs();
+        let claims = RefreshClaims {
+            iss: self.issuer.clone(),
+            sub: subject.to_owned(),
+            aud: refresh_audience(&self.service),
+            exp: now + lifetime.as_secs(),
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            pwd: pwd.to_owned(),
+        };
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.key.kid().to_owned());
+        jsonwebtoken::encode(&header, &claims, self.key.encoding_key())
+            .map_err(|e| TokenError::Signing(e.to_string()))
     }
 
     /// Issues a token for `subject` with `access`.
@@ -186,6 +240,22 @@ impl TokenVerifier {
 
     /// Verifies a token and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        self.verify_as(token, &self.validation)
+    }
+
+    /// Verifies a refresh token (audience `<service>#refresh`).
+    pub fn verify_refresh(&self, token: &str, service: &str) -> Result<RefreshClaims, TokenError> {
+        let mut validation = self.validation.clone();
+        validation.set_audience(&[refresh_audience(service)]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        self.verify_as(token, &validation)
+    }
+
+    fn verify_as<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<T, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::ES256 {
             return Err(TokenError::Algorithm);
@@ -195,7 +265,7 @@ impl TokenVerifier {
             .as_deref()
             .and_then(|kid| self.keys.get(kid))
             .ok_or(TokenError::UnknownKey)?;
-        jsonwebtoken::decode::<Claims>(token, key.decoding_key(), &self.validation)
+        jsonwebtoken::decode::<T>(token, key.decoding_key(), validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => TokenError::Signature,
@@ -341,6 +411,19 @@ mod tests {
         for junk in ["", "abc", "a.b.c", "....", &"x".repeat(10_000)] {
             assert!(verifier.verify(junk).is_err(), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn refresh_tokens_are_not_access_tokens() {
+        let (_, issuer, verifier) = setup();
+        let refresh = issuer
+            .issue_refresh("alice", "fp", Duration::from_secs(3600))
+            .unwrap();
+        let claims = verifier.verify_refresh(&refresh, "berth-registry").unwrap();
+        assert_eq!((claims.sub.as_str(), claims.pwd.as_str()), ("alice", "fp"));
+        assert_eq!(verifier.verify(&refresh), Err(TokenError::Audience));
+        let access = issuer.issue("alice", vec![]).unwrap().token;
+        assert!(verifier.verify_refresh(&access, "berth-registry").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ fn settings() -> AuthSettings {
         issuer: "berth-token-issuer".into(),
         service: "berth-registry".into(),
         token_lifetime: Duration::from_secs(300),
+        refresh_lifetime: Duration::from_secs(86_400),
     }
 }
 

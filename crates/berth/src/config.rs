@@ -57,6 +57,8 @@ pub struct AuthConfig {
     pub issuer: String,
     /// Token lifetime in minutes.
     pub token_lifetime_minutes: u64,
+    /// Lifetime of refresh tokens (what `docker login` keeps instead of the password) in days.
+    pub refresh_token_days: u64,
     /// Signing key (PKCS#8 PEM, ECDSA P-256) to use instead of the one kept in the database.
     pub signing_key_file: Option<PathBuf>,
     /// Certificate (PEM) of `signing_key_file`.
@@ -72,6 +74,7 @@ impl Default for AuthConfig {
             service: "berth-registry".into(),
             issuer: "berth-token-issuer".into(),
             token_lifetime_minutes: 30,
+            refresh_token_days: 30,
             signing_key_file: None,
             signing_cert_file: None,
             admin_username: "admin".into(),
@@ -339,8 +342,10 @@ impl Config {
                     .into(),
             );
         }
-        if self.auth.token_lifetime_minutes == 0 {
-            errors.push("auth.token_lifetime_minutes must be at least 1".into());
+        if self.auth.token_lifetime_minutes == 0 || self.auth.refresh_token_days == 0 {
+            errors.push(
+                "auth.token_lifetime_minutes and auth.refresh_token_days must be at least 1".into(),
+            );
         }
         if self.auth.service.is_empty()
             || self.auth.issuer.is_empty()

@@ -254,6 +254,7 @@ fn auth_settings(c: &Config) -> berth_auth::AuthSettings {
         issuer: c.auth.issuer.clone(),
         service: c.auth.service.clone(),
         token_lifetime: Duration::from_secs(c.auth.token_lifetime_minutes * 60),
+        refresh_lifetime: Duration::from_secs(c.auth.refresh_token_days * 86_400),
     }
 }
 
