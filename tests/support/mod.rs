@@ -528,3 +528,122 @@ pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A private OpenLDAP server (Debian's slapd) on a free port, with people and groups:
+/// alice (groups developers, admins), bob (developers), carol (60 groups), all with password
+/// `<name>pw`; the directory admin is `cn=admin,dc=example,dc=org` / `adminpw`.
+pub struct Slapd {
+    dir: tempfile::TempDir,
+    /// `ldap://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Slapd {
+    /// Starts slapd and loads the test data.
+    pub fn start() -> Self {
+        let preseed = Command::new("sh")
+            .arg("-c")
+            .arg("echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections")
+            .status();
+        assert!(
+            preseed.is_ok_and(|s| s.success()),
+            "debconf-set-selections failed"
+        );
+        ensure_debian(&[("slapd", "slapd"), ("ldapadd", "ldap-utils")]);
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("db")).unwrap();
+        let port = free_port();
+        let url = format!("ldap://127.0.0.1:{port}");
+        let admin_hash = run(Command::new("slappasswd").args(["-s", "adminpw"]))
+            .trim()
+            .to_owned();
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\ninclude /etc/ldap/schema/nis.schema\n\
+             modulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile {d}/slapd.pid\nargsfile {d}/slapd.args\n\
+             loglevel none\ndatabase mdb\nmaxsize 104857600\nsuffix \"dc=example,dc=org\"\n\
+             rootdn \"cn=admin,dc=example,dc=org\"\nrootpw {admin_hash}\ndirectory {d}/db\n\
+             index objectClass,uid,cn,member eq\n\
+             access to attrs=userPassword by self write by anonymous auth by * none\naccess to * by * read\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("slapd.conf"), conf).unwrap();
+        run(Command::new("slapd")
+            .arg("-f")
+            .arg(d.join("slapd.conf"))
+            .arg("-h")
+            .arg(format!("{url}/")));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !Command::new("ldapsearch")
+            .args(["-x", "-H", &url, "-b", "", "-s", "base"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(Instant::now() < deadline, "slapd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut ldif = String::from(
+            "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
+             dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: ou=groups,dc=example,dc=org\nobjectClass: organizationalUnit\nou: groups\n\n",
+        );
+        for (i, name) in ["alice", "bob", "carol"].iter().enumerate() {
+            let hash = run(Command::new("slappasswd").args(["-s", &format!("{name}pw")]))
+                .trim()
+                .to_owned();
+            ldif.push_str(&format!(
+                "dn: uid={name},ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+                 uid: {name}\ncn: {name}\nsn: {name}\nmail: {name}@example.org\nuidNumber: {n}\ngidNumber: {n}\n\
+                 homeDirectory: /home/{name}\nuserPassword: {hash}\n\n",
+                n = 10_001 + i
+            ));
+        }
+        let people = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("member: uid={n},ou=people,dc=example,dc=org\n"))
+                .collect::<String>()
+        };
+        let mut groups = vec![
+            ("developers".to_owned(), people(&["alice", "bob"])),
+            ("admins".to_owned(), people(&["alice"])),
+        ];
+        groups.extend((0..60).map(|i| (format!("team{i}"), people(&["carol"]))));
+        for (cn, members) in groups {
+            ldif.push_str(&format!("dn: cn={cn},ou=groups,dc=example,dc=org\nobjectClass: groupOfNames\ncn: {cn}\n{members}\n"));
+        }
+        std::fs::write(d.join("data.ldif"), ldif).unwrap();
+        run(Command::new("ldapadd")
+            .args([
+                "-x",
+                "-H",
+                &url,
+                "-D",
+                "cn=admin,dc=example,dc=org",
+                "-w",
+                "adminpw",
+                "-f",
+            ])
+            .arg(d.join("data.ldif")));
+        Self { dir, url }
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("slapd.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+            let pid = pid.trim().to_owned();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Command::new("kill")
+                .args(["-0", &pid])
+                .status()
+                .is_ok_and(|s| s.success())
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}

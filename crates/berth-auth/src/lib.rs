@@ -5,6 +5,7 @@
 pub mod access;
 pub mod guard;
 pub mod keys;
+pub mod ldap;
 pub mod password;
 pub mod scope;
 pub mod service;
