@@ -74,3 +74,158 @@ async fn directory_logins() {
     let down = settings("ldap://127.0.0.1:1");
     assert!(authenticate(&down, "alice", "alicepw").await.is_err());
 }
+
+fn config(url: &str) -> String {
+    format!(
+        "[ldap]\nenabled = true\nurl = \"{url}\"\nsearch_dn = \"cn=admin,dc=example,dc=org\"\nsearch_password = \"adminpw\"\n\
+         base_dn = \"ou=people,dc=example,dc=org\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\nuid_attribute = \"uid\"\n\
+         group_base_dn = \"ou=groups,dc=example,dc=org\"\nadmin_group_dn = \"cn=admins,ou=groups,dc=example,dc=org\"\ntimeout_secs = 3\n"
+    )
+}
+
+async fn berth_with_ldap(url: &str) -> (support::Berth, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("berth.toml");
+    std::fs::write(&file, config(url)).unwrap();
+    let file = file.display().to_string();
+    let b = support::Berth::start_in(
+        dir.path(),
+        &[
+            ("BERTH_AUTH_ENABLED", "true"),
+            ("BERTH_ADMIN_PASSWORD", support::ADMIN_PASSWORD),
+            ("BERTH_CONFIG", &file),
+        ],
+    )
+    .await;
+    (b, dir)
+}
+
+async fn grant(
+    c: &reqwest::Client,
+    b: &support::Berth,
+    user: &str,
+    password: &str,
+    scope: &str,
+) -> (u16, serde_json::Value) {
+    let r = c
+        .get(b.url("/service/token"))
+        .query(&[("service", "berth-registry"), ("scope", scope)])
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    if status != 200 {
+        return (status, body);
+    }
+    let payload = body["token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &data_encoding::BASE64URL_NOPAD
+            .decode(payload.as_bytes())
+            .unwrap(),
+    )
+    .unwrap();
+    (status, claims["access"][0]["actions"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_users_and_groups_on_the_registry() {
+    let slapd = Slapd::start();
+    let (b, _dir) = berth_with_ldap(&slapd.url).await;
+    let meta = b.meta().await;
+    let team = meta.create_project("team", false).await.unwrap().unwrap();
+    meta.set_group_role(
+        team,
+        "cn=developers,ou=groups,dc=example,dc=org",
+        "developer",
+    )
+    .await
+    .unwrap();
+    let c = reqwest::Client::new();
+    let scope = "repository:team/app:pull,push,delete";
+    // bob is a developer through his group; alice an administrator through the admin group.
+    assert_eq!(
+        grant(&c, &b, "bob", "bobpw", scope).await,
+        (200, serde_json::json!(["pull", "push"]))
+    );
+    assert_eq!(
+        grant(&c, &b, "alice", "alicepw", scope).await,
+        (200, serde_json::json!(["pull", "push", "delete"]))
+    );
+    // carol is in 60 groups, none of them a member of the project.
+    assert_eq!(
+        grant(&c, &b, "carol", "carolpw", scope).await,
+        (200, serde_json::json!([]))
+    );
+    let r = c
+        .post(b.url("/v2/team/app/blobs/uploads/"))
+        .basic_auth("carol", Some("carolpw"))
+        .send()
+        .await
+        .unwrap();
+    let v = support::expect_error(r, 403, "DENIED").await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("carol is not a member of project team"),
+        "{v}"
+    );
+    // Basic on /v2 for a directory user.
+    let r = c
+        .post(b.url("/v2/team/app/blobs/uploads/"))
+        .basic_auth("bob", Some("bobpw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // Onboarded on first login, without a local password.
+    let bob = meta.user("bob").await.unwrap().unwrap();
+    assert!(bob.password_hash.is_none());
+    // Wrong passwords and injection attempts are plain 401s.
+    for (user, password) in [
+        ("bob", "alicepw"),
+        ("*)(uid=*", "alicepw"),
+        ("*", "bobpw"),
+        ("bob)(|(uid=*", "bobpw"),
+    ] {
+        let (status, body) = grant(&c, &b, user, password, scope).await;
+        assert_eq!(status, 401, "{user}: {body}");
+    }
+    // The local administrator is unaffected.
+    assert_eq!(
+        grant(&c, &b, "admin", support::ADMIN_PASSWORD, scope)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_directory_is_a_503_not_a_wrong_password() {
+    let (b, _dir) = berth_with_ldap("ldap://127.0.0.1:1").await;
+    let c = reqwest::Client::new();
+    let (status, body) = grant(&c, &b, "bob", "bobpw", "repository:library/x:pull").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
+    // Local accounts still log in.
+    assert_eq!(
+        grant(
+            &c,
+            &b,
+            "admin",
+            support::ADMIN_PASSWORD,
+            "repository:library/x:pull"
+        )
+        .await
+        .0,
+        200
+    );
+}

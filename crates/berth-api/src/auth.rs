@@ -76,6 +76,14 @@ impl Caller {
 fn internal(e: berth_auth::AuthError) -> RegistryError {
     match e {
         berth_auth::AuthError::Meta(m) => m.into(),
+        berth_auth::AuthError::Ldap(l) => {
+            tracing::warn!(error = %l, "directory unavailable");
+            RegistryError::new(
+                ErrorCode::Unavailable,
+                "the user directory (LDAP) cannot be reached; retry shortly",
+            )
+            .header(header::RETRY_AFTER, HeaderValue::from_static("5"))
+        }
         other => RegistryError::internal("authentication failed", &other),
     }
 }
@@ -282,6 +290,7 @@ pub async fn authorize(
                     id: u.id,
                     name: u.username,
                     sysadmin: u.sysadmin,
+                    groups: Vec::new(),
                 }),
             };
             match principal {

@@ -74,6 +74,8 @@ pub enum Principal {
         name: String,
         /// System administrator.
         sysadmin: bool,
+        /// DNs of the directory groups the user is in (LDAP users; empty otherwise).
+        groups: Vec<String>,
     },
 }
 

@@ -26,14 +26,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Remembers successful password checks.
-pub struct CredentialCache {
+/// Remembers successful password checks, with what they established (`V`).
+pub struct CredentialCache<V = ()> {
     key: [u8; 32],
     ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    entries: Mutex<HashMap<[u8; 32], (String, V, Instant)>>,
 }
 
-impl CredentialCache {
+impl<V: Clone> CredentialCache<V> {
     /// A cache whose entries live `ttl`.
     pub fn new(ttl: Duration) -> Self {
         let mut key = [0u8; 32];
@@ -55,28 +55,29 @@ impl CredentialCache {
         h.finalize().into()
     }
 
-    /// Whether these credentials were checked against `stored_hash` recently.
-    pub fn hit(&self, username: &str, password: &str, stored_hash: &str) -> bool {
+    /// What a recent check of these credentials against `stamp` (the stored password hash,
+    /// or a fixed mark for directory logins) established, if there was one.
+    pub fn hit(&self, username: &str, password: &str, stamp: &str) -> Option<V> {
         let id = self.id(username, password);
         let mut entries = lock(&self.entries);
         match entries.get(&id) {
-            Some((hash, at)) if hash == stored_hash && at.elapsed() < self.ttl => true,
+            Some((s, value, at)) if s == stamp && at.elapsed() < self.ttl => Some(value.clone()),
             Some(_) => {
                 entries.remove(&id);
-                false
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
-    /// Records a successful check against `stored_hash`.
-    pub fn remember(&self, username: &str, password: &str, stored_hash: &str) {
+    /// Records a successful check against `stamp`.
+    pub fn remember(&self, username: &str, password: &str, stamp: &str, value: V) {
         let id = self.id(username, password);
         let mut entries = lock(&self.entries);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(id, (stored_hash.to_owned(), Instant::now()));
+        entries.insert(id, (stamp.to_owned(), value, Instant::now()));
     }
 }
 
@@ -171,20 +172,20 @@ mod tests {
     #[test]
     fn credential_cache_follows_the_stored_hash() {
         let c = CredentialCache::new(Duration::from_secs(60));
-        assert!(!c.hit("alice", "pw", "h1"));
-        c.remember("alice", "pw", "h1");
-        assert!(c.hit("alice", "pw", "h1"));
-        assert!(!c.hit("alice", "other", "h1"));
+        assert!(c.hit("alice", "pw", "h1").is_none());
+        c.remember("alice", "pw", "h1", 7);
+        assert_eq!(c.hit("alice", "pw", "h1"), Some(7));
+        assert!(c.hit("alice", "other", "h1").is_none());
         assert!(
-            !c.hit("alicepw", "", "h1"),
+            c.hit("alicepw", "", "h1").is_none(),
             "user and password are not concatenated ambiguously"
         );
         // The password changed: the entry no longer counts, and is gone.
-        assert!(!c.hit("alice", "pw", "h2"));
-        assert!(!c.hit("alice", "pw", "h1"));
+        assert!(c.hit("alice", "pw", "h2").is_none());
+        assert!(c.hit("alice", "pw", "h1").is_none());
         let short = CredentialCache::new(Duration::ZERO);
-        short.remember("a", "b", "h");
-        assert!(!short.hit("a", "b", "h"));
+        short.remember("a", "b", "h", ());
+        assert!(short.hit("a", "b", "h").is_none());
     }
 
     #[test]

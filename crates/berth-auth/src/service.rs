@@ -34,6 +34,8 @@ pub struct AuthSettings {
     pub token_lifetime: Duration,
     /// Refresh token lifetime (offline access).
     pub refresh_lifetime: Duration,
+    /// The directory, for users without a local password.
+    pub ldap: Option<crate::ldap::LdapSettings>,
 }
 
 /// An authentication service failure.
@@ -57,6 +59,9 @@ pub enum AuthError {
     /// Hashing failed.
     #[error("password check failed: {0}")]
     Password(String),
+    /// The directory could not be asked.
+    #[error(transparent)]
+    Ldap(crate::ldap::LdapError),
 }
 
 struct Keys {
@@ -65,6 +70,9 @@ struct Keys {
     signing_kid: String,
     jwks: serde_json::Value,
 }
+
+/// The stamp under which directory logins are cached (their password hash is not ours).
+const LDAP_STAMP: &str = "ldap";
 
 /// The outcome of a login attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +101,7 @@ pub struct AuthService {
     configured: Option<SigningKey>,
     keys: RwLock<Arc<Keys>>,
     credentials: CredentialCache,
+    directory: CredentialCache<crate::ldap::LdapUser>,
     tokens: TokenCache,
     account_failures: FailureLimiter,
     address_failures: FailureLimiter,
@@ -128,6 +137,7 @@ impl AuthService {
             configured,
             keys: RwLock::new(Arc::new(keys)),
             credentials: CredentialCache::new(CREDENTIAL_TTL),
+            directory: CredentialCache::new(CREDENTIAL_TTL),
             tokens: TokenCache::default(),
             account_failures: FailureLimiter::new(MAX_ACCOUNT_FAILURES, FAILURE_WINDOW),
             address_failures: FailureLimiter::new(MAX_ADDRESS_FAILURES, FAILURE_WINDOW),
@@ -165,7 +175,9 @@ impl AuthService {
         self.keys().signing_kid.clone()
     }
 
-    /// Checks a user name and password from `client` (an address, for rate limiting).
+    /// Checks a user name and password from `client` (an address, for rate limiting): local
+    /// accounts by their argon2id hash, others against the directory when LDAP is configured
+    /// (onboarding the user on first login).
     pub async fn authenticate(
         &self,
         username: &str,
@@ -191,31 +203,101 @@ impl AuthService {
         {
             return fail();
         }
-        let Some(user) = self.meta.user(username).await? else {
-            return fail();
-        };
-        let Some(hash) = user.password_hash.clone().filter(|_| !user.disabled) else {
-            return fail();
-        };
-        let principal = Principal::User {
-            id: user.id,
-            name: user.username.clone(),
-            sysadmin: user.sysadmin,
-        };
-        if self.credentials.hit(username, secret, &hash) {
-            return Ok(Login::Accepted(principal));
-        }
-        let (candidate, stored) = (secret.to_owned(), hash.clone());
-        // argon2id costs milliseconds of CPU: keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
-            .await
-            .map_err(|e| AuthError::Password(e.to_string()))?;
-        if !ok {
+        let user = self.meta.user(username).await?;
+        if user.as_ref().is_some_and(|u| u.disabled) {
             return fail();
         }
-        self.credentials.remember(username, secret, &hash);
+        let principal = match user {
+            // A local account: its password hash decides.
+            Some(user) if user.password_hash.is_some() => {
+                let hash = user.password_hash.clone().unwrap_or_default();
+                let principal = Principal::User {
+                    id: user.id,
+                    name: user.username.clone(),
+                    sysadmin: user.sysadmin,
+                    groups: Vec::new(),
+                };
+                if self.credentials.hit(username, secret, &hash).is_none() {
+                    let (candidate, stored) = (secret.to_owned(), hash.clone());
+                    // argon2id costs milliseconds of CPU: keep it off the async workers.
+                    let ok =
+                        tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
+                            .await
+                            .map_err(|e| AuthError::Password(e.to_string()))?;
+                    if !ok {
+                        return fail();
+                    }
+                    self.credentials.remember(username, secret, &hash, ());
+                }
+                principal
+            }
+            // Anyone else: the directory, if there is one.
+            existing => {
+                let Some(ldap) = &self.settings.ldap else {
+                    return fail();
+                };
+                let found = match self.directory.hit(username, secret, LDAP_STAMP) {
+                    Some(found) => Some(found),
+                    None => crate::ldap::authenticate(ldap, username, secret)
+                        .await
+                        .map_err(AuthError::Ldap)?,
+                };
+                let Some(found) = found else {
+                    return fail();
+                };
+                self.directory
+                    .remember(username, secret, LDAP_STAMP, found.clone());
+                let (id, sysadmin) = match existing {
+                    Some(u) => (u.id, u.sysadmin),
+                    None => match self.meta.create_user(username, None, false).await? {
+                        Some(id) => {
+                            tracing::info!(user = username, "onboarded a directory user");
+                            (id, false)
+                        }
+                        None => match self.meta.user(username).await? {
+                            Some(u) => (u.id, u.sysadmin),
+                            None => return fail(),
+                        },
+                    },
+                };
+                Principal::User {
+                    id,
+                    name: username.to_owned(),
+                    sysadmin: sysadmin || found.admin,
+                    groups: found.groups,
+                }
+            }
+        };
         self.account_failures.clear(&account);
         Ok(Login::Accepted(principal))
+    }
+
+    /// The role `principal` holds in a project: its own, or the strongest of its groups'.
+    async fn role_in(
+        &self,
+        project_id: i64,
+        principal: &Principal,
+    ) -> Result<Option<Role>, AuthError> {
+        let Principal::User { id, groups, .. } = principal else {
+            return Ok(None);
+        };
+        let mut roles: Vec<Role> = self
+            .meta
+            .user_role(project_id, *id)
+            .await?
+            .and_then(|r| r.parse().ok())
+            .into_iter()
+            .collect();
+        if !groups.is_empty() {
+            for (dn, role) in self.meta.group_roles(project_id).await? {
+                if groups.iter().any(|g| g.eq_ignore_ascii_case(&dn)) {
+                    roles.extend(role.parse::<Role>().ok());
+                }
+            }
+        }
+        Ok(roles
+            .into_iter()
+            .max_by_key(|r| r.repository_actions().len()))
     }
 
     /// What `principal` may do in `repository`, with the reason when it is not everything.
@@ -233,9 +315,8 @@ impl AuthService {
         };
         let (actions, limit): (Vec<&'static str>, Option<String>) = match principal {
             Principal::User { sysadmin: true, .. } => (vec!["pull", "push", "delete"], None),
-            Principal::User { id, name, .. } => match self.meta.user_role(project.id, *id).await? {
+            Principal::User { name, .. } => match self.role_in(project.id, principal).await? {
                 Some(role) => {
-                    let role: Role = role.parse().unwrap_or(Role::LimitedGuest);
                     let actions = role.repository_actions().to_vec();
                     let limit = (actions.len() < 3).then(|| {
                         format!(
@@ -346,6 +427,7 @@ impl AuthService {
             id: user.id,
             name: user.username,
             sysadmin: user.sysadmin,
+            groups: Vec::new(),
         }))
     }
 

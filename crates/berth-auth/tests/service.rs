@@ -13,6 +13,7 @@ fn settings() -> AuthSettings {
         service: "berth-registry".into(),
         token_lifetime: Duration::from_secs(300),
         refresh_lifetime: Duration::from_secs(86_400),
+        ldap: None,
     }
 }
 
@@ -66,12 +67,14 @@ async fn permission_matrix_role_by_role() {
             id,
             name: name.into(),
             sysadmin: false,
+            groups: Vec::new(),
         });
     }
     let admin = Principal::User {
         id: 999,
         name: "root".into(),
         sysadmin: true,
+        groups: Vec::new(),
     };
     let expect = [
         (&users[0], vec!["pull", "push", "delete"]),

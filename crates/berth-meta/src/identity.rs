@@ -186,6 +186,45 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Makes a directory group (by DN) a member of a project with `role`.
+    pub async fn set_group_role(
+        &self,
+        project_id: i64,
+        group_dn: &str,
+        role: &str,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM project_members WHERE project_id = ? AND kind = 'group' AND principal = ?",
+        )
+        .bind(project_id)
+        .bind(group_dn)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO project_members (project_id, kind, principal, role, created_at) VALUES (?, 'group', ?, ?, ?)")
+            .bind(project_id)
+            .bind(group_dn)
+            .bind(role)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The directory groups that are members of a project, with their roles.
+    pub async fn group_roles(&self, project_id: i64) -> Result<Vec<(String, String)>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT principal, role FROM project_members WHERE project_id = ? AND kind = 'group'",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
     /// The role a user holds in a project, if a member.
     pub async fn user_role(
         &self,

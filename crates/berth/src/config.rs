@@ -12,6 +12,7 @@
 //! | `BERTH_STORAGE_PATH`  | `storage.path`       | `<data_dir>/storage`                      |
 //! | `BERTH_LOG`           | `log.level`          | `info`                                    |
 //! | `BERTH_LOG_FORMAT`    | `log.format`         | `text`                                    |
+//! | `BERTH_LDAP_SEARCH_PASSWORD` | `ldap.search_password` | (empty)                         |
 //! | `BERTH_AUTH_ENABLED`  | `auth.enabled`       | `false`                                   |
 //! | `BERTH_ADMIN_PASSWORD`| (none: a secret)     | first start only: creates `auth.admin_username` |
 
@@ -43,6 +44,85 @@ pub struct Config {
     pub uploads: UploadsConfig,
     /// Authentication and the token service.
     pub auth: AuthConfig,
+    /// LDAP / Active Directory users and groups.
+    pub ldap: LdapConfig,
+}
+
+/// `[ldap]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LdapConfig {
+    /// Check users without a local password against the directory.
+    pub enabled: bool,
+    /// `ldap://host:389` or `ldaps://host:636`.
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS.
+    pub starttls: bool,
+    /// Verify the server certificate.
+    pub verify_certificate: bool,
+    /// DN of the searching account (empty: anonymous search).
+    pub search_dn: String,
+    /// Its password (better: `BERTH_LDAP_SEARCH_PASSWORD`).
+    pub search_password: String,
+    /// Base DN of users.
+    pub base_dn: String,
+    /// Filter users must match.
+    pub user_filter: String,
+    /// Attribute with the login name (`uid`; `sAMAccountName` on Active Directory).
+    pub uid_attribute: String,
+    /// Base DN of groups (empty: groups are not used).
+    pub group_base_dn: String,
+    /// Filter groups must match.
+    pub group_filter: String,
+    /// Group attribute that lists member DNs.
+    pub group_membership_attribute: String,
+    /// DN of the group whose members are system administrators (empty: none).
+    pub admin_group_dn: String,
+    /// Seconds to wait for the directory.
+    pub timeout_secs: u64,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            url: String::new(),
+            starttls: false,
+            verify_certificate: true,
+            search_dn: String::new(),
+            search_password: String::new(),
+            base_dn: String::new(),
+            user_filter: "(objectClass=person)".into(),
+            uid_attribute: "uid".into(),
+            group_base_dn: String::new(),
+            group_filter: "(objectClass=groupOfNames)".into(),
+            group_membership_attribute: "member".into(),
+            admin_group_dn: String::new(),
+            timeout_secs: 5,
+        }
+    }
+}
+
+impl LdapConfig {
+    /// The directory settings, when enabled.
+    pub fn settings(&self) -> Option<berth_auth::ldap::LdapSettings> {
+        let some = |s: &String| (!s.is_empty()).then(|| s.clone());
+        self.enabled.then(|| berth_auth::ldap::LdapSettings {
+            url: self.url.clone(),
+            starttls: self.starttls,
+            verify_certificate: self.verify_certificate,
+            search_dn: some(&self.search_dn),
+            search_password: some(&self.search_password),
+            base_dn: self.base_dn.clone(),
+            user_filter: self.user_filter.clone(),
+            uid_attribute: self.uid_attribute.clone(),
+            group_base_dn: some(&self.group_base_dn),
+            group_filter: self.group_filter.clone(),
+            group_membership_attribute: self.group_membership_attribute.clone(),
+            admin_group_dn: some(&self.admin_group_dn),
+            timeout: Duration::from_secs(self.timeout_secs),
+        })
+    }
 }
 
 /// `[auth]`
@@ -157,6 +237,7 @@ impl Default for Config {
             registry: RegistryConfig::default(),
             uploads: UploadsConfig::default(),
             auth: AuthConfig::default(),
+            ldap: LdapConfig::default(),
         }
     }
 }
@@ -286,6 +367,9 @@ impl Config {
         if let Some(v) = env("BERTH_LOG_FORMAT") {
             self.log.format = v;
         }
+        if let Some(v) = env("BERTH_LDAP_SEARCH_PASSWORD") {
+            self.ldap.search_password = v;
+        }
         if let Some(v) = env("BERTH_AUTH_ENABLED") {
             self.auth.enabled = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         }
@@ -352,6 +436,25 @@ impl Config {
             || self.auth.admin_username.is_empty()
         {
             errors.push("auth.service, auth.issuer and auth.admin_username cannot be empty".into());
+        }
+        if self.ldap.enabled {
+            if !(self.ldap.url.starts_with("ldap://") || self.ldap.url.starts_with("ldaps://")) {
+                errors.push(format!(
+                    "ldap.url = {:?}: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
+                    self.ldap.url
+                ));
+            }
+            if self.ldap.base_dn.is_empty() || self.ldap.uid_attribute.is_empty() {
+                errors.push(
+                    "ldap.base_dn and ldap.uid_attribute are required when ldap.enabled".into(),
+                );
+            }
+            if self.ldap.timeout_secs == 0 {
+                errors.push("ldap.timeout_secs must be at least 1".into());
+            }
+            if !self.auth.enabled {
+                errors.push("ldap.enabled needs auth.enabled".into());
+            }
         }
         if self.uploads.purge_interval_minutes == 0 {
             errors.push("uploads.purge_interval_minutes must be at least 1".into());

@@ -255,6 +255,7 @@ fn auth_settings(c: &Config) -> berth_auth::AuthSettings {
         service: c.auth.service.clone(),
         token_lifetime: Duration::from_secs(c.auth.token_lifetime_minutes * 60),
         refresh_lifetime: Duration::from_secs(c.auth.refresh_token_days * 86_400),
+        ldap: c.ldap.settings(),
     }
 }
 
