@@ -635,3 +635,128 @@ async fn refresh_tokens_and_the_oauth2_form() {
             .contains("log in again")
     );
 }
+
+#[tokio::test]
+async fn robot_accounts() {
+    let b = Berth::start_with_auth().await;
+    let c = Client::new();
+    let meta = b.meta().await;
+    meta.create_project("team", false).await.unwrap();
+    meta.create_project("other", false).await.unwrap();
+    support::seed_robot(
+        &meta,
+        "robot$team+ci",
+        "ci-secret",
+        r#"[{"project":"team","actions":["pull","push"]}]"#,
+        None,
+    )
+    .await;
+    support::seed_robot(
+        &meta,
+        "robot$reader",
+        "r-secret",
+        r#"[{"project":"*","actions":["pull"]}]"#,
+        None,
+    )
+    .await;
+    support::seed_robot(
+        &meta,
+        "robot$old",
+        "old-secret",
+        r#"[{"project":"*","actions":["pull"]}]"#,
+        Some(1),
+    )
+    .await;
+    support::seed_robot(
+        &meta,
+        "robot$off",
+        "off-secret",
+        r#"[{"project":"*","actions":["pull"]}]"#,
+        None,
+    )
+    .await;
+    meta.set_robot_disabled("robot$off", true).await.unwrap();
+    let scope = |p: &str| format!("repository:{p}/app:pull,push,delete");
+    // A project robot: what it was given, in its project only.
+    let t = token_string(
+        &c,
+        &b,
+        Some(("robot$team+ci", "ci-secret")),
+        &[&scope("team"), &scope("other")],
+    )
+    .await;
+    assert_eq!(claims(&t)["sub"], "robot$team+ci");
+    assert_eq!(
+        claims(&t)["access"][0]["actions"],
+        serde_json::json!(["pull", "push"])
+    );
+    assert_eq!(claims(&t)["access"][1]["actions"], serde_json::json!([]));
+    let d = sha256(b"robot layer");
+    let r = c
+        .post(b.url(&format!("/v2/team/app/blobs/uploads/?digest={d}")))
+        .bearer_auth(&t)
+        .body("robot layer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Beyond its permissions: 403 with the reason, for tokens and Basic alike.
+    let r = c
+        .delete(b.url(&format!("/v2/team/app/blobs/{d}")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, 403, "DENIED").await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("robot$team+ci may pull and push only in project team"),
+        "{v}"
+    );
+    let r = c
+        .get(b.url("/v2/other/app/tags/list"))
+        .basic_auth("robot$team+ci", Some("ci-secret"))
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, 403, "DENIED").await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("robot$team+ci has no access to project other"),
+        "{v}"
+    );
+    // A system robot over every project.
+    let t = token_string(
+        &c,
+        &b,
+        Some(("robot$reader", "r-secret")),
+        &[&scope("team"), &scope("other")],
+    )
+    .await;
+    assert_eq!(
+        claims(&t)["access"][0]["actions"],
+        serde_json::json!(["pull"])
+    );
+    assert_eq!(
+        claims(&t)["access"][1]["actions"],
+        serde_json::json!(["pull"])
+    );
+    // Expired, disabled, wrong secret, unknown: 401.
+    for (name, secret) in [
+        ("robot$old", "old-secret"),
+        ("robot$off", "off-secret"),
+        ("robot$reader", "wrong"),
+        ("robot$ghost", "x"),
+    ] {
+        expect_error(
+            token(&c, &b, Some((name, secret)), &[]).await,
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+    }
+}

@@ -393,6 +393,19 @@ async fn docker_podman_and_skopeo_with_authentication() {
     run(dockerd.docker().args(["push", &private]));
     assert!(login("admin", support::ADMIN_PASSWORD).status.success());
     run(dockerd.docker().args(["push", &public]));
+    // A robot account pushes with docker.
+    support::seed_robot(
+        &meta,
+        "robot$team+ci",
+        "ci-secret",
+        r#"[{"project":"team","actions":["pull","push"]}]"#,
+        None,
+    )
+    .await;
+    assert!(login("robot$team+ci", "ci-secret").status.success());
+    let robot_tag = format!("{}/team/app:robot", b.addr);
+    run(dockerd.docker().args(["tag", &private, &robot_tag]));
+    run(dockerd.docker().args(["push", &robot_tag]));
     // Guest may not push, and is told why.
     assert!(login("gu", "gu-pass").status.success());
     let denied = dockerd.docker().args(["push", &private]).output().unwrap();

@@ -198,6 +198,21 @@ pub async fn seed_member(
     }
 }
 
+/// Creates a robot account with `secret` and `permissions` (JSON), expiring at `expires_at`.
+pub async fn seed_robot(
+    meta: &berth_meta::MetadataStore,
+    name: &str,
+    secret: &str,
+    permissions: &str,
+    expires_at: Option<i64>,
+) {
+    let hash = berth_auth::password::hash(secret).unwrap();
+    meta.create_robot(name, &hash, permissions, expires_at)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 /// SHA-256 digest of `data`.
 pub fn sha256(data: &[u8]) -> Digest {
     DigestHasher::digest_of(DigestAlgorithm::Sha256, data)

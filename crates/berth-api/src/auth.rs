@@ -286,12 +286,11 @@ pub async fn authorize(
         Need::Repository(name, _) => {
             let principal = match &caller {
                 Caller::Basic(p) => Some(p.clone()),
-                _ => app.meta.user(&subject).await?.map(|u| Principal::User {
-                    id: u.id,
-                    name: u.username,
-                    sysadmin: u.sysadmin,
-                    groups: Vec::new(),
-                }),
+                _ => auth
+                    .service
+                    .principal_named(&subject)
+                    .await
+                    .map_err(internal)?,
             };
             match principal {
                 Some(p) => {

@@ -77,14 +77,35 @@ pub enum Principal {
         /// DNs of the directory groups the user is in (LDAP users; empty otherwise).
         groups: Vec<String>,
     },
+    /// A robot account, with explicit permissions.
+    Robot {
+        /// Robot id.
+        id: i64,
+        /// Full name, `robot$…`.
+        name: String,
+        /// What it may do, per project (`*`: every project).
+        permissions: Vec<RobotPermission>,
+    },
 }
+
+/// A robot's permission in one project, or in every project (`*`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct RobotPermission {
+    /// Project name, or `*`.
+    pub project: String,
+    /// Registry actions: `pull`, `push`, `delete`.
+    pub actions: Vec<String>,
+}
+
+/// Prefix of robot account names.
+pub const ROBOT_PREFIX: &str = "robot$";
 
 impl Principal {
     /// The name tokens carry in `sub` (empty for anonymous).
     pub fn name(&self) -> &str {
         match self {
             Self::Anonymous => "",
-            Self::User { name, .. } => name,
+            Self::User { name, .. } | Self::Robot { name, .. } => name,
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod scope;
 pub mod service;
 pub mod token;
 
-pub use access::{Permission, Principal, Role};
+pub use access::{Permission, Principal, ROBOT_PREFIX, RobotPermission, Role};
 pub use keys::{KeyError, SigningKey, libtrust_key_id};
 pub use scope::{Scope, ScopeError};
 pub use service::{AuthError, AuthService, AuthSettings, Login, rotate_signing_key};

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_meta::{MetaError, MetadataStore, StoredKey};
 
-use crate::access::{Permission, Principal, Role};
+use crate::access::{Permission, Principal, ROBOT_PREFIX, Role};
 use crate::guard::{CredentialCache, FailureLimiter, TokenCache};
 use crate::keys::{KeyError, SigningKey};
 use crate::password;
@@ -203,6 +203,15 @@ impl AuthService {
         {
             return fail();
         }
+        if username.starts_with(ROBOT_PREFIX) {
+            return match self.robot_login(username, secret).await? {
+                Some(robot) => {
+                    self.account_failures.clear(&account);
+                    Ok(Login::Accepted(robot))
+                }
+                None => fail(),
+            };
+        }
         let user = self.meta.user(username).await?;
         if user.as_ref().is_some_and(|u| u.disabled) {
             return fail();
@@ -272,6 +281,45 @@ impl AuthService {
         Ok(Login::Accepted(principal))
     }
 
+    /// Checks a robot's secret; `None` if unknown, disabled, expired or wrong.
+    async fn robot_login(&self, name: &str, secret: &str) -> Result<Option<Principal>, AuthError> {
+        let Some(robot) = self.meta.robot(name).await? else {
+            return Ok(None);
+        };
+        if robot.disabled || robot.expires_at.is_some_and(|t| t <= now()) {
+            return Ok(None);
+        }
+        if self
+            .credentials
+            .hit(name, secret, &robot.secret_hash)
+            .is_none()
+        {
+            let (candidate, stored) = (secret.to_owned(), robot.secret_hash.clone());
+            let ok = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
+                .await
+                .map_err(|e| AuthError::Password(e.to_string()))?;
+            if !ok {
+                return Ok(None);
+            }
+            self.credentials
+                .remember(name, secret, &robot.secret_hash, ());
+        }
+        Ok(Some(robot_principal(robot)))
+    }
+
+    /// The principal a token's subject names (a user or a robot), for explaining refusals.
+    pub async fn principal_named(&self, subject: &str) -> Result<Option<Principal>, AuthError> {
+        if subject.starts_with(ROBOT_PREFIX) {
+            return Ok(self.meta.robot(subject).await?.map(robot_principal));
+        }
+        Ok(self.meta.user(subject).await?.map(|u| Principal::User {
+            id: u.id,
+            name: u.username,
+            sysadmin: u.sysadmin,
+            groups: Vec::new(),
+        }))
+    }
+
     /// The role `principal` holds in a project: its own, or the strongest of its groups'.
     async fn role_in(
         &self,
@@ -314,6 +362,27 @@ impl AuthService {
             });
         };
         let (actions, limit): (Vec<&'static str>, Option<String>) = match principal {
+            Principal::Robot {
+                name, permissions, ..
+            } => {
+                let actions: Vec<&'static str> = ["pull", "push", "delete"]
+                    .into_iter()
+                    .filter(|a| {
+                        permissions.iter().any(|p| {
+                            (p.project == project_name || p.project == "*")
+                                && p.actions.iter().any(|x| x == a)
+                        })
+                    })
+                    .collect();
+                let limit = (actions.len() < 3).then(|| match actions.as_slice() {
+                    [] => format!("{name} has no access to project {project_name}"),
+                    some => format!(
+                        "{name} may {} only in project {project_name}",
+                        some.join(" and ")
+                    ),
+                });
+                (actions, limit)
+            }
             Principal::User { sysadmin: true, .. } => (vec!["pull", "push", "delete"], None),
             Principal::User { name, .. } => match self.role_in(project.id, principal).await? {
                 Some(role) => {
@@ -464,6 +533,18 @@ impl AuthService {
             .create_user(username, Some(&hash), true)
             .await?
             .is_some())
+    }
+}
+
+fn robot_principal(robot: berth_meta::Robot) -> Principal {
+    let permissions = serde_json::from_str(&robot.permissions).unwrap_or_else(|e| {
+        tracing::warn!(robot = %robot.name, error = %e, "unreadable robot permissions: treated as none");
+        Vec::new()
+    });
+    Principal::Robot {
+        id: robot.id,
+        name: robot.name,
+        permissions,
     }
 }
 

@@ -31,6 +31,23 @@ pub struct Project {
     pub public: bool,
 }
 
+/// A robot account.
+#[derive(Debug, Clone)]
+pub struct Robot {
+    /// Row id.
+    pub id: i64,
+    /// Full name, `robot$…`.
+    pub name: String,
+    /// argon2id hash of the secret.
+    pub secret_hash: String,
+    /// Permissions as JSON: `[{"project": "<name>" | "*", "actions": [...]}]`.
+    pub permissions: String,
+    /// Expiry (Unix seconds); `None`: never.
+    pub expires_at: Option<i64>,
+    /// Disabled robots cannot authenticate.
+    pub disabled: bool,
+}
+
 /// A token signing key as stored.
 #[derive(Debug, Clone)]
 pub struct StoredKey {
@@ -236,6 +253,61 @@ impl MetadataStore {
             .bind(user_id.to_string())
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    /// Creates a robot. `None` if the name is taken.
+    pub async fn create_robot(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        permissions: &str,
+        expires_at: Option<i64>,
+    ) -> Result<Option<i64>, MetaError> {
+        let n = sqlx::query(&self.dialect.insert_ignore(
+            "robots (name, secret_hash, permissions, expires_at, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+        ))
+        .bind(name)
+        .bind(secret_hash)
+        .bind(permissions)
+        .bind(expires_at)
+        .bind(now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(self.robot(name).await?.map(|r| r.id))
+    }
+
+    /// A robot by full name.
+    pub async fn robot(&self, name: &str) -> Result<Option<Robot>, MetaError> {
+        let row = sqlx::query("SELECT id, name, secret_hash, permissions, expires_at, disabled FROM robots WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> Result<Robot, MetaError> {
+            Ok(Robot {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                secret_hash: r.try_get(2)?,
+                permissions: r.try_get(3)?,
+                expires_at: r.try_get(4)?,
+                disabled: r.try_get::<i64, _>(5)? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Disables or enables a robot. Returns whether it exists.
+    pub async fn set_robot_disabled(&self, name: &str, disabled: bool) -> Result<bool, MetaError> {
+        let n = sqlx::query("UPDATE robots SET disabled = ? WHERE name = ?")
+            .bind(i64::from(disabled))
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
     }
 
     /// Signing keys not retired at `at` (Unix seconds), oldest activation first.

@@ -15,7 +15,7 @@ mod identity;
 mod store;
 
 pub use error::MetaError;
-pub use identity::{Project, StoredKey, User};
+pub use identity::{Project, Robot, StoredKey, User};
 pub use store::{
     BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings, Referrer,
     StoredManifest, UploadSession,
