@@ -184,23 +184,8 @@ impl MetadataStore {
         user_id: i64,
         role: &str,
     ) -> Result<(), MetaError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM project_members WHERE project_id = ? AND kind = 'user' AND principal = ?",
-        )
-        .bind(project_id)
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO project_members (project_id, kind, principal, role, created_at) VALUES (?, 'user', ?, ?, ?)")
-            .bind(project_id)
-            .bind(user_id.to_string())
-            .bind(role)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.set_member_role(project_id, "user", &user_id.to_string(), role)
+            .await
     }
 
     /// Makes a directory group (by DN) a member of a project with `role`.
@@ -210,17 +195,30 @@ impl MetadataStore {
         group_dn: &str,
         role: &str,
     ) -> Result<(), MetaError> {
+        self.set_member_role(project_id, "group", group_dn, role)
+            .await
+    }
+
+    async fn set_member_role(
+        &self,
+        project_id: i64,
+        kind: &str,
+        principal: &str,
+        role: &str,
+    ) -> Result<(), MetaError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "DELETE FROM project_members WHERE project_id = ? AND kind = 'group' AND principal = ?",
+            "DELETE FROM project_members WHERE project_id = ? AND kind = ? AND principal = ?",
         )
         .bind(project_id)
-        .bind(group_dn)
+        .bind(kind)
+        .bind(principal)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO project_members (project_id, kind, principal, role, created_at) VALUES (?, 'group', ?, ?, ?)")
+        sqlx::query("INSERT INTO project_members (project_id, kind, principal, role, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(project_id)
-            .bind(group_dn)
+            .bind(kind)
+            .bind(principal)
             .bind(role)
             .bind(now())
             .execute(&mut *tx)
