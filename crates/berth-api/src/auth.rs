@@ -47,17 +47,31 @@ impl Caller {
         repository: &str,
         action: &str,
     ) -> Result<bool, RegistryError> {
+        self.may_all(app, repository, &[action]).await
+    }
+
+    /// Whether the caller may do every one of `actions` in `repository` (one permission
+    /// lookup, however many actions).
+    pub async fn may_all(
+        &self,
+        app: &App,
+        repository: &str,
+        actions: &[&str],
+    ) -> Result<bool, RegistryError> {
         Ok(match self {
             Self::Open => true,
-            Self::Token(claims) => claims.allows("repository", repository, action),
+            Self::Token(claims) => actions
+                .iter()
+                .all(|a| claims.allows("repository", repository, a)),
             Self::Basic(principal) => match &app.auth {
-                Some(auth) => auth
-                    .service
-                    .permission(principal, repository)
-                    .await
-                    .map_err(internal)?
-                    .actions
-                    .contains(&action),
+                Some(auth) => {
+                    let permission = auth
+                        .service
+                        .permission(principal, repository)
+                        .await
+                        .map_err(internal)?;
+                    actions.iter().all(|a| permission.actions.contains(a))
+                }
                 None => true,
             },
         })
@@ -257,13 +271,7 @@ pub async fn authorize(
         (Need::Any, _) | (_, Caller::Open) => true,
         (Need::Catalog, Caller::Token(claims)) => claims.allows("registry", "catalog", "*"),
         (Need::Catalog, Caller::Basic(p)) => matches!(p, Principal::User { sysadmin: true, .. }),
-        (Need::Repository(name, actions), c) => {
-            let mut all = true;
-            for action in actions.iter() {
-                all &= c.may(app, name, action).await?;
-            }
-            all
-        }
+        (Need::Repository(name, actions), c) => c.may_all(app, name, actions).await?,
     };
     if allowed {
         return Ok(caller);
