@@ -760,3 +760,62 @@ async fn robot_accounts() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let c = Client::new();
+    let attempt = |b: &Berth, user: String, from: &'static str| {
+        c.get(b.url("/service/token?service=berth-registry"))
+            .basic_auth(user, Some("x"))
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    // Behind a trusted proxy, each client has its own failure budget.
+    let dir = tempfile::tempdir().unwrap();
+    let proxied = Berth::start_in(
+        dir.path(),
+        &[
+            ("BERTH_AUTH_ENABLED", "true"),
+            ("BERTH_TRUSTED_PROXIES", "127.0.0.0/8"),
+        ],
+    )
+    .await;
+    for i in 0..berth_auth::service::MAX_ADDRESS_FAILURES {
+        assert_eq!(
+            attempt(&proxied, format!("u{i}"), "203.0.113.7")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        attempt(&proxied, "next".into(), "203.0.113.7")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    assert_eq!(
+        attempt(&proxied, "next".into(), "203.0.113.8")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // Without trusted proxies the header is ignored: changing it does not escape the limit.
+    let dir = tempfile::tempdir().unwrap();
+    let direct = Berth::start_in(dir.path(), &[("BERTH_AUTH_ENABLED", "true")]).await;
+    for i in 0..berth_auth::service::MAX_ADDRESS_FAILURES {
+        attempt(&direct, format!("u{i}"), "203.0.113.7")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        attempt(&direct, "next".into(), "198.51.100.1")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+}

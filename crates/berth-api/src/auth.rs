@@ -190,12 +190,38 @@ fn unauthorized(
         .header(header::WWW_AUTHENTICATE, challenge(auth, scope, error))
 }
 
-/// The client's address, for rate limiting failed logins.
-pub fn client_address(extensions: &axum::http::Extensions) -> String {
-    extensions
+/// The client's address, for rate limiting failed logins: the TCP peer, or, when the peer is a
+/// trusted proxy (`trusted`), the nearest address in `X-Forwarded-For` that is not one.
+/// `X-Forwarded-For` from anyone else is ignored: clients cannot choose their address.
+pub fn client_address(
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> String {
+    let Some(peer) = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
+        .map(|c| c.0.ip())
+    else {
+        return String::new();
+    };
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    // Right to left: the first hop not one of ours is the client as our proxies saw it.
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
+        .to_string()
 }
 
 /// Checks Basic credentials, answering a failed or throttled login as the client expects.
@@ -375,7 +401,7 @@ async fn token_response(app: &AppState, req: &Parts) -> Result<Response, Registr
                 auth,
                 &user,
                 &password,
-                &client_address(&req.extensions),
+                &client_address(&req.extensions, &req.headers, &app.trusted_proxies),
                 None,
             )
             .await?
@@ -499,8 +525,14 @@ async fn token_post_response(
             let (Some(user), Some(password)) = (field("username"), field("password")) else {
                 return Err(bad("grant_type=password needs username and password".into()));
             };
-            let principal =
-                login(auth, user, password, &client_address(&req.extensions), None).await?;
+            let principal = login(
+                auth,
+                user,
+                password,
+                &client_address(&req.extensions, &req.headers, &app.trusted_proxies),
+                None,
+            )
+            .await?;
             token_body(
                 auth,
                 &principal,
@@ -577,6 +609,40 @@ fn rfc3339(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_address_trusts_only_trusted_proxies() {
+        let mut ext = axum::http::Extensions::new();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("198.51.100.9, 203.0.113.7, 10.1.2.3"),
+        );
+        assert_eq!(client_address(&ext, &h, &trusted), "");
+        ext.insert(axum::extract::ConnectInfo(
+            "192.0.2.1:4000".parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        assert_eq!(
+            client_address(&ext, &h, &trusted),
+            "192.0.2.1",
+            "an untrusted peer's header is ignored"
+        );
+        ext.insert(axum::extract::ConnectInfo(
+            "10.9.9.9:4000".parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        assert_eq!(
+            client_address(&ext, &h, &trusted),
+            "203.0.113.7",
+            "the nearest hop that is not ours"
+        );
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));
+        assert_eq!(client_address(&ext, &h, &trusted), "10.9.9.9");
+        assert_eq!(
+            client_address(&ext, &HeaderMap::new(), &trusted),
+            "10.9.9.9"
+        );
+    }
 
     #[test]
     fn rfc3339_dates() {

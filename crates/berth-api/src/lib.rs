@@ -32,6 +32,8 @@ pub struct App {
     pub limits: Limits,
     /// Authentication; `None` serves everyone everything (no token service).
     pub auth: Option<HttpAuth>,
+    /// Proxies (load balancers) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Why this node must not receive traffic, if it must not (e.g. key material that
     /// disagrees with the cluster's). `/readyz` reports it.
     pub not_ready: Option<String>,

@@ -7,6 +7,7 @@
 //! |-----------------------|----------------------|-------------------------------------------|
 //! | `BERTH_LISTEN`        | `listen`             | `127.0.0.1:5000`                          |
 //! | `BERTH_EXTERNAL_URL`  | `external_url`       | `http://<listen>` (`localhost` for 0.0.0.0) |
+//! | `BERTH_TRUSTED_PROXIES` | `trusted_proxies`  | (none; comma-separated CIDRs)             |
 //! | `BERTH_DATA_DIR`      | `data_dir`           | `./berth-data`                            |
 //! | `BERTH_DATABASE_URL`  | `database.url`       | `sqlite://<data_dir>/berth.db`            |
 //! | `BERTH_STORAGE_PATH`  | `storage.path`       | `<data_dir>/storage`                      |
@@ -32,6 +33,8 @@ pub struct Config {
     pub external_url: Option<String>,
     /// Directory for everything kept locally: the SQLite database and filesystem blobs.
     pub data_dir: PathBuf,
+    /// Load balancers and proxies (CIDRs) whose `X-Forwarded-For` header names the client.
+    pub trusted_proxies: Vec<String>,
     /// The metadata database.
     pub database: DatabaseConfig,
     /// The blob store.
@@ -231,6 +234,7 @@ impl Default for Config {
             listen: "127.0.0.1:5000".into(),
             external_url: None,
             data_dir: PathBuf::from("./berth-data"),
+            trusted_proxies: Vec::new(),
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
             log: LogConfig::default(),
@@ -367,6 +371,13 @@ impl Config {
         if let Some(v) = env("BERTH_LOG_FORMAT") {
             self.log.format = v;
         }
+        if let Some(v) = env("BERTH_TRUSTED_PROXIES") {
+            self.trusted_proxies = v
+                .split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect();
+        }
         if let Some(v) = env("BERTH_LDAP_SEARCH_PASSWORD") {
             self.ldap.search_password = v;
         }
@@ -381,6 +392,14 @@ impl Config {
                 "listen = {:?}: expected IP:PORT, e.g. 127.0.0.1:5000 or 0.0.0.0:5000",
                 self.listen
             ));
+        }
+        for proxy in &self.trusted_proxies {
+            if proxy.parse::<ipnet::IpNet>().is_err() && proxy.parse::<std::net::IpAddr>().is_err()
+            {
+                errors.push(format!(
+                    "trusted_proxies: {proxy:?} is not an address or CIDR (e.g. 10.0.0.0/8)"
+                ));
+            }
         }
         if let Some(url) = &self.external_url {
             let rest = url
@@ -462,6 +481,18 @@ impl Config {
         if self.registry.catalog_page_size == 0 {
             errors.push("registry.catalog_page_size must be at least 1".into());
         }
+    }
+
+    /// The trusted proxies as networks (validated by `load`; a bare address is a /32 or /128).
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| {
+                p.parse()
+                    .ok()
+                    .or_else(|| p.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+            })
+            .collect()
     }
 
     /// The listen address (validated by `load`).

@@ -229,6 +229,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         blobs,
         limits: c.limits(),
         auth,
+        trusted_proxies: c.trusted_proxies(),
         not_ready,
     });
     tracing::info!(

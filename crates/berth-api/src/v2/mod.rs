@@ -115,7 +115,8 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
         .into_owned();
     let mut response = match Endpoint::parse(&path) {
         Some(endpoint) => {
-            let client = crate::auth::client_address(req.extensions());
+            let client =
+                crate::auth::client_address(req.extensions(), req.headers(), &app.trusted_proxies);
             match crate::auth::authorize(&app, &endpoint, req.method(), req.headers(), &client)
                 .await
             {
