@@ -514,19 +514,31 @@ async fn one_writer_per_session_at_a_time() {
     let c = client();
     let r = c.post(b.url("/v2/cc/blobs/uploads/")).send().await.unwrap();
     let loc = header(&r, "location").to_owned();
-    // A PATCH that keeps its body open holds the session.
+    // A PATCH that keeps its body open holds the session. Its first part is larger than the
+    // writer's 1 MiB buffer, so bytes on disk prove the server is writing it.
+    let first = support::random_bytes(2 << 20, 21);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|v| (Ok::<_, std::io::Error>(v), rx))
     });
-    tx.send(b"first part ".to_vec()).unwrap();
+    tx.send(first.clone()).unwrap();
     let slow = tokio::spawn(
         c.patch(b.url(&loc))
             .body(reqwest::Body::wrap_stream(body))
             .send(),
     );
-    // Give the first request time to reach the server and take the session.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let upload = b
+        .data_dir
+        .join("storage/uploads")
+        .join(loc.rsplit('/').next().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&upload).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first writer never wrote"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let busy = c
         .patch(b.url(&loc))
         .body("second writer")
@@ -540,14 +552,26 @@ async fn one_writer_per_session_at_a_time() {
     drop(tx);
     let r = slow.await.unwrap().unwrap();
     assert_eq!(r.status(), 202);
-    let first = b"first part and the rest";
-    assert_eq!(header(&r, "range"), format!("0-{}", first.len() - 1));
+    let mut expected = first;
+    expected.extend_from_slice(b"and the rest");
+    assert_eq!(header(&r, "range"), format!("0-{}", expected.len() - 1));
     let r = c.patch(b.url(&loc)).body("!").send().await.unwrap();
     assert_eq!(r.status(), 202);
-    let d = sha256(b"first part and the rest!");
+    expected.push(b'!');
+    let d = sha256(&expected);
     assert_eq!(
         status_of(c.put(b.url(&format!("{loc}?digest={d}")))).await,
         201
+    );
+    assert!(
+        c.get(b.url(&format!("/v2/cc/blobs/{d}")))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            == expected
     );
 }
 
