@@ -303,7 +303,8 @@ async fn sigkill_during_uploads_leaves_nothing_partial_and_restarts_cleanly() {
     );
     // Wait until the server has most of the bytes on disk (each writer buffers up to 1 MiB).
     let uploads = dir.path().join("storage/uploads");
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
         let written: u64 = std::fs::read_dir(&uploads)
             .unwrap()
             .map(|e| e.unwrap().metadata().unwrap().len())
@@ -311,6 +312,10 @@ async fn sigkill_during_uploads_leaves_nothing_partial_and_restarts_cleanly() {
         if written >= 6 << 20 {
             break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the uploads never reached the server ({written} bytes on disk)"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     b.kill();

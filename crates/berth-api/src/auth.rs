@@ -18,7 +18,7 @@ use berth_core::ErrorCode;
 use data_encoding::BASE64;
 use serde_json::json;
 
-use crate::v2::Endpoint;
+use crate::v2::{Endpoint, query_pairs};
 use crate::{App, AppState, RegistryError};
 
 /// Authentication settings of the HTTP surface.
@@ -262,7 +262,7 @@ pub async fn authorize(
     endpoint: &Endpoint,
     method: &axum::http::Method,
     headers: &HeaderMap,
-    client: &str,
+    extensions: &axum::http::Extensions,
 ) -> Result<Caller, RegistryError> {
     let Some(auth) = &app.auth else {
         return Ok(Caller::Open);
@@ -288,7 +288,16 @@ pub async fn authorize(
             }
         }
     } else if let Some((user, password)) = basic_credentials(headers)? {
-        Caller::Basic(login(auth, &user, &password, client, scope).await?)
+        Caller::Basic(
+            login(
+                auth,
+                &user,
+                &password,
+                &client_address(extensions, headers, &app.trusted_proxies),
+                scope,
+            )
+            .await?,
+        )
     } else {
         return Err(unauthorized(auth, scope, None, "authentication required"));
     };
@@ -566,22 +575,6 @@ async fn token_post_response(
         ))),
         None => Err(bad("grant_type is required".into())),
     }
-}
-
-fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(k), decode(v))
-        })
-        .collect()
 }
 
 /// Unix seconds as RFC 3339 UTC (`2026-01-02T03:04:05Z`).

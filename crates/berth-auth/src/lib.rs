@@ -14,5 +14,7 @@ pub mod token;
 pub use access::{Permission, Principal, ROBOT_PREFIX, RobotPermission, Role};
 pub use keys::{KeyError, SigningKey, libtrust_key_id};
 pub use scope::{Scope, ScopeError};
-pub use service::{AuthError, AuthService, AuthSettings, Login, rotate_signing_key};
+pub use service::{
+    AuthError, AuthService, AuthSettings, Login, rotate_signing_key, signing_key_index,
+};
 pub use token::{Access, Claims, IssuedToken, TokenError, TokenIssuer, TokenVerifier};

@@ -548,6 +548,15 @@ fn robot_principal(robot: berth_meta::Robot) -> Principal {
     }
 }
 
+/// Which of `keys` (ordered by activation, as the metadata store returns them) signs at `now`:
+/// the newest one already active, or, if none is active yet, the first. Every node applies this
+/// same rule to the same rows, so they agree.
+pub fn signing_key_index(keys: &[StoredKey], now: i64) -> Option<usize> {
+    keys.iter()
+        .rposition(|k| k.activates_at <= now)
+        .or((!keys.is_empty()).then_some(0))
+}
+
 /// A short fingerprint of a stored password hash (never the hash itself) for refresh tokens.
 fn password_fingerprint(hash: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -618,28 +627,24 @@ async fn load_keys(
         // Another node may have created one at the same moment: both read the same order.
         stored = meta.signing_keys(now).await?;
     }
-    let mut keys = Vec::with_capacity(stored.len());
-    for s in &stored {
-        let key =
-            SigningKey::from_pem(&s.private_pem, &s.cert_pem).map_err(|source| AuthError::Key {
-                kid: s.kid.clone(),
-                source,
-            })?;
-        keys.push((s.activates_at, Arc::new(key)));
-    }
-    // Newest already active; all nodes read the same rows in the same order, so they agree.
-    let signing = keys
+    let keys = stored
         .iter()
-        .rev()
-        .find(|(at, _)| *at <= now)
-        .or(keys.first())
-        .map(|(_, k)| k.clone());
+        .map(|s| {
+            SigningKey::from_pem(&s.private_pem, &s.cert_pem)
+                .map(Arc::new)
+                .map_err(|source| AuthError::Key {
+                    kid: s.kid.clone(),
+                    source,
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let signing = signing_key_index(&stored, now).map(|i| keys[i].clone());
     let Some(signing) = signing else {
         return Err(AuthError::Generate(KeyError::InvalidKey(
             "no signing key".into(),
         )));
     };
-    let jwks = serde_json::json!({ "keys": keys.iter().map(|(_, k)| k.jwk()).collect::<Vec<_>>() });
+    let jwks = serde_json::json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() });
     Ok(Keys {
         jwks,
         signing_kid: signing.kid().to_owned(),
@@ -649,10 +654,6 @@ async fn load_keys(
             &settings.service,
             settings.token_lifetime,
         ),
-        verifier: TokenVerifier::new(
-            keys.into_iter().map(|(_, k)| k),
-            &settings.issuer,
-            &settings.service,
-        ),
+        verifier: TokenVerifier::new(keys, &settings.issuer, &settings.service),
     })
 }

@@ -372,3 +372,20 @@ async fn rotation_without_downtime() {
     assert_eq!(node.signing_kid(), new_kid);
     assert_ne!(later, new_kid);
 }
+
+#[test]
+fn the_newest_active_key_signs() {
+    let key = |at: i64| berth_meta::StoredKey {
+        kid: at.to_string(),
+        private_pem: String::new(),
+        cert_pem: String::new(),
+        activates_at: at,
+        retires_at: None,
+    };
+    let keys = [key(10), key(20), key(30)];
+    assert_eq!(berth_auth::signing_key_index(&keys, 25), Some(1));
+    assert_eq!(berth_auth::signing_key_index(&keys, 30), Some(2));
+    // Nothing active yet: the first (oldest) key, so a fresh cluster can still sign.
+    assert_eq!(berth_auth::signing_key_index(&keys, 5), Some(0));
+    assert_eq!(berth_auth::signing_key_index(&[], 5), None);
+}

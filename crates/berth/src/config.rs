@@ -303,7 +303,7 @@ impl std::fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Where a configuration value came from, for messages.
+/// Reads an environment variable (a parameter, so that tests need not touch the process env).
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Config {

@@ -321,11 +321,7 @@ async fn keys(c: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
             let keys = meta.signing_keys(now).await?;
-            let signing = keys
-                .iter()
-                .rev()
-                .find(|k| k.activates_at <= now)
-                .map(|k| k.kid.clone());
+            let signing = berth_auth::signing_key_index(&keys, now).map(|i| keys[i].kid.clone());
             println!(
                 "{:<60} {:<8} {:>12} {:>12}",
                 "kid", "role", "activates", "retires"

@@ -115,10 +115,14 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
         .into_owned();
     let mut response = match Endpoint::parse(&path) {
         Some(endpoint) => {
-            let client =
-                crate::auth::client_address(req.extensions(), req.headers(), &app.trusted_proxies);
-            match crate::auth::authorize(&app, &endpoint, req.method(), req.headers(), &client)
-                .await
+            match crate::auth::authorize(
+                &app,
+                &endpoint,
+                req.method(),
+                req.headers(),
+                req.extensions(),
+            )
+            .await
             {
                 Ok(caller) => dispatch(app, endpoint, caller, req)
                     .await
@@ -247,20 +251,30 @@ fn empty(status: StatusCode, headers: HeaderMap) -> Response {
     response
 }
 
-/// A query parameter, percent-decoded; the last one wins when repeated.
-fn query_param(uri: &Uri, key: &str) -> Option<String> {
-    let query = uri.query()?;
+/// The `key=value` pairs of a query string or an `application/x-www-form-urlencoded` body,
+/// percent-decoded (`+` is a space).
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     query
         .split('&')
-        .filter_map(|pair| {
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(k) == key).then(|| decode(v))
+            (decode(k), decode(v))
         })
+        .collect()
+}
+
+/// A query parameter, percent-decoded; the last one wins when repeated.
+fn query_param(uri: &Uri, key: &str) -> Option<String> {
+    query_pairs(uri.query()?)
+        .into_iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v)
         .next_back()
 }
 
