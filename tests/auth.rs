@@ -371,7 +371,7 @@ async fn mounting_needs_pull_on_the_source() {
     let c = Client::new();
     let meta = b.meta().await;
     seed_member(&meta, "dev", "dev-pass", "mine", false, "developer").await;
-    meta.create_project("secret", false).await.unwrap();
+    meta.create_project("secret", false, None).await.unwrap();
     // The admin puts a blob into a project the developer cannot read.
     let secret = sha256(b"in the secret project");
     let r = c
@@ -641,8 +641,8 @@ async fn robot_accounts() {
     let b = Berth::start_with_auth().await;
     let c = Client::new();
     let meta = b.meta().await;
-    meta.create_project("team", false).await.unwrap();
-    meta.create_project("other", false).await.unwrap();
+    meta.create_project("team", false, None).await.unwrap();
+    meta.create_project("other", false, None).await.unwrap();
     support::seed_robot(
         &meta,
         "robot$team+ci",

@@ -140,7 +140,11 @@ async fn directory_users_and_groups_on_the_registry() {
     let slapd = Slapd::start();
     let (b, _dir) = berth_with_ldap(&slapd.url).await;
     let meta = b.meta().await;
-    let team = meta.create_project("team", false).await.unwrap().unwrap();
+    let team = meta
+        .create_project("team", false, None)
+        .await
+        .unwrap()
+        .unwrap();
     meta.set_group_role(
         team,
         "cn=developers,ou=groups,dc=example,dc=org",

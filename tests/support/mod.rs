@@ -37,7 +37,8 @@ fn free_port() -> u16 {
 }
 
 impl Berth {
-    /// Starts berth on embedded defaults in a fresh temporary data directory.
+    /// Starts berth on embedded defaults, but with authentication off (open mode, for tests of
+    /// the registry API itself), in a fresh temporary data directory.
     pub async fn start() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let mut b = Self::start_in(tmp.path(), &[]).await;
@@ -45,7 +46,8 @@ impl Berth {
         b
     }
 
-    /// Starts berth with `data_dir` and extra environment.
+    /// Starts berth with `data_dir` and extra environment; authentication is off unless `env`
+    /// sets `BERTH_AUTH_ENABLED` (an empty value restores the default, on).
     pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -60,6 +62,8 @@ impl Berth {
             .env_remove("BERTH_DATABASE_URL")
             .env_remove("BERTH_STORAGE_PATH")
             .env_remove("BERTH_EXTERNAL_URL")
+            .env_remove("BERTH_ADMIN_PASSWORD")
+            .env("BERTH_AUTH_ENABLED", "false")
             .env("BERTH_LISTEN", &addr)
             .env("BERTH_DATA_DIR", data_dir)
             .env("BERTH_LOG", "info")
@@ -191,7 +195,11 @@ pub async fn seed_member(
     };
     let project_id = match meta.project(project).await.unwrap() {
         Some(p) => p.id,
-        None => meta.create_project(project, public).await.unwrap().unwrap(),
+        None => meta
+            .create_project(project, public, None)
+            .await
+            .unwrap()
+            .unwrap(),
     };
     if !role.is_empty() {
         meta.set_user_role(project_id, id, role).await.unwrap();
@@ -207,10 +215,18 @@ pub async fn seed_robot(
     expires_at: Option<i64>,
 ) {
     let hash = berth_auth::password::hash(secret).unwrap();
-    meta.create_robot(name, &hash, permissions, expires_at)
-        .await
-        .unwrap()
-        .unwrap();
+    meta.create_robot(&berth_meta::NewRobot {
+        name,
+        secret_hash: &hash,
+        permissions,
+        description: "",
+        project_id: None,
+        duration_days: -1,
+        expires_at,
+    })
+    .await
+    .unwrap()
+    .unwrap();
 }
 
 /// SHA-256 digest of `data`.

@@ -135,7 +135,9 @@ fn need(endpoint: &Endpoint, method: &axum::http::Method) -> Need {
 }
 
 /// Parses `Authorization: Basic …`. `Err` for a malformed header.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, RegistryError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, RegistryError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -578,7 +580,7 @@ async fn token_post_response(
 }
 
 /// Unix seconds as RFC 3339 UTC (`2026-01-02T03:04:05Z`).
-fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

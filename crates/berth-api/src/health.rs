@@ -12,26 +12,38 @@ pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-/// `GET /readyz`: the metadata database and the blob store both answer, and nothing makes this
-/// node unfit (such as key material the cluster does not share). 503 otherwise, with what
-/// failed, so that a load balancer drains the node and an operator sees why.
-pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
+/// What readiness depends on, each with its error if it fails: the metadata database, the blob
+/// store, and this node's own fitness (such as key material the cluster does not share).
+pub(crate) async fn checks(app: &AppState) -> Vec<(&'static str, Result<(), String>)> {
     let (db, storage) = tokio::join!(app.meta.ping(), app.blobs.check());
-    let status = if db.is_ok() && storage.is_ok() && app.not_ready.is_none() {
+    let mut checks = vec![
+        ("database", db.map_err(|e| e.to_string())),
+        ("storage", storage.map_err(|e| e.to_string())),
+    ];
+    if let Some(reason) = &app.not_ready {
+        checks.push(("node", Err(reason.clone())));
+    }
+    checks
+}
+
+/// `GET /readyz`: every one of [`checks`] passes. 503 otherwise, with what failed, so that a
+/// load balancer drains the node and an operator sees why.
+pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
+    let checks = checks(&app).await;
+    let status = if checks.iter().all(|(_, r)| r.is_ok()) {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let check = |r: Result<(), String>| match r {
-        Ok(()) => json!({"ok": true}),
-        Err(e) => json!({"ok": false, "error": e}),
-    };
-    let mut body = json!({
-        "database": check(db.map_err(|e| e.to_string())),
-        "storage": check(storage.map_err(|e| e.to_string())),
-    });
-    if let Some(reason) = &app.not_ready {
-        body["node"] = check(Err(reason.clone()));
-    }
+    let body: serde_json::Map<String, serde_json::Value> = checks
+        .into_iter()
+        .map(|(name, r)| {
+            let value = match r {
+                Ok(()) => json!({"ok": true}),
+                Err(e) => json!({"ok": false, "error": e}),
+            };
+            (name.to_owned(), value)
+        })
+        .collect();
     (status, axum::Json(body))
 }

@@ -1,4 +1,5 @@
-//! Berth's HTTP surface: the OCI Distribution API under `/v2`, and `/healthz` and `/readyz`.
+//! Berth's HTTP surface: the OCI Distribution API under `/v2`, the token service under
+//! `/service`, the management API under `/api/v2.0`, and `/healthz` and `/readyz`.
 //!
 //! **Architecture invariant:** this is the only crate that knows HTTP. It parses requests into
 //! typed values (see [`v2::Endpoint`]), calls the metadata and blob stores, and renders their
@@ -7,6 +8,7 @@
 mod auth;
 mod error;
 mod health;
+pub mod management;
 pub mod v2;
 
 use std::sync::Arc;
@@ -34,9 +36,22 @@ pub struct App {
     pub auth: Option<HttpAuth>,
     /// Proxies (load balancers) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What the management API reports about this registry, and its policies.
+    pub system: SystemSettings,
     /// Why this node must not receive traffic, if it must not (e.g. key material that
     /// disagrees with the cluster's). `/readyz` reports it.
     pub not_ready: Option<String>,
+}
+
+/// What the management API reports about this registry, and its policies.
+#[derive(Debug, Clone, Default)]
+pub struct SystemSettings {
+    /// The URL clients reach the registry at.
+    pub external_url: String,
+    /// The host (and port) that image names start with.
+    pub registry_host: String,
+    /// Who may create projects.
+    pub project_creation: berth_auth::ProjectCreation,
 }
 
 /// Tunables of the registry API.
@@ -86,6 +101,7 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/service/token", get(auth::token).post(auth::token_post))
         .route("/service/jwks", get(auth::jwks))
+        .nest("/api/v2.0", management::router())
         .route("/v2", axum::routing::any(v2::handle))
         .route("/v2/", axum::routing::any(v2::handle))
         .route("/v2/{*rest}", axum::routing::any(v2::handle))

@@ -19,6 +19,31 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, strongest first.
+    pub const ALL: [Role; 5] = [
+        Self::ProjectAdmin,
+        Self::Maintainer,
+        Self::Developer,
+        Self::Guest,
+        Self::LimitedGuest,
+    ];
+
+    /// Harbor's numeric role id (API `role_id`).
+    pub fn id(self) -> i64 {
+        match self {
+            Self::ProjectAdmin => 1,
+            Self::Developer => 2,
+            Self::Guest => 3,
+            Self::Maintainer => 4,
+            Self::LimitedGuest => 5,
+        }
+    }
+
+    /// The role with Harbor's numeric id.
+    pub fn from_id(id: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.id() == id)
+    }
+
     /// The name used in the API and the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,6 +144,123 @@ pub struct Permission {
     pub limit: Option<String>,
 }
 
+/// Who may create projects (Harbor's `project_creation_restriction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProjectCreation {
+    /// Every logged-in user.
+    #[default]
+    Everyone,
+    /// System administrators only.
+    AdminOnly,
+}
+
+impl ProjectCreation {
+    /// The setting's name (`everyone`, `adminonly`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Everyone => "everyone",
+            Self::AdminOnly => "adminonly",
+        }
+    }
+
+    /// Whether `principal` may create a project. Robot accounts and anonymous callers never may.
+    pub fn allows(self, principal: &Principal) -> bool {
+        match principal {
+            Principal::User { sysadmin: true, .. } => true,
+            Principal::User { .. } => self == Self::Everyone,
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for ProjectCreation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "everyone" => Ok(Self::Everyone),
+            "adminonly" => Ok(Self::AdminOnly),
+            other => Err(format!("{other:?} is not everyone or adminonly")),
+        }
+    }
+}
+
+/// What a principal is to one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// A system administrator: everything, everywhere.
+    SystemAdmin,
+    /// A member with this role (the strongest of its own and its groups').
+    Member(Role),
+    /// A robot account with these registry actions in the project.
+    Robot(Vec<&'static str>),
+    /// Neither: only what a public project allows everyone.
+    Outsider {
+        /// The project is public.
+        public: bool,
+    },
+}
+
+/// Something done to a project, or within it, through the management API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectOp {
+    /// See the project, its repositories and artifacts.
+    Read,
+    /// Change its settings (public flag).
+    Update,
+    /// Delete it.
+    Delete,
+    /// List its members.
+    ReadMembers,
+    /// Add, change and remove members.
+    ManageMembers,
+    /// List its robot accounts.
+    ReadRobots,
+    /// Create, change and delete its robot accounts.
+    ManageRobots,
+    /// Pull (read artifacts' content).
+    Pull,
+    /// Push, and add tags.
+    Push,
+    /// Delete repositories, artifacts and tags.
+    DeleteArtifacts,
+}
+
+impl Standing {
+    /// Whether `op` is allowed, following Harbor's permission matrix.
+    pub fn may(&self, op: ProjectOp) -> bool {
+        use ProjectOp as Op;
+        match self {
+            Self::SystemAdmin => true,
+            Self::Member(role) => match op {
+                Op::Read | Op::Pull => true,
+                Op::Update | Op::Delete | Op::ManageMembers | Op::ManageRobots => {
+                    *role == Role::ProjectAdmin
+                }
+                Op::ReadMembers | Op::ReadRobots => *role != Role::LimitedGuest,
+                Op::Push => role.repository_actions().contains(&"push"),
+                Op::DeleteArtifacts => role.repository_actions().contains(&"delete"),
+            },
+            Self::Robot(actions) => match op {
+                Op::Read => !actions.is_empty(),
+                Op::Pull => actions.contains(&"pull"),
+                Op::Push => actions.contains(&"push"),
+                Op::DeleteArtifacts => actions.contains(&"delete"),
+                _ => false,
+            },
+            Self::Outsider { public } => *public && matches!(op, Op::Read | Op::Pull),
+        }
+    }
+
+    /// The role, for members.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Self::Member(role) => Some(*role),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +283,69 @@ mod tests {
             ["pull", "push", "delete"]
         );
         assert_eq!(Role::LimitedGuest.repository_actions(), ["pull"]);
+        for r in Role::ALL {
+            assert_eq!(Role::from_id(r.id()), Some(r));
+        }
+        assert_eq!(Role::from_id(0), None);
+        assert_eq!(Role::from_id(6), None);
+    }
+
+    #[test]
+    fn standing_follows_harbors_matrix() {
+        use ProjectOp as Op;
+        let ops = [
+            Op::Read,
+            Op::Update,
+            Op::Delete,
+            Op::ReadMembers,
+            Op::ManageMembers,
+            Op::ReadRobots,
+            Op::ManageRobots,
+            Op::Pull,
+            Op::Push,
+            Op::DeleteArtifacts,
+        ];
+        let allowed = |s: Standing| -> Vec<Op> { ops.into_iter().filter(|o| s.may(*o)).collect() };
+        assert_eq!(allowed(Standing::SystemAdmin), ops);
+        assert_eq!(allowed(Standing::Member(Role::ProjectAdmin)), ops);
+        assert_eq!(
+            allowed(Standing::Member(Role::Maintainer)),
+            [
+                Op::Read,
+                Op::ReadMembers,
+                Op::ReadRobots,
+                Op::Pull,
+                Op::Push,
+                Op::DeleteArtifacts
+            ]
+        );
+        assert_eq!(
+            allowed(Standing::Member(Role::Developer)),
+            [
+                Op::Read,
+                Op::ReadMembers,
+                Op::ReadRobots,
+                Op::Pull,
+                Op::Push
+            ]
+        );
+        assert_eq!(
+            allowed(Standing::Member(Role::Guest)),
+            [Op::Read, Op::ReadMembers, Op::ReadRobots, Op::Pull]
+        );
+        assert_eq!(
+            allowed(Standing::Member(Role::LimitedGuest)),
+            [Op::Read, Op::Pull]
+        );
+        assert_eq!(
+            allowed(Standing::Outsider { public: true }),
+            [Op::Read, Op::Pull]
+        );
+        assert_eq!(allowed(Standing::Outsider { public: false }), []);
+        assert_eq!(
+            allowed(Standing::Robot(vec!["pull", "delete"])),
+            [Op::Read, Op::Pull, Op::DeleteArtifacts]
+        );
+        assert_eq!(allowed(Standing::Robot(vec![])), []);
     }
 }

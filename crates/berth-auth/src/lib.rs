@@ -11,7 +11,10 @@ pub mod scope;
 pub mod service;
 pub mod token;
 
-pub use access::{Permission, Principal, ROBOT_PREFIX, RobotPermission, Role};
+pub use access::{
+    Permission, Principal, ProjectCreation, ProjectOp, ROBOT_PREFIX, RobotPermission, Role,
+    Standing,
+};
 pub use keys::{KeyError, SigningKey, libtrust_key_id};
 pub use scope::{Scope, ScopeError};
 pub use service::{

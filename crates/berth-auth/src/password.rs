@@ -49,6 +49,46 @@ pub fn verify(password: &str, stored: &str) -> bool {
         .is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// Why a new password is refused: Harbor's policy (8 to 128 characters, with an upper-case
+/// letter, a lower-case letter and a digit), so that scripts written for Harbor keep working.
+pub fn check_strength(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if !(8..=128).contains(&n) {
+        return Err(format!("a password must have 8 to 128 characters, not {n}"));
+    }
+    let has = |f: fn(&char) -> bool| password.chars().any(|c| f(&c));
+    if !(has(char::is_ascii_uppercase)
+        && has(char::is_ascii_lowercase)
+        && has(char::is_ascii_digit))
+    {
+        return Err(
+            "a password needs at least one upper-case letter, one lower-case letter and one digit"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A new random secret (robot accounts): 32 letters and digits from the OS generator
+/// (about 190 bits), meeting [`check_strength`].
+pub fn generate_secret() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    loop {
+        let mut secret = String::with_capacity(32);
+        while secret.len() < 32 {
+            for b in uuid::Uuid::new_v4().into_bytes() {
+                // Rejection sampling: 248 = 4 × 62 keeps every character equally likely.
+                if b < 248 && secret.len() < 32 {
+                    secret.push(char::from(ALPHABET[usize::from(b % 62)]));
+                }
+            }
+        }
+        if check_strength(&secret).is_ok() {
+            return secret;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +107,24 @@ mod tests {
             Err(PasswordError::Length)
         ));
         assert!(!verify(&"x".repeat(10_000), &h));
+    }
+
+    #[test]
+    fn strength_and_generated_secrets() {
+        assert!(check_strength("Passw0rd").is_ok());
+        for weak in [
+            "Pa0",
+            "password1",
+            "PASSWORD1",
+            "Password",
+            &format!("Aa1{}", "x".repeat(126)),
+        ] {
+            assert!(check_strength(weak).is_err(), "{weak}");
+        }
+        let a = generate_secret();
+        assert_eq!(a.len(), 32);
+        assert!(check_strength(&a).is_ok());
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(generate_secret(), a);
     }
 }

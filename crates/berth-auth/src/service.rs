@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_meta::{MetaError, MetadataStore, StoredKey};
 
-use crate::access::{Permission, Principal, ROBOT_PREFIX, Role};
+use crate::access::{Permission, Principal, ROBOT_PREFIX, Role, Standing};
 use crate::guard::{CredentialCache, FailureLimiter, TokenCache};
 use crate::keys::{KeyError, SigningKey};
 use crate::password;
@@ -348,6 +348,30 @@ impl AuthService {
             .max_by_key(|r| r.repository_actions().len()))
     }
 
+    /// What `principal` is to `project`: administrator, member with a role, robot with
+    /// actions, or outsider.
+    pub async fn standing(
+        &self,
+        principal: &Principal,
+        project: &berth_meta::Project,
+    ) -> Result<Standing, AuthError> {
+        Ok(match principal {
+            Principal::User { sysadmin: true, .. } => Standing::SystemAdmin,
+            Principal::Robot { permissions, .. } => {
+                Standing::Robot(robot_actions(permissions, &project.name))
+            }
+            Principal::User { .. } => match self.role_in(project.id, principal).await? {
+                Some(role) => Standing::Member(role),
+                None => Standing::Outsider {
+                    public: project.public,
+                },
+            },
+            Principal::Anonymous => Standing::Outsider {
+                public: project.public,
+            },
+        })
+    }
+
     /// What `principal` may do in `repository`, with the reason when it is not everything.
     pub async fn permission(
         &self,
@@ -365,15 +389,7 @@ impl AuthService {
             Principal::Robot {
                 name, permissions, ..
             } => {
-                let actions: Vec<&'static str> = ["pull", "push", "delete"]
-                    .into_iter()
-                    .filter(|a| {
-                        permissions.iter().any(|p| {
-                            (p.project == project_name || p.project == "*")
-                                && p.actions.iter().any(|x| x == a)
-                        })
-                    })
-                    .collect();
+                let actions = robot_actions(permissions, project_name);
                 let limit = (actions.len() < 3).then(|| match actions.as_slice() {
                     [] => format!("{name} has no access to project {project_name}"),
                     some => format!(
@@ -534,6 +550,18 @@ impl AuthService {
             .await?
             .is_some())
     }
+}
+
+/// The registry actions robot `permissions` allow in `project`.
+fn robot_actions(permissions: &[crate::RobotPermission], project: &str) -> Vec<&'static str> {
+    ["pull", "push", "delete"]
+        .into_iter()
+        .filter(|a| {
+            permissions.iter().any(|p| {
+                (p.project == project || p.project == "*") && p.actions.iter().any(|x| x == a)
+            })
+        })
+        .collect()
 }
 
 fn robot_principal(robot: berth_meta::Robot) -> Principal {

@@ -41,11 +41,11 @@ async fn permission_matrix_role_by_role() {
         .unwrap();
     assert!(problem.is_none());
     let private = meta
-        .create_project("private", false)
+        .create_project("private", false, None)
         .await
         .unwrap()
         .unwrap();
-    meta.create_project("open", true).await.unwrap();
+    meta.create_project("open", true, None).await.unwrap();
     let mut users = Vec::new();
     for (name, role) in [
         ("pa", "projectAdmin"),

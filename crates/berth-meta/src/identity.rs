@@ -1,11 +1,98 @@
-//! Users, projects, project members and token signing keys.
+//! Users, projects, project members, robot accounts and token signing keys.
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::MetaError;
 use crate::store::{MetadataStore, now};
 
-/// A local user account.
+/// A page of a listing: skip `offset` rows, return at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Rows skipped.
+    pub offset: u64,
+    /// Most rows returned.
+    pub limit: u64,
+}
+
+/// One page of a listing and how many rows the whole listing has.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    /// The rows of the page.
+    pub items: Vec<T>,
+    /// Rows in the whole listing.
+    pub total: u64,
+}
+
+/// A value bound to a statement built at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// A `WHERE` clause under construction: conditions joined by `AND`, and their values.
+#[derive(Debug, Default)]
+pub(crate) struct Conditions {
+    sql: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Conditions {
+    pub(crate) fn push(&mut self, sql: impl Into<String>, binds: impl IntoIterator<Item = Bind>) {
+        self.sql.push(sql.into());
+        self.binds.extend(binds);
+    }
+
+    pub(crate) fn clause(&self) -> String {
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.sql.join(" AND "))
+        }
+    }
+
+    /// Runs `select … {where} {tail}` for a page and `SELECT COUNT(*) {from} {where}` for the total.
+    pub(crate) async fn page(
+        &self,
+        pool: &sqlx::AnyPool,
+        select: &str,
+        from: &str,
+        tail: &str,
+        page: Page,
+    ) -> Result<(Vec<AnyRow>, u64), MetaError> {
+        let clause = self.clause();
+        let sql = format!("{select} {from}{clause} {tail} LIMIT ? OFFSET ?");
+        let mut query = sqlx::query(&sql);
+        for b in &self.binds {
+            query = bind(query, b);
+        }
+        let rows = query
+            .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await?;
+        let count = format!("SELECT COUNT(*) {from}{clause}");
+        let mut query = sqlx::query(&count);
+        for b in &self.binds {
+            query = bind(query, b);
+        }
+        let total: i64 = query.fetch_one(pool).await?.try_get(0)?;
+        Ok((rows, u64::try_from(total).unwrap_or(0)))
+    }
+}
+
+fn bind<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    value: &Bind,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    match value {
+        Bind::Int(v) => query.bind(*v),
+        Bind::Text(v) => query.bind(v.clone()),
+    }
+}
+
+/// A local user account (or a directory user once onboarded: no password hash).
 #[derive(Debug, Clone)]
 pub struct User {
     /// Row id.
@@ -18,6 +105,44 @@ pub struct User {
     pub sysadmin: bool,
     /// Disabled accounts cannot authenticate.
     pub disabled: bool,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Full name.
+    pub realname: Option<String>,
+    /// Free text.
+    pub comment: Option<String>,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last changed (Unix seconds).
+    pub updated_at: i64,
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, sysadmin, disabled, email, realname, comment, created_at, updated_at";
+
+fn user_from_row(r: &AnyRow) -> Result<User, MetaError> {
+    Ok(User {
+        id: r.try_get(0)?,
+        username: r.try_get(1)?,
+        password_hash: r.try_get(2)?,
+        sysadmin: r.try_get::<i64, _>(3)? != 0,
+        disabled: r.try_get::<i64, _>(4)? != 0,
+        email: r.try_get(5)?,
+        realname: r.try_get(6)?,
+        comment: r.try_get(7)?,
+        created_at: r.try_get(8)?,
+        updated_at: r.try_get(9)?,
+    })
+}
+
+/// A user's profile fields.
+#[derive(Debug, Clone, Default)]
+pub struct UserProfile {
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Full name.
+    pub realname: Option<String>,
+    /// Free text.
+    pub comment: Option<String>,
 }
 
 /// A project: the first path component of its repositories' names.
@@ -29,6 +154,105 @@ pub struct Project {
     pub name: String,
     /// Anyone (anonymous included) may pull from a public project.
     pub public: bool,
+    /// The user who created it, if known.
+    pub owner_id: Option<i64>,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last changed (Unix seconds).
+    pub updated_at: i64,
+}
+
+const PROJECT_COLUMNS: &str = "p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at";
+
+fn project_from_row(r: &AnyRow) -> Result<Project, MetaError> {
+    Ok(Project {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        public: r.try_get::<i64, _>(2)? != 0,
+        owner_id: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        updated_at: r.try_get(5)?,
+    })
+}
+
+/// Which projects a listing may show.
+#[derive(Debug, Clone, Copy)]
+pub enum ProjectScope<'a> {
+    /// Every project (system administrators).
+    All,
+    /// Public projects, and those where the user or one of its directory groups is a member.
+    Member {
+        /// The user.
+        user_id: i64,
+        /// DNs of its directory groups.
+        groups: &'a [String],
+    },
+    /// Public projects and these (robot accounts).
+    Named(&'a [String]),
+    /// Public projects only (anonymous callers).
+    Public,
+}
+
+/// A project listing's filters.
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectFilter<'a> {
+    /// Which projects the caller may see.
+    pub scope: ProjectScope<'a>,
+    /// Only names containing this.
+    pub name: Option<&'a str>,
+    /// Only public (or only private) projects.
+    pub public: Option<bool>,
+}
+
+/// Outcome of deleting a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectDelete {
+    /// Deleted, with its members and robot accounts.
+    Deleted,
+    /// No such project.
+    Unknown,
+    /// It still has repositories with content (this many).
+    NotEmpty(u64),
+}
+
+/// A member of a project: a user or a directory group, with a role.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Member id (unique across projects).
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// A user or a group.
+    pub entity: MemberEntity,
+    /// User name or group DN.
+    pub entity_name: String,
+    /// Role name (`projectAdmin`, `maintainer`, …).
+    pub role: String,
+}
+
+/// Who a member is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberEntity {
+    /// A user, by id.
+    User(i64),
+    /// A directory group, by DN.
+    Group(String),
+}
+
+impl MemberEntity {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::User(_) => "user",
+            Self::Group(_) => "group",
+        }
+    }
+
+    fn principal(&self) -> String {
+        match self {
+            Self::User(id) => id.to_string(),
+            Self::Group(dn) => dn.clone(),
+        }
+    }
 }
 
 /// A robot account.
@@ -45,6 +269,68 @@ pub struct Robot {
     /// Expiry (Unix seconds); `None`: never.
     pub expires_at: Option<i64>,
     /// Disabled robots cannot authenticate.
+    pub disabled: bool,
+    /// Free text.
+    pub description: String,
+    /// The project of a project-level robot; `None` for system robots.
+    pub project_id: Option<i64>,
+    /// Lifetime asked for, in days; -1: never expires.
+    pub duration_days: i64,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last changed (Unix seconds).
+    pub updated_at: i64,
+}
+
+const ROBOT_COLUMNS: &str = "id, name, secret_hash, permissions, expires_at, disabled, description, project_id, duration_days, created_at, updated_at";
+
+fn robot_from_row(r: &AnyRow) -> Result<Robot, MetaError> {
+    Ok(Robot {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        secret_hash: r.try_get(2)?,
+        permissions: r.try_get(3)?,
+        expires_at: r.try_get(4)?,
+        disabled: r.try_get::<i64, _>(5)? != 0,
+        description: r.try_get(6)?,
+        project_id: r.try_get(7)?,
+        duration_days: r.try_get(8)?,
+        created_at: r.try_get(9)?,
+        updated_at: r.try_get(10)?,
+    })
+}
+
+/// A robot account to create.
+#[derive(Debug, Clone)]
+pub struct NewRobot<'a> {
+    /// Full name, `robot$…`.
+    pub name: &'a str,
+    /// argon2id hash of the secret.
+    pub secret_hash: &'a str,
+    /// Permissions as JSON.
+    pub permissions: &'a str,
+    /// Free text.
+    pub description: &'a str,
+    /// The project of a project-level robot.
+    pub project_id: Option<i64>,
+    /// Lifetime in days; -1: never.
+    pub duration_days: i64,
+    /// Expiry (Unix seconds); `None`: never.
+    pub expires_at: Option<i64>,
+}
+
+/// The changeable fields of a robot account.
+#[derive(Debug, Clone)]
+pub struct RobotUpdate<'a> {
+    /// Free text.
+    pub description: &'a str,
+    /// Permissions as JSON.
+    pub permissions: &'a str,
+    /// Lifetime in days; -1: never.
+    pub duration_days: i64,
+    /// Expiry (Unix seconds); `None`: never.
+    pub expires_at: Option<i64>,
+    /// Disabled.
     pub disabled: bool,
 }
 
@@ -64,6 +350,8 @@ pub struct StoredKey {
 }
 
 impl MetadataStore {
+    // ---- users ------------------------------------------------------------------------------
+
     /// Creates a user. `None` if the name is taken.
     pub async fn create_user(
         &self,
@@ -71,13 +359,29 @@ impl MetadataStore {
         password_hash: Option<&str>,
         sysadmin: bool,
     ) -> Result<Option<i64>, MetaError> {
+        self.create_user_with_profile(username, password_hash, sysadmin, &UserProfile::default())
+            .await
+    }
+
+    /// Creates a user with profile fields. `None` if the name is taken.
+    pub async fn create_user_with_profile(
+        &self,
+        username: &str,
+        password_hash: Option<&str>,
+        sysadmin: bool,
+        profile: &UserProfile,
+    ) -> Result<Option<i64>, MetaError> {
         let now = now();
         let n = sqlx::query(&self.dialect.insert_ignore(
-            "users (username, password_hash, sysadmin, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)",
+            "users (username, password_hash, sysadmin, disabled, email, realname, comment, created_at, updated_at) \
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
         ))
         .bind(username)
         .bind(password_hash)
         .bind(i64::from(sysadmin))
+        .bind(profile.email.as_deref())
+        .bind(profile.realname.as_deref())
+        .bind(profile.comment.as_deref())
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -91,22 +395,51 @@ impl MetadataStore {
 
     /// A user by name.
     pub async fn user(&self, username: &str) -> Result<Option<User>, MetaError> {
-        let row = sqlx::query(
-            "SELECT id, username, password_hash, sysadmin, disabled FROM users WHERE username = ?",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| -> Result<User, MetaError> {
-            Ok(User {
-                id: r.try_get(0)?,
-                username: r.try_get(1)?,
-                password_hash: r.try_get(2)?,
-                sysadmin: r.try_get::<i64, _>(3)? != 0,
-                disabled: r.try_get::<i64, _>(4)? != 0,
-            })
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?");
+        let row = sqlx::query(&sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// A user by id.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, MetaError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Users by name, a page at a time: names equal to `exact`, or containing `fragment`.
+    pub async fn list_users(
+        &self,
+        exact: Option<&str>,
+        fragment: Option<&str>,
+        page: Page,
+    ) -> Result<Paged<User>, MetaError> {
+        let mut c = Conditions::default();
+        if let Some(name) = exact {
+            c.push("username = ?", [Bind::Text(name.to_owned())]);
+        }
+        if let Some(part) = fragment {
+            c.push("INSTR(username, ?) > 0", [Bind::Text(part.to_owned())]);
+        }
+        let (rows, total) = c
+            .page(
+                &self.pool,
+                &format!("SELECT {USER_COLUMNS}"),
+                "FROM users",
+                "ORDER BY username",
+                page,
+            )
+            .await?;
+        Ok(Paged {
+            items: rows.iter().map(user_from_row).collect::<Result<_, _>>()?,
+            total,
         })
-        .transpose()
     }
 
     /// Names of the system administrators, sorted.
@@ -142,40 +475,258 @@ impl MetadataStore {
         Ok(n == 1)
     }
 
-    /// Creates a project. `None` if the name is taken.
-    pub async fn create_project(&self, name: &str, public: bool) -> Result<Option<i64>, MetaError> {
+    /// Replaces a user's profile fields. Returns whether the user exists.
+    pub async fn set_user_profile(
+        &self,
+        id: i64,
+        profile: &UserProfile,
+    ) -> Result<bool, MetaError> {
         let n = sqlx::query(
-            &self
-                .dialect
-                .insert_ignore("projects (name, public, created_at) VALUES (?, ?, ?)"),
+            "UPDATE users SET email = ?, realname = ?, comment = ?, updated_at = ? WHERE id = ?",
         )
+        .bind(profile.email.as_deref())
+        .bind(profile.realname.as_deref())
+        .bind(profile.comment.as_deref())
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Grants or withdraws system administration. Returns whether the user exists.
+    pub async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool, MetaError> {
+        self.set_user_flag("sysadmin", id, sysadmin).await
+    }
+
+    /// Disables or enables a user. Returns whether the user exists.
+    pub async fn set_user_disabled(&self, id: i64, disabled: bool) -> Result<bool, MetaError> {
+        self.set_user_flag("disabled", id, disabled).await
+    }
+
+    async fn set_user_flag(&self, column: &str, id: i64, value: bool) -> Result<bool, MetaError> {
+        let sql = format!("UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?");
+        let n = sqlx::query(&sql)
+            .bind(i64::from(value))
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Deletes a user and its project memberships. Returns whether it existed.
+    pub async fn delete_user(&self, id: i64) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM project_members WHERE kind = 'user' AND principal = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE projects SET owner_id = NULL WHERE owner_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    // ---- projects ---------------------------------------------------------------------------
+
+    /// Creates a project, making `owner` (if any) its project admin. `None` if the name is taken.
+    pub async fn create_project(
+        &self,
+        name: &str,
+        public: bool,
+        owner: Option<i64>,
+    ) -> Result<Option<i64>, MetaError> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(&self.dialect.insert_ignore(
+            "projects (name, public, owner_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        ))
         .bind(name)
         .bind(i64::from(public))
-        .bind(now())
-        .execute(&self.pool)
+        .bind(owner)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if n == 0 {
             return Ok(None);
         }
-        Ok(self.project(name).await?.map(|p| p.id))
+        let id: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        if let Some(owner) = owner {
+            sqlx::query(
+                "INSERT INTO project_members (project_id, kind, principal, role, created_at, updated_at) \
+                 VALUES (?, 'user', ?, 'projectAdmin', ?, ?)",
+            )
+            .bind(id)
+            .bind(owner.to_string())
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(id))
     }
 
     /// A project by name.
     pub async fn project(&self, name: &str) -> Result<Option<Project>, MetaError> {
-        let row = sqlx::query("SELECT id, name, public FROM projects WHERE name = ?")
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.name = ?");
+        let row = sqlx::query(&sql)
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| -> Result<Project, MetaError> {
-            Ok(Project {
-                id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                public: r.try_get::<i64, _>(2)? != 0,
-            })
-        })
-        .transpose()
+        row.as_ref().map(project_from_row).transpose()
     }
+
+    /// A project by id.
+    pub async fn project_by_id(&self, id: i64) -> Result<Option<Project>, MetaError> {
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(project_from_row).transpose()
+    }
+
+    /// Projects a page at a time, by name.
+    pub async fn list_projects(
+        &self,
+        filter: &ProjectFilter<'_>,
+        page: Page,
+    ) -> Result<Paged<Project>, MetaError> {
+        let mut c = Conditions::default();
+        match filter.scope {
+            ProjectScope::All => {}
+            ProjectScope::Public => c.push("p.public = 1", []),
+            ProjectScope::Named(names) => {
+                let marks = vec!["?"; names.len()].join(", ");
+                let sql = if names.is_empty() {
+                    "p.public = 1".to_owned()
+                } else {
+                    format!("(p.public = 1 OR p.name IN ({marks}))")
+                };
+                c.push(sql, names.iter().map(|n| Bind::Text(n.clone())));
+            }
+            ProjectScope::Member { user_id, groups } => {
+                let mut sql = String::from(
+                    "(p.public = 1 OR p.id IN (SELECT project_id FROM project_members \
+                     WHERE (kind = 'user' AND principal = ?)",
+                );
+                let mut binds = vec![Bind::Text(user_id.to_string())];
+                if !groups.is_empty() {
+                    let marks = vec!["?"; groups.len()].join(", ");
+                    sql.push_str(&format!(
+                        " OR (kind = 'group' AND LOWER(principal) IN ({marks}))"
+                    ));
+                    binds.extend(groups.iter().map(|g| Bind::Text(g.to_lowercase())));
+                }
+                sql.push_str("))");
+                c.push(sql, binds);
+            }
+        }
+        if let Some(part) = filter.name {
+            c.push("INSTR(p.name, ?) > 0", [Bind::Text(part.to_owned())]);
+        }
+        if let Some(public) = filter.public {
+            c.push("p.public = ?", [Bind::Int(i64::from(public))]);
+        }
+        let (rows, total) = c
+            .page(
+                &self.pool,
+                &format!("SELECT {PROJECT_COLUMNS}"),
+                "FROM projects p",
+                "ORDER BY p.name",
+                page,
+            )
+            .await?;
+        Ok(Paged {
+            items: rows
+                .iter()
+                .map(project_from_row)
+                .collect::<Result<_, _>>()?,
+            total,
+        })
+    }
+
+    /// Makes a project public or private. Returns whether it exists.
+    pub async fn set_project_public(&self, id: i64, public: bool) -> Result<bool, MetaError> {
+        let n = sqlx::query("UPDATE projects SET public = ?, updated_at = ? WHERE id = ?")
+            .bind(i64::from(public))
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Deletes a project with its members and robot accounts, unless it still has repositories
+    /// with content. Its empty repositories (names and blob links only) go with it.
+    pub async fn delete_project(&self, id: i64) -> Result<ProjectDelete, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        // A write first, so that the transaction holds the write lock from the start.
+        let n = sqlx::query("UPDATE projects SET updated_at = ? WHERE id = ?")
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(ProjectDelete::Unknown);
+        }
+        let name: String = sqlx::query_scalar("SELECT name FROM projects WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (low, high) = project_range(&name);
+        let in_use: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM repositories r WHERE r.name > ? AND r.name < ? \
+             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)",
+        )
+        .bind(&low)
+        .bind(&high)
+        .fetch_one(&mut *tx)
+        .await?;
+        if in_use > 0 {
+            return Ok(ProjectDelete::NotEmpty(u64::try_from(in_use).unwrap_or(0)));
+        }
+        for sql in [
+            "DELETE FROM repository_blobs WHERE repository_id IN (SELECT id FROM repositories WHERE name > ? AND name < ?)",
+            "DELETE FROM tags WHERE repository_id IN (SELECT id FROM repositories WHERE name > ? AND name < ?)",
+            "DELETE FROM repositories WHERE name > ? AND name < ?",
+        ] {
+            sqlx::query(sql)
+                .bind(&low)
+                .bind(&high)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for sql in [
+            "DELETE FROM project_members WHERE project_id = ?",
+            "DELETE FROM robots WHERE project_id = ?",
+            "DELETE FROM projects WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(ProjectDelete::Deleted)
+    }
+
+    // ---- members ----------------------------------------------------------------------------
 
     /// Makes a user a member of a project with `role` (replacing any role it had).
     pub async fn set_user_role(
@@ -184,7 +735,7 @@ impl MetadataStore {
         user_id: i64,
         role: &str,
     ) -> Result<(), MetaError> {
-        self.set_member_role(project_id, "user", &user_id.to_string(), role)
+        self.set_member_role(project_id, &MemberEntity::User(user_id), role)
             .await
     }
 
@@ -195,36 +746,140 @@ impl MetadataStore {
         group_dn: &str,
         role: &str,
     ) -> Result<(), MetaError> {
-        self.set_member_role(project_id, "group", group_dn, role)
+        self.set_member_role(project_id, &MemberEntity::Group(group_dn.to_owned()), role)
             .await
     }
 
     async fn set_member_role(
         &self,
         project_id: i64,
-        kind: &str,
-        principal: &str,
+        entity: &MemberEntity,
         role: &str,
     ) -> Result<(), MetaError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM project_members WHERE project_id = ? AND kind = ? AND principal = ?",
-        )
-        .bind(project_id)
-        .bind(kind)
-        .bind(principal)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO project_members (project_id, kind, principal, role, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(project_id)
-            .bind(kind)
-            .bind(principal)
+        if self.add_member(project_id, entity, role).await?.is_none() {
+            sqlx::query(
+                "UPDATE project_members SET role = ?, updated_at = ? \
+                 WHERE project_id = ? AND kind = ? AND principal = ?",
+            )
             .bind(role)
             .bind(now())
-            .execute(&mut *tx)
+            .bind(project_id)
+            .bind(entity.kind())
+            .bind(entity.principal())
+            .execute(&self.pool)
             .await?;
-        tx.commit().await?;
+        }
         Ok(())
+    }
+
+    /// Adds a member with `role`. `None` if it is a member already.
+    pub async fn add_member(
+        &self,
+        project_id: i64,
+        entity: &MemberEntity,
+        role: &str,
+    ) -> Result<Option<i64>, MetaError> {
+        let now = now();
+        let n = sqlx::query(&self.dialect.insert_ignore(
+            "project_members (project_id, kind, principal, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(project_id)
+        .bind(entity.kind())
+        .bind(entity.principal())
+        .bind(role)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM project_members WHERE project_id = ? AND kind = ? AND principal = ?",
+        )
+        .bind(project_id)
+        .bind(entity.kind())
+        .bind(entity.principal())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A project's members a page at a time (users by name, then groups by DN), optionally
+    /// only those whose name contains `name`.
+    pub async fn list_members(
+        &self,
+        project_id: i64,
+        name: Option<&str>,
+        page: Page,
+    ) -> Result<Paged<Member>, MetaError> {
+        let mut c = Conditions::default();
+        c.push("m.project_id = ?", [Bind::Int(project_id)]);
+        if let Some(part) = name {
+            c.push(
+                "INSTR(COALESCE(u.username, m.principal), ?) > 0",
+                [Bind::Text(part.to_owned())],
+            );
+        }
+        let (rows, total) = c
+            .page(
+                &self.pool,
+                MEMBER_SELECT,
+                MEMBER_FROM,
+                "ORDER BY m.kind DESC, COALESCE(u.username, m.principal)",
+                page,
+            )
+            .await?;
+        Ok(Paged {
+            items: rows.iter().map(member_from_row).collect::<Result<_, _>>()?,
+            total,
+        })
+    }
+
+    /// One member of a project.
+    pub async fn member(
+        &self,
+        project_id: i64,
+        member_id: i64,
+    ) -> Result<Option<Member>, MetaError> {
+        let sql = format!("{MEMBER_SELECT} {MEMBER_FROM} WHERE m.project_id = ? AND m.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(project_id)
+            .bind(member_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(member_from_row).transpose()
+    }
+
+    /// Changes a member's role. Returns whether the member exists.
+    pub async fn update_member_role(
+        &self,
+        project_id: i64,
+        member_id: i64,
+        role: &str,
+    ) -> Result<bool, MetaError> {
+        let n = sqlx::query(
+            "UPDATE project_members SET role = ?, updated_at = ? WHERE project_id = ? AND id = ?",
+        )
+        .bind(role)
+        .bind(now())
+        .bind(project_id)
+        .bind(member_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Removes a member. Returns whether it existed.
+    pub async fn delete_member(&self, project_id: i64, member_id: i64) -> Result<bool, MetaError> {
+        let n = sqlx::query("DELETE FROM project_members WHERE project_id = ? AND id = ?")
+            .bind(project_id)
+            .bind(member_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
     }
 
     /// The directory groups that are members of a project, with their roles.
@@ -253,60 +908,132 @@ impl MetadataStore {
             .await?)
     }
 
+    // ---- robots -----------------------------------------------------------------------------
+
     /// Creates a robot. `None` if the name is taken.
-    pub async fn create_robot(
-        &self,
-        name: &str,
-        secret_hash: &str,
-        permissions: &str,
-        expires_at: Option<i64>,
-    ) -> Result<Option<i64>, MetaError> {
+    pub async fn create_robot(&self, robot: &NewRobot<'_>) -> Result<Option<i64>, MetaError> {
+        let now = now();
         let n = sqlx::query(&self.dialect.insert_ignore(
-            "robots (name, secret_hash, permissions, expires_at, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+            "robots (name, secret_hash, permissions, expires_at, disabled, description, project_id, \
+             duration_days, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
         ))
-        .bind(name)
-        .bind(secret_hash)
-        .bind(permissions)
-        .bind(expires_at)
-        .bind(now())
+        .bind(robot.name)
+        .bind(robot.secret_hash)
+        .bind(robot.permissions)
+        .bind(robot.expires_at)
+        .bind(robot.description)
+        .bind(robot.project_id)
+        .bind(robot.duration_days)
+        .bind(now)
+        .bind(now)
         .execute(&self.pool)
         .await?
         .rows_affected();
         if n == 0 {
             return Ok(None);
         }
-        Ok(self.robot(name).await?.map(|r| r.id))
+        Ok(self.robot(robot.name).await?.map(|r| r.id))
     }
 
     /// A robot by full name.
     pub async fn robot(&self, name: &str) -> Result<Option<Robot>, MetaError> {
-        let row = sqlx::query("SELECT id, name, secret_hash, permissions, expires_at, disabled FROM robots WHERE name = ?")
+        let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE name = ?");
+        let row = sqlx::query(&sql)
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| -> Result<Robot, MetaError> {
-            Ok(Robot {
-                id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                secret_hash: r.try_get(2)?,
-                permissions: r.try_get(3)?,
-                expires_at: r.try_get(4)?,
-                disabled: r.try_get::<i64, _>(5)? != 0,
-            })
+        row.as_ref().map(robot_from_row).transpose()
+    }
+
+    /// A robot by id.
+    pub async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>, MetaError> {
+        let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(robot_from_row).transpose()
+    }
+
+    /// Robots a page at a time, by name: all of them, or one project's (`Some(project_id)`).
+    pub async fn list_robots(
+        &self,
+        project_id: Option<i64>,
+        page: Page,
+    ) -> Result<Paged<Robot>, MetaError> {
+        let mut c = Conditions::default();
+        if let Some(id) = project_id {
+            c.push("project_id = ?", [Bind::Int(id)]);
+        }
+        let (rows, total) = c
+            .page(
+                &self.pool,
+                &format!("SELECT {ROBOT_COLUMNS}"),
+                "FROM robots",
+                "ORDER BY name",
+                page,
+            )
+            .await?;
+        Ok(Paged {
+            items: rows.iter().map(robot_from_row).collect::<Result<_, _>>()?,
+            total,
         })
-        .transpose()
+    }
+
+    /// Replaces a robot's changeable fields. Returns whether it exists.
+    pub async fn update_robot(&self, id: i64, update: &RobotUpdate<'_>) -> Result<bool, MetaError> {
+        let n = sqlx::query(
+            "UPDATE robots SET description = ?, permissions = ?, duration_days = ?, expires_at = ?, \
+             disabled = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(update.description)
+        .bind(update.permissions)
+        .bind(update.duration_days)
+        .bind(update.expires_at)
+        .bind(i64::from(update.disabled))
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Replaces a robot's secret. Returns whether it exists.
+    pub async fn set_robot_secret(&self, id: i64, secret_hash: &str) -> Result<bool, MetaError> {
+        let n = sqlx::query("UPDATE robots SET secret_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(secret_hash)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
     }
 
     /// Disables or enables a robot. Returns whether it exists.
     pub async fn set_robot_disabled(&self, name: &str, disabled: bool) -> Result<bool, MetaError> {
-        let n = sqlx::query("UPDATE robots SET disabled = ? WHERE name = ?")
+        let n = sqlx::query("UPDATE robots SET disabled = ?, updated_at = ? WHERE name = ?")
             .bind(i64::from(disabled))
+            .bind(now())
             .bind(name)
             .execute(&self.pool)
             .await?
             .rows_affected();
         Ok(n == 1)
     }
+
+    /// Deletes a robot. Returns whether it existed.
+    pub async fn delete_robot(&self, id: i64) -> Result<bool, MetaError> {
+        let n = sqlx::query("DELETE FROM robots WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    // ---- signing keys -----------------------------------------------------------------------
 
     /// Signing keys not retired at `at` (Unix seconds), oldest activation first.
     pub async fn signing_keys(&self, at: i64) -> Result<Vec<StoredKey>, MetaError> {
@@ -357,4 +1084,35 @@ impl MetadataStore {
         .await?
         .rows_affected())
     }
+}
+
+const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.kind, m.principal, m.role, u.username";
+const MEMBER_FROM: &str = "FROM project_members m \
+     LEFT JOIN users u ON m.kind = 'user' AND u.id = m.principal";
+
+fn member_from_row(r: &AnyRow) -> Result<Member, MetaError> {
+    let kind: String = r.try_get(2)?;
+    let principal: String = r.try_get(3)?;
+    let username: Option<String> = r.try_get(5)?;
+    let (entity, entity_name) = if kind == "user" {
+        (
+            MemberEntity::User(principal.parse().unwrap_or_default()),
+            username.unwrap_or_default(),
+        )
+    } else {
+        (MemberEntity::Group(principal.clone()), principal)
+    };
+    Ok(Member {
+        id: r.try_get(0)?,
+        project_id: r.try_get(1)?,
+        entity,
+        entity_name,
+        role: r.try_get(4)?,
+    })
+}
+
+/// The bounds of the repository names in project `name`: every `name/…` sorts strictly between
+/// them (`'0'` follows `'/'`), without `LIKE` and its wildcards (`_` is valid in names).
+pub(crate) fn project_range(name: &str) -> (String, String) {
+    (format!("{name}/"), format!("{name}0"))
 }

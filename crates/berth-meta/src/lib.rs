@@ -10,12 +10,17 @@
 //! when it is linked to it here, and a manifest is stored only in the same transaction that
 //! checked every blob and manifest it references.
 
+mod browse;
 mod error;
 mod identity;
 mod store;
 
+pub use browse::{Artifact, RepositorySummary, TagCreate};
 pub use error::MetaError;
-pub use identity::{Project, Robot, StoredKey, User};
+pub use identity::{
+    Member, MemberEntity, NewRobot, Page, Paged, Project, ProjectDelete, ProjectFilter,
+    ProjectScope, Robot, RobotUpdate, StoredKey, User, UserProfile,
+};
 pub use store::{
     BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings, Referrer,
     StoredManifest, UploadSession,

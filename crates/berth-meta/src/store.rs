@@ -234,7 +234,7 @@ impl MetadataStore {
     /// returns the repository id. The first statement is a write, so that the transaction holds
     /// the write lock from the start (SQLite) or the repository row lock (MySQL): writers to one
     /// repository are serialized, which is what reference checks and deletions rely on.
-    async fn lock_repository(
+    pub(crate) async fn lock_repository(
         &self,
         tx: &mut Tx<'_>,
         repository: &str,

@@ -315,8 +315,17 @@ async fn users_projects_members_and_keys() {
     );
     assert!(s.user("nobody").await.unwrap().is_none());
 
-    let team = s.create_project("team", false).await.unwrap().unwrap();
-    assert!(s.create_project("team", true).await.unwrap().is_none());
+    let team = s
+        .create_project("team", false, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.create_project("team", true, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(!s.project("team").await.unwrap().unwrap().public);
     assert_eq!(s.user_role(team, alice).await.unwrap(), None);
     s.set_user_role(team, alice, "guest").await.unwrap();

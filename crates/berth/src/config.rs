@@ -146,14 +146,17 @@ pub struct AuthConfig {
     pub signing_key_file: Option<PathBuf>,
     /// Certificate (PEM) of `signing_key_file`.
     pub signing_cert_file: Option<PathBuf>,
-    /// Name of the administrator created on first start from `BERTH_ADMIN_PASSWORD`.
+    /// Name of the administrator created on first start (password from `BERTH_ADMIN_PASSWORD`,
+    /// or generated into the data directory).
     pub admin_username: String,
+    /// Who may create projects: `everyone` (logged-in users) or `adminonly`.
+    pub project_creation: String,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             service: "berth-registry".into(),
             issuer: "berth-token-issuer".into(),
             token_lifetime_minutes: 30,
@@ -161,6 +164,7 @@ impl Default for AuthConfig {
             signing_key_file: None,
             signing_cert_file: None,
             admin_username: "admin".into(),
+            project_creation: "everyone".into(),
         }
     }
 }
@@ -456,6 +460,13 @@ impl Config {
         {
             errors.push("auth.service, auth.issuer and auth.admin_username cannot be empty".into());
         }
+        if let Err(e) = self
+            .auth
+            .project_creation
+            .parse::<berth_auth::ProjectCreation>()
+        {
+            errors.push(format!("auth.project_creation = {e}"));
+        }
         if self.ldap.enabled {
             if !(self.ldap.url.starts_with("ldap://") || self.ldap.url.starts_with("ldaps://")) {
                 errors.push(format!(
@@ -493,6 +504,11 @@ impl Config {
                     .or_else(|| p.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
             })
             .collect()
+    }
+
+    /// Who may create projects (validated by `load`).
+    pub fn project_creation(&self) -> berth_auth::ProjectCreation {
+        self.auth.project_creation.parse().unwrap_or_default()
     }
 
     /// The listen address (validated by `load`).

@@ -224,7 +224,17 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
+    let external_url = c.external_url(bound);
+    let system = berth_api::SystemSettings {
+        registry_host: external_url
+            .split_once("://")
+            .map_or(external_url.as_str(), |(_, host)| host)
+            .to_owned(),
+        external_url,
+        project_creation: c.project_creation(),
+    };
     let app = Arc::new(berth_api::App {
+        system,
         meta,
         blobs,
         limits: c.limits(),
@@ -365,6 +375,62 @@ async fn keys(c: &Config, command: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates the first administrator when there are no users: with `BERTH_ADMIN_PASSWORD`, or
+/// with a generated password written to `<data_dir>/initial-admin-password` (owner-only), so
+/// that a fresh `berth serve` needs no set-up. The password itself is never logged. When
+/// several nodes start at once, only the one whose account creation wins writes the file.
+async fn bootstrap_admin(c: &Config, service: &berth_auth::AuthService) -> anyhow::Result<()> {
+    let given = std::env::var("BERTH_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let password = given
+        .clone()
+        .unwrap_or_else(berth_auth::password::generate_secret);
+    let created = service
+        .bootstrap_admin(&c.auth.admin_username, &password)
+        .await
+        .context("cannot create the administrator")?;
+    if !created {
+        return Ok(());
+    }
+    let user = &c.auth.admin_username;
+    if given.is_some() {
+        tracing::info!(%user, "created the first administrator (password from BERTH_ADMIN_PASSWORD)");
+        return Ok(());
+    }
+    let path = c.data_dir.join("initial-admin-password");
+    match write_private(&path, &format!("{password}\n")) {
+        Ok(()) => tracing::warn!(
+            %user,
+            file = %path.display(),
+            "created the first administrator with a generated password, written to this file; \
+             log in, change it (PUT /api/v2.0/users/{{id}}/password) and delete the file"
+        ),
+        Err(e) => tracing::error!(
+            %user,
+            error = %e,
+            "created the first administrator but could not write its generated password to {}; \
+             set one with `berth admin reset-password {user}`",
+            path.display()
+        ),
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
 /// Starts the token service: keys (shared through the database), the first administrator, and
 /// a periodic key refresh. Also returns why this node must not become ready, if it must not.
 async fn start_auth(
@@ -384,22 +450,7 @@ async fn start_auth(
     if let Some(problem) = &problem {
         tracing::error!("not ready: {problem}");
     }
-    let admin_password = std::env::var("BERTH_ADMIN_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    if let Some(password) = admin_password {
-        let created = service
-            .bootstrap_admin(&c.auth.admin_username, &password)
-            .await
-            .context("cannot create the administrator")?;
-        if created {
-            tracing::info!(user = %c.auth.admin_username, "created the first administrator");
-        }
-    } else if meta.count_users().await? == 0 {
-        tracing::warn!(
-            "no users yet: restart with BERTH_ADMIN_PASSWORD set to create the administrator"
-        );
-    }
+    bootstrap_admin(c, &service).await?;
     let service = Arc::new(service);
     let refreshed = service.clone();
     tokio::spawn(async move {

@@ -1,0 +1,460 @@
+//! Repositories, artifacts and tags: `/repositories`, `/projects/{p}/repositories[/{r}]`,
+//! `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`. Repository names
+//! below the project are URL-encoded twice in paths (`a/b` → `a%252Fb`), as in Harbor.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_auth::{Principal, ProjectOp};
+use berth_core::{Reference, RepositoryName, Tag, media_type};
+use berth_meta::{
+    Artifact, ManifestDelete, Page, Project, ProjectFilter, ProjectScope, RepositorySummary,
+    TagCreate,
+};
+use bytes::Bytes;
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Actor, ApiError, Paging, Query, created, json_body, project_for, time};
+use crate::AppState;
+
+fn repository_json(r: &RepositorySummary, project_id: Option<i64>) -> Value {
+    json!({
+        "id": r.id,
+        "project_id": project_id,
+        "name": r.name,
+        "artifact_count": r.artifact_count,
+        "creation_time": time(r.created_at),
+        "update_time": time(r.updated_at),
+    })
+}
+
+/// Harbor's artifact `type`.
+fn artifact_kind(a: &Artifact) -> &'static str {
+    match a.artifact_type.as_deref() {
+        _ if media_type::is_index(&a.media_type) => "IMAGE",
+        Some(
+            "application/vnd.oci.image.config.v1+json"
+            | "application/vnd.docker.container.image.v1+json",
+        ) => "IMAGE",
+        Some("application/vnd.cncf.helm.config.v1+json") => "CHART",
+        _ => "UNKNOWN",
+    }
+}
+
+fn artifact_json(a: &Artifact, project: &Project, repository_id: Option<i64>) -> Value {
+    json!({
+        "digest": a.digest,
+        "type": artifact_kind(a),
+        "media_type": a.artifact_type.clone().unwrap_or_else(|| a.media_type.clone()),
+        "manifest_media_type": a.media_type,
+        "artifact_type": a.artifact_type,
+        "project_id": project.id,
+        "repository_id": repository_id,
+        "size": a.size,
+        "push_time": time(a.pushed_at),
+        "subject": a.subject,
+        "tags": a.tags.iter().map(|(name, at)| json!({
+            "name": name,
+            "push_time": time(*at),
+            "repository_id": repository_id,
+            "immutable": false,
+        })).collect::<Vec<_>>(),
+        "references": a.children.iter().map(|d| json!({"child_digest": d})).collect::<Vec<_>>(),
+    })
+}
+
+/// The full repository name from the path's project and (twice-encoded) repository parts.
+fn repository_name(project: &Project, encoded: &str) -> Result<String, ApiError> {
+    let decoded = percent_decode_str(encoded).decode_utf8_lossy();
+    let name = format!("{}/{decoded}", project.name);
+    name.parse::<RepositoryName>()
+        .map_err(|e| ApiError::bad_request(format!("invalid repository name {name:?}: {e}")))?;
+    Ok(name)
+}
+
+/// `GET /repositories`: every repository the caller may see, by name; `q=name=~…`, paged.
+pub async fn all_repositories(
+    State(app): State<AppState>,
+    actor: Actor,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let query = Query::of(&uri);
+    let paging = Paging::from_query(&query)?;
+    let name = name_filter(&query)?;
+    let visible: Option<Vec<String>> = if actor.is_admin() {
+        None
+    } else {
+        let principal = actor.principal();
+        let robot_projects: Vec<String>;
+        let scope = match &principal {
+            Principal::User { id, groups, .. } => ProjectScope::Member {
+                user_id: *id,
+                groups,
+            },
+            Principal::Robot { permissions, .. } => {
+                robot_projects = permissions.iter().map(|p| p.project.clone()).collect();
+                if robot_projects.iter().any(|p| p == "*") {
+                    ProjectScope::All
+                } else {
+                    ProjectScope::Named(&robot_projects)
+                }
+            }
+            Principal::Anonymous => ProjectScope::Public,
+        };
+        let filter = ProjectFilter {
+            scope,
+            name: None,
+            public: None,
+        };
+        let all = Page {
+            offset: 0,
+            limit: u64::from(u32::MAX),
+        };
+        let projects = app.meta.list_projects(&filter, all).await?;
+        Some(projects.items.into_iter().map(|p| p.name).collect())
+    };
+    let repositories = app
+        .meta
+        .list_repository_summaries(visible.as_deref(), name.as_deref(), paging.page())
+        .await?;
+    let items: Vec<Value> = repositories
+        .items
+        .iter()
+        .map(|r| repository_json(r, None))
+        .collect();
+    Ok(paging.respond(&uri, repositories.total, items))
+}
+
+fn name_filter(query: &Query) -> Result<Option<String>, ApiError> {
+    Ok(query
+        .filters(&["name"])?
+        .into_iter()
+        .next()
+        .map(|f| f.value))
+}
+
+/// `GET /projects/{project}/repositories`: `q=name=~…`, paged.
+pub async fn repositories(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let (project, _) = project_for(&app, &actor, &headers, &project, ProjectOp::Read).await?;
+    let query = Query::of(&uri);
+    let paging = Paging::from_query(&query)?;
+    let name = name_filter(&query)?;
+    let repositories = app
+        .meta
+        .list_repository_summaries(
+            Some(std::slice::from_ref(&project.name)),
+            name.as_deref(),
+            paging.page(),
+        )
+        .await?;
+    let items: Vec<Value> = repositories
+        .items
+        .iter()
+        .map(|r| repository_json(r, Some(project.id)))
+        .collect();
+    Ok(paging.respond(&uri, repositories.total, items))
+}
+
+/// The repository a path names, if it has content and the caller may `op` in its project.
+async fn repository_for(
+    app: &AppState,
+    actor: &Actor,
+    headers: &HeaderMap,
+    project: &str,
+    repository: &str,
+    op: ProjectOp,
+) -> Result<(Project, RepositorySummary), ApiError> {
+    let (project, _) = project_for(app, actor, headers, project, op).await?;
+    let name = repository_name(&project, repository)?;
+    let summary = app
+        .meta
+        .repository_summary(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("repository {name} not found")))?;
+    Ok((project, summary))
+}
+
+/// `GET /projects/{project}/repositories/{repository}`.
+pub async fn repository(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path((project, repository)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (project, summary) = repository_for(
+        &app,
+        &actor,
+        &headers,
+        &project,
+        &repository,
+        ProjectOp::Read,
+    )
+    .await?;
+    Ok(axum::Json(repository_json(&summary, Some(project.id))).into_response())
+}
+
+/// `DELETE /projects/{project}/repositories/{repository}` (maintainers and up): every tag and
+/// manifest in it. The blobs stay for garbage collection.
+pub async fn delete_repository(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path((project, repository)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (_, summary) = repository_for(
+        &app,
+        &actor,
+        &headers,
+        &project,
+        &repository,
+        ProjectOp::DeleteArtifacts,
+    )
+    .await?;
+    if !app.meta.delete_repository(&summary.name).await? {
+        return Err(ApiError::not_found(format!(
+            "repository {} not found",
+            summary.name
+        )));
+    }
+    tracing::info!(repository = %summary.name, "deleted a repository");
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET …/artifacts`: newest first; `q=tags=…` or `tags=~…`, paged.
+pub async fn list(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path((project, repository)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let (project, summary) = repository_for(
+        &app,
+        &actor,
+        &headers,
+        &project,
+        &repository,
+        ProjectOp::Pull,
+    )
+    .await?;
+    let query = Query::of(&uri);
+    let paging = Paging::from_query(&query)?;
+    let tag = query.filters(&["tags"])?.into_iter().next();
+    let artifacts = app
+        .meta
+        .list_artifacts(
+            &summary.name,
+            tag.as_ref().map(|f| (f.value.as_str(), f.exact)),
+            paging.page(),
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("repository {} not found", summary.name)))?;
+    let items: Vec<Value> = artifacts
+        .items
+        .iter()
+        .map(|a| artifact_json(a, &project, Some(summary.id)))
+        .collect();
+    Ok(paging.respond(&uri, artifacts.total, items))
+}
+
+/// The artifact a path names (a digest or a tag), if the caller may `op`.
+async fn artifact_for(
+    app: &AppState,
+    actor: &Actor,
+    headers: &HeaderMap,
+    (project, repository, reference): (&str, &str, &str),
+    op: ProjectOp,
+) -> Result<(Project, RepositorySummary, Artifact), ApiError> {
+    let (project, summary) = repository_for(app, actor, headers, project, repository, op).await?;
+    let reference: Reference = reference
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("invalid reference {reference:?}: {e}")))?;
+    let digest = match &reference {
+        Reference::Digest(d) => Some(d.to_string()),
+        Reference::Tag(_) => app
+            .meta
+            .manifest(&summary.name, &reference)
+            .await?
+            .map(|m| m.digest),
+    };
+    let artifact = match digest {
+        Some(digest) => app.meta.artifact(&summary.name, &digest).await?,
+        None => None,
+    };
+    let artifact = artifact.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "artifact {reference} not found in {}",
+            summary.name
+        ))
+    })?;
+    Ok((project, summary, artifact))
+}
+
+/// `GET …/artifacts/{reference}`.
+pub async fn get_one(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path((project, repository, reference)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let (project, summary, artifact) = artifact_for(
+        &app,
+        &actor,
+        &headers,
+        (&project, &repository, &reference),
+        ProjectOp::Pull,
+    )
+    .await?;
+    Ok(axum::Json(artifact_json(&artifact, &project, Some(summary.id))).into_response())
+}
+
+/// `DELETE …/artifacts/{reference}` (maintainers and up): the manifest and all its tags.
+pub async fn delete(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path((project, repository, reference)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let (_, summary, artifact) = artifact_for(
+        &app,
+        &actor,
+        &headers,
+        (&project, &repository, &reference),
+        ProjectOp::DeleteArtifacts,
+    )
+    .await?;
+    let digest = artifact
+        .digest
+        .parse()
+        .map_err(|e| ApiError::internal("stored digest", &e))?;
+    match app.meta.delete_manifest(&summary.name, &digest).await? {
+        ManifestDelete::Deleted => {
+            tracing::info!(repository = %summary.name, digest = %artifact.digest, "deleted an artifact");
+            Ok(StatusCode::OK.into_response())
+        }
+        ManifestDelete::Unknown => Err(ApiError::not_found(format!(
+            "artifact {} not found",
+            artifact.digest
+        ))),
+        ManifestDelete::ReferencedBy(parent) => Err(ApiError::precondition(format!(
+            "artifact {} is listed by index {parent}; delete the index first",
+            artifact.digest
+        ))),
+    }
+}
+
+/// `GET …/artifacts/{reference}/tags`, paged.
+pub async fn tags(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path((project, repository, reference)): Path<(String, String, String)>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let (_, summary, artifact) = artifact_for(
+        &app,
+        &actor,
+        &headers,
+        (&project, &repository, &reference),
+        ProjectOp::Pull,
+    )
+    .await?;
+    let paging = Paging::from_query(&Query::of(&uri))?;
+    let page = paging.page();
+    let items: Vec<Value> = artifact
+        .tags
+        .iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+        .map(|(name, at)| {
+            json!({"name": name, "push_time": time(*at), "repository_id": summary.id, "immutable": false})
+        })
+        .collect();
+    Ok(paging.respond(&uri, artifact.tags.len() as u64, items))
+}
+
+#[derive(Deserialize)]
+struct NewTag {
+    name: String,
+}
+
+/// `POST …/artifacts/{reference}/tags` (developers and up): adds a tag; an existing tag is
+/// not moved (409).
+pub async fn create_tag(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path((project, repository, reference)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (project_row, summary, artifact) = artifact_for(
+        &app,
+        &actor,
+        &headers,
+        (&project, &repository, &reference),
+        ProjectOp::Push,
+    )
+    .await?;
+    let new: NewTag = json_body(&body)?;
+    let tag: Tag = new
+        .name
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("invalid tag {:?}: {e}", new.name)))?;
+    match app
+        .meta
+        .create_tag(&summary.name, tag.as_str(), &artifact.digest)
+        .await?
+    {
+        TagCreate::Created => {
+            tracing::info!(repository = %summary.name, %tag, digest = %artifact.digest, "tagged an artifact");
+            Ok(created(&format!(
+                "projects/{}/repositories/{repository}/artifacts/{}/tags/{tag}",
+                project_row.name, artifact.digest
+            )))
+        }
+        TagCreate::Exists(digest) if digest == artifact.digest => Err(ApiError::conflict(format!(
+            "{tag} already tags this artifact"
+        ))),
+        TagCreate::Exists(digest) => Err(ApiError::conflict(format!(
+            "{tag} tags another artifact ({digest}); delete that tag first"
+        ))),
+        TagCreate::UnknownArtifact => Err(ApiError::not_found(format!(
+            "artifact {} not found",
+            artifact.digest
+        ))),
+    }
+}
+
+/// `DELETE …/artifacts/{reference}/tags/{tag}` (maintainers and up): the tag, not the artifact.
+pub async fn delete_tag(
+    State(app): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    Path((project, repository, reference, tag)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let (_, summary, artifact) = artifact_for(
+        &app,
+        &actor,
+        &headers,
+        (&project, &repository, &reference),
+        ProjectOp::DeleteArtifacts,
+    )
+    .await?;
+    if !artifact.tags.iter().any(|(name, _)| *name == tag) {
+        return Err(ApiError::not_found(format!(
+            "tag {tag} does not tag artifact {}",
+            artifact.digest
+        )));
+    }
+    app.meta.delete_tag(&summary.name, &tag).await?;
+    tracing::info!(repository = %summary.name, %tag, "deleted a tag");
+    Ok(StatusCode::OK.into_response())
+}

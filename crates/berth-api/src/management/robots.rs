@@ -1,0 +1,573 @@
+//! `/robots`: robot accounts. System robots (`robot$<name>`, created by administrators) may
+//! hold permissions in several projects or all; project robots (`robot$<project>+<name>`,
+//! created by the project's admins) in their project only. The secret is shown once, at
+//! creation and at each refresh; only its argon2id hash is kept.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_auth::{ProjectOp, ROBOT_PREFIX, RobotPermission};
+use berth_meta::{NewRobot, Robot, RobotUpdate};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    Actor, ApiError, Paging, Query, check_name, created, id_param, json_body, project_for, time,
+};
+use crate::AppState;
+
+/// Lifetime of a robot created without `duration` (Harbor's `robot_token_duration`).
+const DEFAULT_DURATION_DAYS: i64 = 30;
+/// Longest lifetime that is not "never".
+const MAX_DURATION_DAYS: i64 = 36_500;
+
+#[derive(Deserialize)]
+struct PermissionJson {
+    kind: String,
+    namespace: String,
+    #[serde(default)]
+    access: Vec<AccessJson>,
+}
+
+#[derive(Deserialize)]
+struct AccessJson {
+    resource: String,
+    action: String,
+    #[serde(default)]
+    effect: Option<String>,
+}
+
+/// Harbor's permission list → registry actions per project. Read and list access are implied
+/// by pull and accepted; anything Berth cannot enforce is refused rather than ignored.
+fn permissions_from_json(list: Vec<PermissionJson>) -> Result<Vec<RobotPermission>, ApiError> {
+    let mut out: Vec<RobotPermission> = Vec::new();
+    for p in list {
+        if p.kind != "project" {
+            return Err(ApiError::bad_request(format!(
+                "permission kind {:?} is not supported: use kind \"project\"",
+                p.kind
+            )));
+        }
+        let mut actions: Vec<String> = Vec::new();
+        for a in p.access {
+            if a.effect.as_deref().is_some_and(|e| e != "allow") {
+                return Err(ApiError::bad_request(
+                    "only \"allow\" permissions are supported",
+                ));
+            }
+            let action = match (a.resource.as_str(), a.action.as_str()) {
+                ("repository" | "artifact" | "tag", "read" | "list") => continue,
+                ("repository", "pull") => "pull",
+                ("repository", "push") | ("tag", "create") => "push",
+                ("repository" | "artifact" | "tag", "delete") => "delete",
+                (resource, action) => {
+                    return Err(ApiError::bad_request(format!(
+                        "robot permission {resource}:{action} is not supported; robots can have \
+                         repository pull and push, and repository, artifact or tag delete"
+                    )));
+                }
+            };
+            if !actions.iter().any(|x| x == action) {
+                actions.push(action.to_owned());
+            }
+        }
+        if actions.iter().any(|a| a == "push") && !actions.iter().any(|a| a == "pull") {
+            return Err(ApiError::bad_request(format!(
+                "push needs pull as well in {} (clients check what the registry has before pushing)",
+                p.namespace
+            )));
+        }
+        match out.iter_mut().find(|x| x.project == p.namespace) {
+            Some(existing) => {
+                for a in actions {
+                    if !existing.actions.contains(&a) {
+                        existing.actions.push(a);
+                    }
+                }
+            }
+            None => out.push(RobotPermission {
+                project: p.namespace,
+                actions,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn permissions_json(permissions: &[RobotPermission]) -> Value {
+    Value::Array(
+        permissions
+            .iter()
+            .map(|p| {
+                json!({
+                    "kind": "project",
+                    "namespace": p.project,
+                    "access": p.actions.iter().map(|a| json!({
+                        "resource": "repository", "action": a, "effect": "allow"
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn stored_permissions(robot: &Robot) -> Vec<RobotPermission> {
+    serde_json::from_str(&robot.permissions).unwrap_or_default()
+}
+
+fn robot_json(robot: &Robot) -> Value {
+    json!({
+        "id": robot.id,
+        "name": robot.name,
+        "description": robot.description,
+        "level": if robot.project_id.is_some() { "project" } else { "system" },
+        "duration": robot.duration_days,
+        "disable": robot.disabled,
+        "expires_at": robot.expires_at.unwrap_or(-1),
+        "editable": true,
+        "permissions": permissions_json(&stored_permissions(robot)),
+        "creation_time": time(robot.created_at),
+        "update_time": time(robot.updated_at),
+    })
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `duration` (days; -1 never; absent or 0: the default) → (days, expiry).
+fn expiry(duration: Option<i64>) -> Result<(i64, Option<i64>), ApiError> {
+    match duration.unwrap_or(0) {
+        -1 => Ok((-1, None)),
+        0 => Ok((
+            DEFAULT_DURATION_DAYS,
+            Some(now() + DEFAULT_DURATION_DAYS * 86_400),
+        )),
+        d if (1..=MAX_DURATION_DAYS).contains(&d) => Ok((d, Some(now() + d * 86_400))),
+        d => Err(ApiError::bad_request(format!(
+            "duration {d} is not a number of days from 1 to {MAX_DURATION_DAYS}, or -1 for never"
+        ))),
+    }
+}
+
+/// Checks that the caller may `op` (read or manage) `robot`: administrators any robot, project
+/// admins (and, to read, project members) their project's robots.
+async fn authorize(
+    app: &AppState,
+    actor: &Actor,
+    robot_project: Option<i64>,
+    op: ProjectOp,
+) -> Result<(), ApiError> {
+    actor.require_login()?;
+    if actor.is_admin() {
+        return Ok(());
+    }
+    let Some(project_id) = robot_project else {
+        return Err(ApiError::forbidden(
+            "only system administrators may see and manage system robot accounts",
+        ));
+    };
+    project_for(app, actor, &HeaderMap::new(), &project_id.to_string(), op).await?;
+    Ok(())
+}
+
+async fn robot(app: &AppState, actor: &Actor, id: &str, op: ProjectOp) -> Result<Robot, ApiError> {
+    actor.require_login()?;
+    let id = id_param(id, "robot_id")?;
+    let robot = app.meta.robot_by_id(id).await?;
+    let Some(robot) = robot else {
+        return Err(ApiError::not_found(format!("robot account {id} not found")));
+    };
+    match authorize(app, actor, robot.project_id, ProjectOp::ReadRobots).await {
+        // Robots of projects the caller cannot see do not exist for it.
+        Err(e) if e.is_not_found() => {
+            return Err(ApiError::not_found(format!("robot account {id} not found")));
+        }
+        other => other?,
+    }
+    authorize(app, actor, robot.project_id, op).await?;
+    Ok(robot)
+}
+
+/// `GET /robots`: administrators see all (or one project's with `q=Level=project,ProjectID=N`);
+/// project members list their project's robots with that filter.
+pub async fn list(
+    State(app): State<AppState>,
+    actor: Actor,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    actor.require_login()?;
+    let query = Query::of(&uri);
+    let paging = Paging::from_query(&query)?;
+    let mut project_id = None;
+    for f in query.filters(&["Level", "ProjectID"])? {
+        match f.key.as_str() {
+            "Level" if f.value == "project" || f.value == "system" => {}
+            "Level" => {
+                return Err(ApiError::bad_request("Level is project or system"));
+            }
+            _ => project_id = Some(id_param(&f.value, "ProjectID")?),
+        }
+    }
+    match project_id {
+        Some(id) => authorize(&app, &actor, Some(id), ProjectOp::ReadRobots).await?,
+        None if actor.is_admin() => {}
+        None => {
+            return Err(ApiError::forbidden(
+                "only system administrators may list every robot account; \
+                 give q=Level=project,ProjectID=<id> for a project's",
+            ));
+        }
+    }
+    let robots = app.meta.list_robots(project_id, paging.page()).await?;
+    let items: Vec<Value> = robots.items.iter().map(robot_json).collect();
+    Ok(paging.respond(&uri, robots.total, items))
+}
+
+#[derive(Deserialize)]
+struct NewRobotJson {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    duration: Option<i64>,
+    level: String,
+    #[serde(default)]
+    disable: bool,
+    #[serde(default)]
+    permissions: Vec<PermissionJson>,
+}
+
+/// Checks that every project `permissions` name exists (`*` only for system robots).
+async fn check_projects(
+    app: &AppState,
+    permissions: &[RobotPermission],
+    system: bool,
+) -> Result<(), ApiError> {
+    for p in permissions {
+        if p.project == "*" {
+            if !system {
+                return Err(ApiError::bad_request(
+                    "only system robots may have permissions in every project (*)",
+                ));
+            }
+        } else if app.meta.project(&p.project).await?.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "project {} does not exist",
+                p.project
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /robots`: creates a robot and returns its secret, once.
+pub async fn create(
+    State(app): State<AppState>,
+    actor: Actor,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    actor.require_login()?;
+    let new: NewRobotJson = json_body(&body)?;
+    check_name("robot name", &new.name, 128)?;
+    let permissions = permissions_from_json(new.permissions)?;
+    let (full_name, project_id) = match new.level.as_str() {
+        "system" => {
+            actor.require_admin()?;
+            check_projects(&app, &permissions, true).await?;
+            (format!("{ROBOT_PREFIX}{}", new.name), None)
+        }
+        "project" => {
+            let [only] = permissions.as_slice() else {
+                return Err(ApiError::bad_request(
+                    "a project robot has permissions in exactly one project",
+                ));
+            };
+            let (project, _) = project_for(
+                &app,
+                &actor,
+                &HeaderMap::new(),
+                &only.project,
+                ProjectOp::ManageRobots,
+            )
+            .await
+            .map_err(|e| {
+                if e.is_not_found() {
+                    ApiError::bad_request(format!("project {} does not exist", only.project))
+                } else {
+                    e
+                }
+            })?;
+            // Looked up by name or id: keep the name in the stored permission.
+            (
+                format!("{ROBOT_PREFIX}{}+{}", project.name, new.name),
+                Some(project.id),
+            )
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "level {other:?} is not system or project"
+            )));
+        }
+    };
+    let (duration_days, expires_at) = expiry(new.duration)?;
+    let secret = berth_auth::password::generate_secret();
+    let hash = hash_secret(secret.clone()).await?;
+    let permissions_text = serde_json::to_string(&permissions)
+        .map_err(|e| ApiError::internal("robot permissions", &e))?;
+    let Some(id) = app
+        .meta
+        .create_robot(&NewRobot {
+            name: &full_name,
+            secret_hash: &hash,
+            permissions: &permissions_text,
+            description: &new.description,
+            project_id,
+            duration_days,
+            expires_at,
+        })
+        .await?
+    else {
+        return Err(ApiError::conflict(format!(
+            "robot account {full_name} exists already"
+        )));
+    };
+    if new.disable {
+        app.meta.set_robot_disabled(&full_name, true).await?;
+    }
+    tracing::info!(robot = %full_name, "created a robot account");
+    let mut response = created(&format!("robots/{id}"));
+    *response.body_mut() = axum::body::Body::from(
+        json!({
+            "id": id,
+            "name": full_name,
+            "secret": secret,
+            "creation_time": time(now()),
+            "expires_at": expires_at.unwrap_or(-1),
+        })
+        .to_string(),
+    );
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+async fn hash_secret(secret: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || berth_auth::password::hash(&secret))
+        .await
+        .map_err(|e| ApiError::internal("secret hashing failed", &e))?
+        .map_err(|e| ApiError::internal("secret hashing failed", &e))
+}
+
+/// `GET /robots/{id}`.
+pub async fn get_one(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let robot = robot(&app, &actor, &id, ProjectOp::ReadRobots).await?;
+    Ok(axum::Json(robot_json(&robot)).into_response())
+}
+
+#[derive(Deserialize)]
+struct RobotChange {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    duration: Option<i64>,
+    #[serde(default)]
+    disable: Option<bool>,
+    #[serde(default)]
+    permissions: Option<Vec<PermissionJson>>,
+}
+
+/// `PUT /robots/{id}`: description, duration (counted from now), disable, permissions. A
+/// project robot's permissions stay in its project.
+pub async fn update(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let robot = robot(&app, &actor, &id, ProjectOp::ManageRobots).await?;
+    let change: RobotChange = json_body(&body)?;
+    let permissions = match change.permissions {
+        Some(list) => {
+            let permissions = permissions_from_json(list)?;
+            if let Some(project_id) = robot.project_id {
+                let current = stored_permissions(&robot);
+                let project = current.first().map(|p| p.project.as_str()).unwrap_or("");
+                let by_id = project_id.to_string();
+                if permissions.len() != 1
+                    || (permissions[0].project != project && permissions[0].project != by_id)
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "a project robot keeps its permissions in its project ({project})"
+                    )));
+                }
+                vec![RobotPermission {
+                    project: project.to_owned(),
+                    actions: permissions[0].actions.clone(),
+                }]
+            } else {
+                check_projects(&app, &permissions, true).await?;
+                permissions
+            }
+        }
+        None => stored_permissions(&robot),
+    };
+    let (duration_days, expires_at) = match change.duration {
+        Some(d) => expiry(Some(d))?,
+        None => (robot.duration_days, robot.expires_at),
+    };
+    let permissions_text = serde_json::to_string(&permissions)
+        .map_err(|e| ApiError::internal("robot permissions", &e))?;
+    app.meta
+        .update_robot(
+            robot.id,
+            &RobotUpdate {
+                description: change.description.as_deref().unwrap_or(&robot.description),
+                permissions: &permissions_text,
+                duration_days,
+                expires_at,
+                disabled: change.disable.unwrap_or(robot.disabled),
+            },
+        )
+        .await?;
+    tracing::info!(robot = %robot.name, "changed a robot account");
+    Ok(StatusCode::OK.into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct SecretChange {
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+/// `PATCH /robots/{id}`: a new secret, generated (or the one given, if it is strong enough),
+/// returned once. The old secret stops working at once, on every node.
+pub async fn refresh(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let robot = robot(&app, &actor, &id, ProjectOp::ManageRobots).await?;
+    let change: SecretChange = if body.is_empty() {
+        SecretChange::default()
+    } else {
+        json_body(&body)?
+    };
+    let secret = match change.secret.filter(|s| !s.is_empty()) {
+        Some(given) => {
+            berth_auth::password::check_strength(&given).map_err(ApiError::bad_request)?;
+            given
+        }
+        None => berth_auth::password::generate_secret(),
+    };
+    let hash = hash_secret(secret.clone()).await?;
+    app.meta.set_robot_secret(robot.id, &hash).await?;
+    tracing::info!(robot = %robot.name, "refreshed a robot secret");
+    Ok(axum::Json(json!({"secret": secret})).into_response())
+}
+
+/// `DELETE /robots/{id}`.
+pub async fn delete(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let robot = robot(&app, &actor, &id, ProjectOp::ManageRobots).await?;
+    app.meta.delete_robot(robot.id).await?;
+    tracing::info!(robot = %robot.name, "deleted a robot account");
+    Ok(StatusCode::OK.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(resource: &str, action: &str) -> AccessJson {
+        AccessJson {
+            resource: resource.into(),
+            action: action.into(),
+            effect: None,
+        }
+    }
+
+    fn perm(ns: &str, access: Vec<AccessJson>) -> PermissionJson {
+        PermissionJson {
+            kind: "project".into(),
+            namespace: ns.into(),
+            access,
+        }
+    }
+
+    #[test]
+    fn harbor_permissions_map_to_registry_actions() {
+        let p = permissions_from_json(vec![
+            perm(
+                "a",
+                vec![
+                    access("repository", "pull"),
+                    access("repository", "push"),
+                    access("artifact", "list"),
+                    access("artifact", "delete"),
+                    access("tag", "delete"),
+                ],
+            ),
+            perm("a", vec![access("repository", "pull")]),
+            perm("b", vec![access("repository", "pull")]),
+        ])
+        .unwrap();
+        assert_eq!(
+            p,
+            [
+                RobotPermission {
+                    project: "a".into(),
+                    actions: vec!["pull".into(), "push".into(), "delete".into()]
+                },
+                RobotPermission {
+                    project: "b".into(),
+                    actions: vec!["pull".into()]
+                }
+            ]
+        );
+        for bad in [
+            vec![perm("a", vec![access("repository", "push")])],
+            vec![perm("a", vec![access("scan", "create")])],
+            vec![PermissionJson {
+                kind: "system".into(),
+                namespace: "/".into(),
+                access: vec![],
+            }],
+            vec![perm(
+                "a",
+                vec![AccessJson {
+                    effect: Some("deny".into()),
+                    ..access("repository", "pull")
+                }],
+            )],
+        ] {
+            assert!(permissions_from_json(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(expiry(Some(-1)).unwrap(), (-1, None));
+        assert_eq!(expiry(None).unwrap().0, DEFAULT_DURATION_DAYS);
+        let (days, at) = expiry(Some(2)).unwrap();
+        assert_eq!(days, 2);
+        assert!((at.unwrap() - now() - 2 * 86_400).abs() <= 2);
+        assert!(expiry(Some(-2)).is_err());
+        assert!(expiry(Some(MAX_DURATION_DAYS + 1)).is_err());
+    }
+}

@@ -1,0 +1,344 @@
+//! `/users`: local accounts. Administrators list, create, change, disable and delete users and
+//! grant system administration; every user reads and changes its own profile and password.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::response::{IntoResponse, Response};
+use berth_auth::{Principal, ROBOT_PREFIX};
+use berth_meta::{User, UserProfile};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Actor, ApiError, Paging, Query, created, id_param, json_body, time};
+use crate::AppState;
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "user_id": u.id,
+        "username": u.username,
+        "email": u.email.clone().unwrap_or_default(),
+        "realname": u.realname.clone().unwrap_or_default(),
+        "comment": u.comment.clone().unwrap_or_default(),
+        "sysadmin_flag": u.sysadmin,
+        "disabled": u.disabled,
+        "directory_user": u.password_hash.is_none(),
+        "creation_time": time(u.created_at),
+        "update_time": time(u.updated_at),
+    })
+}
+
+/// The user `id`, if the caller may see it: administrators see everyone, users themselves.
+async fn visible_user(app: &AppState, actor: &Actor, id: &str) -> Result<User, ApiError> {
+    actor.require_login()?;
+    let id = id_param(id, "user_id")?;
+    let is_self = matches!(actor, Actor::As(Principal::User { id: me, .. }) if *me == id);
+    if !actor.is_admin() && !is_self {
+        return Err(ApiError::forbidden(
+            "only system administrators may see other users",
+        ));
+    }
+    app.meta
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("user {id} not found")))
+}
+
+/// An administrator acting on another user (not on itself: flags and deletion of one's own
+/// account would lock administrators out).
+async fn other_user(app: &AppState, actor: &Actor, id: &str, what: &str) -> Result<User, ApiError> {
+    actor.require_admin()?;
+    let user = visible_user(app, actor, id).await?;
+    if matches!(actor, Actor::As(Principal::User { id: me, .. }) if *me == user.id) {
+        return Err(ApiError::forbidden(format!(
+            "you may not {what} your own account; ask another administrator"
+        )));
+    }
+    Ok(user)
+}
+
+/// `GET /users` (administrators): `q=username=…` or `username=~…`, paged.
+pub async fn list(
+    State(app): State<AppState>,
+    actor: Actor,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    actor.require_admin()?;
+    let query = Query::of(&uri);
+    let paging = Paging::from_query(&query)?;
+    let filters = query.filters(&["username"])?;
+    let exact = filters.iter().find(|f| f.exact).map(|f| f.value.as_str());
+    let fragment = filters.iter().find(|f| !f.exact).map(|f| f.value.as_str());
+    let users = app.meta.list_users(exact, fragment, paging.page()).await?;
+    let items: Vec<Value> = users.items.iter().map(user_json).collect();
+    Ok(paging.respond(&uri, users.total, items))
+}
+
+/// `GET /users/search?username=…` (any logged-in user, to add members): ids and names only.
+pub async fn search(
+    State(app): State<AppState>,
+    actor: Actor,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    actor.require_login()?;
+    let query = Query::of(&uri);
+    let paging = Paging::from_query(&query)?;
+    let Some(name) = query.get("username").filter(|n| !n.is_empty()) else {
+        return Err(ApiError::bad_request("username is required"));
+    };
+    let users = app.meta.list_users(None, Some(name), paging.page()).await?;
+    let items: Vec<Value> = users
+        .items
+        .iter()
+        .map(|u| json!({"user_id": u.id, "username": u.username}))
+        .collect();
+    Ok(paging.respond(&uri, users.total, items))
+}
+
+/// `GET /users/current`: the caller's own account.
+pub async fn current(State(app): State<AppState>, actor: Actor) -> Result<Response, ApiError> {
+    actor.require_login()?;
+    match &actor {
+        Actor::As(Principal::User {
+            id,
+            groups,
+            sysadmin,
+            ..
+        }) => {
+            let user = app
+                .meta
+                .user_by_id(*id)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
+            let mut body = user_json(&user);
+            // A directory admin group grants administration without the stored flag.
+            body["admin_role_in_auth"] = json!(*sysadmin && !user.sysadmin);
+            body["sysadmin_flag"] = json!(*sysadmin);
+            body["groups"] = json!(groups);
+            Ok(axum::Json(body).into_response())
+        }
+        Actor::As(Principal::Robot { .. }) => {
+            Err(ApiError::forbidden("robot accounts have no user profile"))
+        }
+        _ => Err(ApiError::bad_request(
+            "authentication is disabled on this registry: there is no current user",
+        )),
+    }
+}
+
+/// `GET /users/{id}`: administrators, or the user itself.
+pub async fn get_one(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = visible_user(&app, &actor, &id).await?;
+    Ok(axum::Json(user_json(&user)).into_response())
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    realname: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Checks a user name: what Basic authentication and robot names leave free.
+fn check_username(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > berth_auth::service::MAX_USERNAME_LEN {
+        return Err(ApiError::bad_request(format!(
+            "a username has 1 to {} bytes",
+            berth_auth::service::MAX_USERNAME_LEN
+        )));
+    }
+    if name.starts_with(ROBOT_PREFIX) {
+        return Err(ApiError::bad_request(format!(
+            "usernames starting with {ROBOT_PREFIX} are reserved for robot accounts"
+        )));
+    }
+    if let Some(c) = name.chars().find(|c| {
+        c.is_control() || c.is_whitespace() || matches!(c, ':' | ',' | '"' | '~' | '#' | '%' | '$')
+    }) {
+        return Err(ApiError::bad_request(format!(
+            "a username cannot contain {c:?}"
+        )));
+    }
+    Ok(())
+}
+
+async fn hash(password: String) -> Result<String, ApiError> {
+    berth_auth::password::check_strength(&password).map_err(ApiError::bad_request)?;
+    tokio::task::spawn_blocking(move || berth_auth::password::hash(&password))
+        .await
+        .map_err(|e| ApiError::internal("password hashing failed", &e))?
+        .map_err(|e| ApiError::internal("password hashing failed", &e))
+}
+
+/// `POST /users` (administrators): creates a local account.
+pub async fn create(
+    State(app): State<AppState>,
+    actor: Actor,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    actor.require_admin()?;
+    let new: NewUser = json_body(&body)?;
+    check_username(&new.username)?;
+    let hash = hash(new.password).await?;
+    let profile = UserProfile {
+        email: new.email,
+        realname: new.realname,
+        comment: new.comment,
+    };
+    match app
+        .meta
+        .create_user_with_profile(&new.username, Some(&hash), false, &profile)
+        .await?
+    {
+        Some(id) => {
+            tracing::info!(user = %new.username, "created a user");
+            Ok(created(&format!("users/{id}")))
+        }
+        None => Err(ApiError::conflict(format!(
+            "user {} exists already",
+            new.username
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    realname: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `PUT /users/{id}`: changes the profile (e-mail, full name, comment); administrators, or the
+/// user itself. Fields left out keep their values.
+pub async fn update(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let user = visible_user(&app, &actor, &id).await?;
+    let change: Profile = json_body(&body)?;
+    let profile = UserProfile {
+        email: change.email.or(user.email),
+        realname: change.realname.or(user.realname),
+        comment: change.comment.or(user.comment),
+    };
+    app.meta.set_user_profile(user.id, &profile).await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    #[serde(default)]
+    old_password: Option<String>,
+    new_password: String,
+}
+
+/// `PUT /users/{id}/password`: users change their own (giving the old one); administrators set
+/// anyone else's. Credential caches, and refresh tokens issued before, stop working at once.
+pub async fn password(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let user = visible_user(&app, &actor, &id).await?;
+    let change: PasswordChange = json_body(&body)?;
+    let Some(stored) = user.password_hash.clone() else {
+        return Err(ApiError::bad_request(format!(
+            "{} is a directory (LDAP) user: change the password in the directory",
+            user.username
+        )));
+    };
+    let is_self = matches!(&actor, Actor::As(Principal::User { id: me, .. }) if *me == user.id);
+    if is_self {
+        let Some(old) = change.old_password else {
+            return Err(ApiError::bad_request(
+                "old_password is required to change your own password",
+            ));
+        };
+        let new = change.new_password.clone();
+        let (old_ok, same) = tokio::task::spawn_blocking(move || {
+            (
+                berth_auth::password::verify(&old, &stored),
+                berth_auth::password::verify(&new, &stored),
+            )
+        })
+        .await
+        .map_err(|e| ApiError::internal("password check failed", &e))?;
+        if !old_ok {
+            return Err(ApiError::forbidden("old_password is wrong"));
+        }
+        if same {
+            return Err(ApiError::bad_request(
+                "the new password must differ from the old one",
+            ));
+        }
+    }
+    let hash = hash(change.new_password).await?;
+    app.meta.set_password(&user.username, &hash).await?;
+    tracing::info!(user = %user.username, "password changed");
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+#[derive(Deserialize)]
+struct SysadminFlag {
+    sysadmin_flag: bool,
+}
+
+/// `PUT /users/{id}/sysadmin` (administrators, not on themselves).
+pub async fn sysadmin(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let user = other_user(&app, &actor, &id, "change the administrator flag of").await?;
+    let flag: SysadminFlag = json_body(&body)?;
+    app.meta.set_sysadmin(user.id, flag.sysadmin_flag).await?;
+    tracing::info!(user = %user.username, sysadmin = flag.sysadmin_flag, "administrator flag changed");
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+#[derive(Deserialize)]
+struct DisabledFlag {
+    disabled: bool,
+}
+
+/// `PUT /users/{id}/disabled` (administrators, not on themselves; a Berth extension): a
+/// disabled user cannot log in; tokens it holds expire within their lifetime.
+pub async fn disabled(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let user = other_user(&app, &actor, &id, "disable").await?;
+    let flag: DisabledFlag = json_body(&body)?;
+    app.meta.set_user_disabled(user.id, flag.disabled).await?;
+    tracing::info!(user = %user.username, disabled = flag.disabled, "user disabled flag changed");
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+/// `DELETE /users/{id}` (administrators, not on themselves): the account and its memberships.
+pub async fn delete(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = other_user(&app, &actor, &id, "delete").await?;
+    app.meta.delete_user(user.id).await?;
+    tracing::info!(user = %user.username, "deleted a user");
+    Ok(axum::http::StatusCode::OK.into_response())
+}

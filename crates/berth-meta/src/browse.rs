@@ -1,0 +1,327 @@
+//! Repositories, artifacts and tags as the management API shows them: pages with totals,
+//! sizes, tags and push times.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::MetaError;
+use crate::identity::{Bind, Conditions, Page, Paged, project_range};
+use crate::store::{MetadataStore, now};
+
+/// A repository with content.
+#[derive(Debug, Clone)]
+pub struct RepositorySummary {
+    /// Row id.
+    pub id: i64,
+    /// Full name, `<project>/…`.
+    pub name: String,
+    /// Artifacts not listed by an index (those are counted with their index).
+    pub artifact_count: u64,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last pushed to or changed (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// An artifact: a manifest, with its tags and what it references.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// Manifest digest.
+    pub digest: String,
+    /// Manifest media type.
+    pub media_type: String,
+    /// Artifact type (the config media type of images).
+    pub artifact_type: Option<String>,
+    /// Digest of the subject, for signatures, SBOMs and other referrers.
+    pub subject: Option<String>,
+    /// The manifest's size plus the sizes of the blobs it references.
+    pub size: u64,
+    /// Pushed (Unix seconds).
+    pub pushed_at: i64,
+    /// Tags pointing at it, by name, with when each was pushed.
+    pub tags: Vec<(String, i64)>,
+    /// Manifests it lists (an index's children).
+    pub children: Vec<String>,
+}
+
+/// Outcome of tagging an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagCreate {
+    /// Tagged.
+    Created,
+    /// The tag exists already and points at this digest.
+    Exists(String),
+    /// The artifact is not in the repository.
+    UnknownArtifact,
+}
+
+fn repository_from_row(r: &AnyRow) -> Result<RepositorySummary, MetaError> {
+    Ok(RepositorySummary {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        artifact_count: u64::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
+        created_at: r.try_get(3)?,
+        updated_at: r.try_get(4)?,
+    })
+}
+
+const REPOSITORY_SELECT: &str = "SELECT r.id, r.name, \
+     (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id AND NOT EXISTS \
+       (SELECT 1 FROM manifest_references x WHERE x.repository_id = r.id \
+        AND x.child_digest = m.digest AND x.kind = 'manifest')), \
+     r.created_at, r.updated_at";
+
+/// Manifests of a repository that no index in it lists.
+const TOP_LEVEL: &str = "NOT EXISTS (SELECT 1 FROM manifest_references x WHERE \
+     x.repository_id = m.repository_id AND x.child_digest = m.digest AND x.kind = 'manifest')";
+
+impl MetadataStore {
+    /// Repositories with content a page at a time, by name: those of the projects named in
+    /// `projects` (all when `None`), optionally only names containing `name`.
+    pub async fn list_repository_summaries(
+        &self,
+        projects: Option<&[String]>,
+        name: Option<&str>,
+        page: Page,
+    ) -> Result<Paged<RepositorySummary>, MetaError> {
+        let mut c = Conditions::default();
+        c.push(
+            "EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)",
+            [],
+        );
+        if let Some(projects) = projects {
+            if projects.is_empty() {
+                return Ok(Paged {
+                    items: Vec::new(),
+                    total: 0,
+                });
+            }
+            let ranges = vec!["(r.name > ? AND r.name < ?)"; projects.len()].join(" OR ");
+            c.push(
+                format!("({ranges})"),
+                projects.iter().flat_map(|p| {
+                    let (low, high) = project_range(p);
+                    [Bind::Text(low), Bind::Text(high)]
+                }),
+            );
+        }
+        if let Some(part) = name {
+            c.push("INSTR(r.name, ?) > 0", [Bind::Text(part.to_owned())]);
+        }
+        let (rows, total) = c
+            .page(
+                &self.pool,
+                REPOSITORY_SELECT,
+                "FROM repositories r",
+                "ORDER BY r.name",
+                page,
+            )
+            .await?;
+        Ok(Paged {
+            items: rows
+                .iter()
+                .map(repository_from_row)
+                .collect::<Result<_, _>>()?,
+            total,
+        })
+    }
+
+    /// One repository, if it has content.
+    pub async fn repository_summary(
+        &self,
+        name: &str,
+    ) -> Result<Option<RepositorySummary>, MetaError> {
+        let sql = format!(
+            "{REPOSITORY_SELECT} FROM repositories r WHERE r.name = ? \
+             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
+        );
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(repository_from_row).transpose()
+    }
+
+    /// Deletes a repository: its tags, manifests and blob links (the blobs stay in the blob
+    /// store for garbage collection). Returns whether it had content.
+    pub async fn delete_repository(&self, name: &str) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(id) = self.lock_repository(&mut tx, name, false).await? else {
+            return Ok(false);
+        };
+        let had: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repository_id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        for sql in [
+            "DELETE FROM tags WHERE repository_id = ?",
+            "DELETE FROM manifest_references WHERE repository_id = ?",
+            "DELETE FROM manifests WHERE repository_id = ?",
+            "DELETE FROM repository_blobs WHERE repository_id = ?",
+            "DELETE FROM repositories WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(had > 0)
+    }
+
+    /// A repository's artifacts a page at a time, newest first; index children are left out
+    /// (they appear as their index's `children`). `tag` keeps only artifacts with that tag
+    /// (`exact`) or a tag containing it.
+    pub async fn list_artifacts(
+        &self,
+        repository: &str,
+        tag: Option<(&str, bool)>,
+        page: Page,
+    ) -> Result<Option<Paged<Artifact>>, MetaError> {
+        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repository)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(repo_id) = repo_id else {
+            return Ok(None);
+        };
+        let mut c = Conditions::default();
+        c.push("m.repository_id = ?", [Bind::Int(repo_id)]);
+        c.push(TOP_LEVEL, []);
+        if let Some((tag, exact)) = tag {
+            let test = if exact {
+                "t.name = ?"
+            } else {
+                "INSTR(t.name, ?) > 0"
+            };
+            c.push(
+                format!(
+                    "EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id \
+                     AND t.manifest_digest = m.digest AND {test})"
+                ),
+                [Bind::Text(tag.to_owned())],
+            );
+        }
+        let (rows, total) = c
+            .page(
+                &self.pool,
+                ARTIFACT_SELECT,
+                "FROM manifests m",
+                "ORDER BY m.created_at DESC, m.digest",
+                page,
+            )
+            .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(self.artifact_from_row(repo_id, row).await?);
+        }
+        Ok(Some(Paged { items, total }))
+    }
+
+    /// One artifact by digest.
+    pub async fn artifact(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Artifact>, MetaError> {
+        let sql = format!(
+            "{ARTIFACT_SELECT} FROM manifests m JOIN repositories r ON r.id = m.repository_id \
+             WHERE r.name = ? AND m.digest = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(repository)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let repo_id: i64 = row.try_get(6)?;
+                Ok(Some(self.artifact_from_row(repo_id, &row).await?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn artifact_from_row(&self, repo_id: i64, r: &AnyRow) -> Result<Artifact, MetaError> {
+        let digest: String = r.try_get(0)?;
+        let manifest_size: i64 = r.try_get(4)?;
+        let tags = sqlx::query(
+            "SELECT name, updated_at FROM tags WHERE repository_id = ? AND manifest_digest = ? ORDER BY name",
+        )
+        .bind(repo_id)
+        .bind(&digest)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|t| Ok((t.try_get(0)?, t.try_get(1)?)))
+        .collect::<Result<Vec<(String, i64)>, MetaError>>()?;
+        let blob_sizes: Option<i64> = sqlx::query_scalar(
+            "SELECT SUM(b.size) FROM manifest_references x JOIN blobs b ON b.digest = x.child_digest \
+             WHERE x.repository_id = ? AND x.manifest_digest = ? AND x.kind = 'blob'",
+        )
+        .bind(repo_id)
+        .bind(&digest)
+        .fetch_one(&self.pool)
+        .await?;
+        let children = sqlx::query_scalar(
+            "SELECT child_digest FROM manifest_references \
+             WHERE repository_id = ? AND manifest_digest = ? AND kind = 'manifest' ORDER BY child_digest",
+        )
+        .bind(repo_id)
+        .bind(&digest)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Artifact {
+            digest,
+            media_type: r.try_get(1)?,
+            artifact_type: r.try_get(2)?,
+            subject: r.try_get(3)?,
+            size: u64::try_from(manifest_size + blob_sizes.unwrap_or(0)).unwrap_or(0),
+            pushed_at: r.try_get(5)?,
+            tags,
+            children,
+        })
+    }
+
+    /// Points a new tag at an artifact. An existing tag is not moved.
+    pub async fn create_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &str,
+    ) -> Result<TagCreate, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(repo_id) = self.lock_repository(&mut tx, repository, false).await? else {
+            return Ok(TagCreate::UnknownArtifact);
+        };
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?")
+                .bind(repo_id)
+                .bind(digest)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if known.is_none() {
+            return Ok(TagCreate::UnknownArtifact);
+        }
+        let current: Option<String> = sqlx::query_scalar(
+            "SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?",
+        )
+        .bind(repo_id)
+        .bind(tag)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(current) = current {
+            return Ok(TagCreate::Exists(current));
+        }
+        sqlx::query(
+            "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(repo_id)
+        .bind(tag)
+        .bind(digest)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(TagCreate::Created)
+    }
+}
+
+const ARTIFACT_SELECT: &str = "SELECT m.digest, m.media_type, m.artifact_type, m.subject_digest, m.size, m.created_at, m.repository_id";
