@@ -140,19 +140,66 @@ async fn directory_users_and_groups_on_the_registry() {
     let slapd = Slapd::start();
     let (b, _dir) = berth_with_ldap(&slapd.url).await;
     let meta = b.meta().await;
-    let team = meta
-        .create_project("team", false, None)
-        .await
-        .unwrap()
-        .unwrap();
-    meta.set_group_role(
-        team,
-        "cn=developers,ou=groups,dc=example,dc=org",
-        "developer",
-    )
-    .await
-    .unwrap();
     let c = reqwest::Client::new();
+    // The project and its group member come through the management API, as an operator would.
+    let api = |path: &str| b.url(&format!("/api/v2.0{path}"));
+    let admin = ("admin", Some(support::ADMIN_PASSWORD));
+    let r = c
+        .post(api("/projects"))
+        .basic_auth(admin.0, admin.1)
+        .json(&serde_json::json!({"project_name": "team"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(api("/projects/team/members"))
+        .basic_auth(admin.0, admin.1)
+        .header("x-is-resource-name", "true")
+        .json(&serde_json::json!({
+            "role_id": 2,
+            "member_group": {"group_type": 1, "ldap_group_dn": "cn=developers,ou=groups,dc=example,dc=org"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // A directory user sees the projects its groups are members of.
+    let r = c
+        .get(api("/projects"))
+        .basic_auth("bob", Some("bobpw"))
+        .send()
+        .await
+        .unwrap();
+    let projects: serde_json::Value = r.json().await.unwrap();
+    let names: Vec<&str> = projects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["library", "team"]);
+    assert_eq!(projects[1]["current_user_role_id"], 2);
+    let r = c
+        .get(api("/users/current"))
+        .basic_auth("alice", Some("alicepw"))
+        .send()
+        .await
+        .unwrap();
+    let me: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            &me["sysadmin_flag"],
+            &me["admin_role_in_auth"],
+            &me["directory_user"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(true),
+            &serde_json::json!(true)
+        ),
+        "{me}"
+    );
     let scope = "repository:team/app:pull,push,delete";
     // bob is a developer through his group; alice an administrator through the admin group.
     assert_eq!(

@@ -373,3 +373,51 @@ async fn sigkill_during_uploads_leaves_nothing_partial_and_restarts_cleanly() {
         .unwrap();
     assert!(got == data, "blob differs after resume");
 }
+
+#[tokio::test]
+async fn a_fresh_start_requires_login_and_writes_a_generated_admin_password() {
+    let dir = tempfile::tempdir().unwrap();
+    // An empty BERTH_AUTH_ENABLED leaves the default (on) in place.
+    let b = Berth::start_in(dir.path(), &[("BERTH_AUTH_ENABLED", "")]).await;
+    let c = reqwest::Client::new();
+    let r = c.get(b.url("/v2/")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer realm=")
+    );
+    let file = dir.path().join("initial-admin-password");
+    let password = std::fs::read_to_string(&file).unwrap();
+    let password = password.trim();
+    assert_eq!(password.len(), 32);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!b.log().contains(password), "the password is never logged");
+    assert!(b.log().contains("initial-admin-password"));
+    let r = c
+        .get(b.url("/api/v2.0/users/current"))
+        .basic_auth("admin", Some(password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(me["sysadmin_flag"], true);
+    // A restart keeps the account and does not write a new password.
+    drop(b);
+    std::fs::remove_file(&file).unwrap();
+    let b = Berth::start_in(dir.path(), &[("BERTH_AUTH_ENABLED", "")]).await;
+    assert!(!file.exists());
+    let r = c
+        .get(b.url("/api/v2.0/users/current"))
+        .basic_auth("admin", Some(password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -357,3 +357,178 @@ async fn users_projects_members_and_keys() {
     assert_eq!(s.signing_keys(49).await.unwrap().len(), 2);
     assert_eq!(s.signing_keys(50).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn project_listings_follow_visibility_and_deletion_cleans_up() {
+    use berth_meta::{
+        MemberEntity, NewRobot, Page, ProjectDelete, ProjectFilter, ProjectScope, TagCreate,
+    };
+    let (_dir, s) = sqlite().await;
+    let all = Page {
+        offset: 0,
+        limit: 100,
+    };
+    let alice = s
+        .create_user("alice", Some("h"), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let team = s
+        .create_project("team", false, Some(alice))
+        .await
+        .unwrap()
+        .unwrap();
+    let ops = s.create_project("ops", false, None).await.unwrap().unwrap();
+    s.create_project("hidden", false, None).await.unwrap();
+    // The owner is the project admin.
+    assert_eq!(
+        s.user_role(team, alice).await.unwrap().as_deref(),
+        Some("projectAdmin")
+    );
+    // Groups match case-insensitively.
+    let group = MemberEntity::Group("CN=Ops,DC=example".into());
+    let member = s.add_member(ops, &group, "guest").await.unwrap().unwrap();
+    assert!(
+        s.add_member(ops, &group, "developer")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let names = |scope| {
+        let s = s.clone();
+        async move {
+            let filter = ProjectFilter {
+                scope,
+                name: None,
+                public: None,
+            };
+            let page = s.list_projects(&filter, all).await.unwrap();
+            (
+                page.items.into_iter().map(|p| p.name).collect::<Vec<_>>(),
+                page.total,
+            )
+        }
+    };
+    let groups = vec!["cn=ops,dc=example".to_owned()];
+    assert_eq!(
+        names(ProjectScope::Member {
+            user_id: alice,
+            groups: &groups
+        })
+        .await,
+        (vec!["library".into(), "ops".into(), "team".into()], 3)
+    );
+    assert_eq!(
+        names(ProjectScope::Member {
+            user_id: alice,
+            groups: &[]
+        })
+        .await,
+        (vec!["library".into(), "team".into()], 2)
+    );
+    let named = vec!["hidden".to_owned()];
+    assert_eq!(
+        names(ProjectScope::Named(&named)).await,
+        (vec!["hidden".into(), "library".into()], 2)
+    );
+    assert_eq!(names(ProjectScope::Public).await.1, 1);
+    assert_eq!(names(ProjectScope::All).await.1, 4);
+    // Paging keeps the total.
+    let filter = ProjectFilter {
+        scope: ProjectScope::All,
+        name: None,
+        public: None,
+    };
+    let second = s
+        .list_projects(
+            &filter,
+            Page {
+                offset: 1,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            second.items.len(),
+            second.total,
+            second.items[0].name.as_str()
+        ),
+        (2, 4, "library")
+    );
+    // Members by id.
+    assert!(
+        s.update_member_role(ops, member, "maintainer")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.member(ops, member).await.unwrap().unwrap().role,
+        "maintainer"
+    );
+    assert!(
+        s.member(team, member).await.unwrap().is_none(),
+        "ids are per project"
+    );
+    assert!(s.delete_member(ops, member).await.unwrap());
+    assert!(!s.delete_member(ops, member).await.unwrap());
+
+    // A project with content cannot be deleted; once empty it goes with its members and robots.
+    let (a, m) = (digest("a"), digest("m"));
+    s.link_blob("team/app", &a, 1, None).await.unwrap();
+    s.put_manifest("team/app", &manifest(&m, vec![(&a, 1)], Some("v1")))
+        .await
+        .unwrap();
+    // `team_x/…` sorts next to `team/…` but is not in the project.
+    s.put_manifest("team_x/app", &manifest(&digest("n"), vec![], None))
+        .await
+        .unwrap();
+    s.create_robot(&NewRobot {
+        name: "robot$team+ci",
+        secret_hash: "h",
+        permissions: "[]",
+        description: "",
+        project_id: Some(team),
+        duration_days: -1,
+        expires_at: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.list_robots(Some(team), all).await.unwrap().total, 1);
+    assert_eq!(
+        s.create_tag("team/app", "v1", m.as_str()).await.unwrap(),
+        TagCreate::Exists(m.to_string())
+    );
+    assert_eq!(
+        s.create_tag("team/app", "v2", digest("x").as_str())
+            .await
+            .unwrap(),
+        TagCreate::UnknownArtifact
+    );
+    assert_eq!(
+        s.create_tag("team/app", "v2", m.as_str()).await.unwrap(),
+        TagCreate::Created
+    );
+    assert_eq!(
+        s.delete_project(team).await.unwrap(),
+        ProjectDelete::NotEmpty(1)
+    );
+    assert!(s.delete_repository("team/app").await.unwrap());
+    assert!(!s.delete_repository("team/app").await.unwrap());
+    assert_eq!(
+        s.delete_project(team).await.unwrap(),
+        ProjectDelete::Deleted
+    );
+    assert_eq!(
+        s.delete_project(team).await.unwrap(),
+        ProjectDelete::Unknown
+    );
+    assert!(s.robot("robot$team+ci").await.unwrap().is_none());
+    assert_eq!(s.user_role(team, alice).await.unwrap(), None);
+    assert!(s.repository_summary("team_x/app").await.unwrap().is_some());
+    // Deleting a user removes its memberships.
+    s.set_user_role(ops, alice, "guest").await.unwrap();
+    assert!(s.delete_user(alice).await.unwrap());
+    assert_eq!(s.list_members(ops, None, all).await.unwrap().total, 0);
+}
