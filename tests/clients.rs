@@ -9,8 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::{
-    Berth, Dockerd, ensure_debian, python_venv, random_bytes, run, seed_member, sha256,
-    static_hello,
+    Berth, Dockerd, ensure_debian, python_venv, random_bytes, run, sha256, static_hello,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -350,9 +349,8 @@ async fn oras_pushes_and_pulls_an_artifact() {
 async fn docker_podman_and_skopeo_with_authentication() {
     ensure_debian(&[("podman", "podman"), ("skopeo", "skopeo")]);
     let b = Berth::start_with_auth().await;
-    let meta = b.meta().await;
-    seed_member(&meta, "dev", "dev-pass", "team", false, "developer").await;
-    seed_member(&meta, "gu", "gu-pass", "team", false, "guest").await;
+    support::api_member(&b, "dev", "Dev-pass-1", "team", 2).await;
+    support::api_member(&b, "gu", "Gu-pass-12", "team", 3).await;
     let dockerd = Dockerd::start();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
@@ -389,25 +387,29 @@ async fn docker_podman_and_skopeo_with_authentication() {
     let bad = login("dev", "wrong");
     assert!(!bad.status.success());
     // Developer pushes to the project; the administrator to the public `library`.
-    assert!(login("dev", "dev-pass").status.success());
+    assert!(login("dev", "Dev-pass-1").status.success());
     run(dockerd.docker().args(["push", &private]));
     assert!(login("admin", support::ADMIN_PASSWORD).status.success());
     run(dockerd.docker().args(["push", &public]));
     // A robot account pushes with docker.
-    support::seed_robot(
-        &meta,
-        "robot$team+ci",
-        "ci-secret",
-        r#"[{"project":"team","actions":["pull","push"]}]"#,
-        None,
+    let (robot, secret) = support::api_robot(
+        &b,
+        serde_json::json!({
+            "name": "ci", "level": "project", "duration": -1,
+            "permissions": [{"kind": "project", "namespace": "team", "access": [
+                {"resource": "repository", "action": "pull"},
+                {"resource": "repository", "action": "push"}
+            ]}]
+        }),
     )
     .await;
-    assert!(login("robot$team+ci", "ci-secret").status.success());
+    assert_eq!(robot, "robot$team+ci");
+    assert!(login(&robot, &secret).status.success());
     let robot_tag = format!("{}/team/app:robot", b.addr);
     run(dockerd.docker().args(["tag", &private, &robot_tag]));
     run(dockerd.docker().args(["push", &robot_tag]));
     // Guest may not push, and is told why.
-    assert!(login("gu", "gu-pass").status.success());
+    assert!(login("gu", "Gu-pass-12").status.success());
     let denied = dockerd.docker().args(["push", &private]).output().unwrap();
     assert!(!denied.status.success());
     let stderr = String::from_utf8_lossy(&denied.stderr);
@@ -474,7 +476,7 @@ async fn docker_podman_and_skopeo_with_authentication() {
         "-u",
         "dev",
         "-p",
-        "dev-pass",
+        "Dev-pass-1",
         &b.addr,
     ]));
     run(tool("podman").args(["pull", "-q", "--tls-verify=false", &private]));
@@ -499,7 +501,7 @@ async fn docker_podman_and_skopeo_with_authentication() {
         "list-tags",
         "--tls-verify=false",
         "--creds",
-        "gu:gu-pass",
+        "gu:Gu-pass-12",
         &format!("docker://{}/team/app", b.addr),
     ]));
     assert!(
@@ -512,9 +514,9 @@ async fn docker_podman_and_skopeo_with_authentication() {
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
             "--src-creds",
-            "gu:gu-pass",
+            "gu:Gu-pass-12",
             "--dest-creds",
-            "gu:gu-pass",
+            "gu:Gu-pass-12",
         ])
         .arg(format!("docker://{}/team/app:1", b.addr))
         .arg(format!("docker://{}/team/app:copy", b.addr))

@@ -206,6 +206,58 @@ pub async fn seed_member(
     }
 }
 
+/// Through the management API as the administrator, as an operator would: creates `user`
+/// (unless it exists) and `project` (unless it exists), and makes the user a member with
+/// Harbor's `role_id` (1 project admin, 2 developer, 3 guest, 4 maintainer, 5 limited guest).
+pub async fn api_member(b: &Berth, user: &str, password: &str, project: &str, role_id: u8) {
+    let c = reqwest::Client::new();
+    let api = |path: &str| b.url(&format!("/api/v2.0{path}"));
+    let admin = |req: reqwest::RequestBuilder| req.basic_auth("admin", Some(ADMIN_PASSWORD));
+    let send = |req: reqwest::RequestBuilder, body: serde_json::Value| async move {
+        let r = admin(req).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        assert!(
+            status == 201 || status == 409,
+            "{status}: {}",
+            r.text().await.unwrap()
+        );
+    };
+    send(
+        c.post(api("/users")),
+        serde_json::json!({"username": user, "password": password}),
+    )
+    .await;
+    send(
+        c.post(api("/projects")),
+        serde_json::json!({"project_name": project}),
+    )
+    .await;
+    send(
+        c.post(api(&format!("/projects/{project}/members")))
+            .header("x-is-resource-name", "true"),
+        serde_json::json!({"role_id": role_id, "member_user": {"username": user}}),
+    )
+    .await;
+}
+
+/// Creates a robot account through the management API as the administrator (`body` as Harbor
+/// takes it); returns its full name and its secret.
+pub async fn api_robot(b: &Berth, body: serde_json::Value) -> (String, String) {
+    let r = reqwest::Client::new()
+        .post(b.url("/api/v2.0/robots"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    (
+        v["name"].as_str().unwrap().to_owned(),
+        v["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// Creates a robot account with `secret` and `permissions` (JSON), expiring at `expires_at`.
 pub async fn seed_robot(
     meta: &berth_meta::MetadataStore,
