@@ -82,6 +82,21 @@ impl Conditions {
     }
 }
 
+impl MetadataStore {
+    /// The row `sql` selects with `key` bound, mapped by `map`.
+    async fn fetch_by<T>(
+        &self,
+        sql: &str,
+        key: Bind,
+        map: fn(&AnyRow) -> Result<T, MetaError>,
+    ) -> Result<Option<T>, MetaError> {
+        let row = bind(sqlx::query(sql), &key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(map).transpose()
+    }
+}
+
 fn bind<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     value: &Bind,
@@ -396,21 +411,14 @@ impl MetadataStore {
     /// A user by name.
     pub async fn user(&self, username: &str) -> Result<Option<User>, MetaError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?");
-        let row = sqlx::query(&sql)
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user_from_row).transpose()
+        self.fetch_by(&sql, Bind::Text(username.to_owned()), user_from_row)
+            .await
     }
 
     /// A user by id.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, MetaError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user_from_row).transpose()
+        self.fetch_by(&sql, Bind::Int(id), user_from_row).await
     }
 
     /// Users by name, a page at a time: names equal to `exact`, or containing `fragment`.
@@ -585,21 +593,14 @@ impl MetadataStore {
     /// A project by name.
     pub async fn project(&self, name: &str) -> Result<Option<Project>, MetaError> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.name = ?");
-        let row = sqlx::query(&sql)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(project_from_row).transpose()
+        self.fetch_by(&sql, Bind::Text(name.to_owned()), project_from_row)
+            .await
     }
 
     /// A project by id.
     pub async fn project_by_id(&self, id: i64) -> Result<Option<Project>, MetaError> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = ?");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(project_from_row).transpose()
+        self.fetch_by(&sql, Bind::Int(id), project_from_row).await
     }
 
     /// Projects a page at a time, by name.
@@ -938,21 +939,14 @@ impl MetadataStore {
     /// A robot by full name.
     pub async fn robot(&self, name: &str) -> Result<Option<Robot>, MetaError> {
         let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE name = ?");
-        let row = sqlx::query(&sql)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(robot_from_row).transpose()
+        self.fetch_by(&sql, Bind::Text(name.to_owned()), robot_from_row)
+            .await
     }
 
     /// A robot by id.
     pub async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>, MetaError> {
         let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(robot_from_row).transpose()
+        self.fetch_by(&sql, Bind::Int(id), robot_from_row).await
     }
 
     /// Robots a page at a time, by name: all of them, or one project's (`Some(project_id)`).

@@ -5,11 +5,10 @@
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_auth::{Principal, ProjectOp};
+use berth_auth::ProjectOp;
 use berth_core::{Reference, RepositoryName, Tag, media_type};
 use berth_meta::{
-    Artifact, ManifestDelete, Page, Project, ProjectFilter, ProjectScope, RepositorySummary,
-    TagCreate,
+    Artifact, ManifestDelete, Page, Project, ProjectFilter, RepositorySummary, TagCreate,
 };
 use bytes::Bytes;
 use percent_encoding::percent_decode_str;
@@ -86,23 +85,8 @@ pub async fn all_repositories(
     let visible: Option<Vec<String>> = if actor.is_admin() {
         None
     } else {
-        let principal = actor.principal();
-        let robot_projects: Vec<String>;
-        let scope = match &principal {
-            Principal::User { id, groups, .. } => ProjectScope::Member {
-                user_id: *id,
-                groups,
-            },
-            Principal::Robot { permissions, .. } => {
-                robot_projects = permissions.iter().map(|p| p.project.clone()).collect();
-                if robot_projects.iter().any(|p| p == "*") {
-                    ProjectScope::All
-                } else {
-                    ProjectScope::Named(&robot_projects)
-                }
-            }
-            Principal::Anonymous => ProjectScope::Public,
-        };
+        let mut robot_projects = Vec::new();
+        let scope = actor.project_scope(&mut robot_projects);
         let filter = ProjectFilter {
             scope,
             name: None,

@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use berth_auth::{Login, Principal, ProjectOp, Standing};
-use berth_meta::{Page, Project};
+use berth_meta::{Page, Project, ProjectScope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -214,6 +214,25 @@ impl Actor {
             Err(ApiError::forbidden(
                 "only system administrators may do this",
             ))
+        }
+    }
+
+    /// Which projects the caller may see in listings (`names` holds a robot's projects).
+    pub fn project_scope<'a>(&'a self, names: &'a mut Vec<String>) -> ProjectScope<'a> {
+        match self {
+            _ if self.is_admin() => ProjectScope::All,
+            Self::As(Principal::User { id, groups, .. }) => ProjectScope::Member {
+                user_id: *id,
+                groups,
+            },
+            Self::As(Principal::Robot { permissions, .. }) => {
+                if permissions.iter().any(|p| p.project == "*") {
+                    return ProjectScope::All;
+                }
+                names.extend(permissions.iter().map(|p| p.project.clone()));
+                ProjectScope::Named(names)
+            }
+            _ => ProjectScope::Public,
         }
     }
 

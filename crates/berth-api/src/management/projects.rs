@@ -4,7 +4,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::{Principal, ProjectOp, Standing};
-use berth_meta::{Project, ProjectDelete, ProjectFilter, ProjectScope};
+use berth_meta::{Project, ProjectDelete, ProjectFilter};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -84,24 +84,8 @@ pub async fn list(
             }
         }
     }
-    let principal = actor.principal();
-    let robot_projects: Vec<String>;
-    let scope = match &principal {
-        _ if actor.is_admin() => ProjectScope::All,
-        Principal::User { id, groups, .. } => ProjectScope::Member {
-            user_id: *id,
-            groups,
-        },
-        Principal::Robot { permissions, .. } => {
-            if permissions.iter().any(|p| p.project == "*") {
-                ProjectScope::All
-            } else {
-                robot_projects = permissions.iter().map(|p| p.project.clone()).collect();
-                ProjectScope::Named(&robot_projects)
-            }
-        }
-        Principal::Anonymous => ProjectScope::Public,
-    };
+    let mut robot_projects = Vec::new();
+    let scope = actor.project_scope(&mut robot_projects);
     let filter = ProjectFilter {
         scope,
         name: name.as_deref(),

@@ -292,12 +292,15 @@ pub async fn password(
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
-#[derive(Deserialize)]
-struct SysadminFlag {
-    sysadmin_flag: bool,
+/// Reads the boolean `key` of a JSON body.
+fn flag(body: &[u8], key: &str) -> Result<bool, ApiError> {
+    let value: Value = json_body(body)?;
+    value[key]
+        .as_bool()
+        .ok_or_else(|| ApiError::bad_request(format!("the body needs {{\"{key}\": true|false}}")))
 }
 
-/// `PUT /users/{id}/sysadmin` (administrators, not on themselves).
+/// `PUT /users/{id}/sysadmin` (administrators, not on themselves): `{"sysadmin_flag": bool}`.
 pub async fn sysadmin(
     State(app): State<AppState>,
     actor: Actor,
@@ -305,19 +308,15 @@ pub async fn sysadmin(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user = other_user(&app, &actor, &id, "change the administrator flag of").await?;
-    let flag: SysadminFlag = json_body(&body)?;
-    app.meta.set_sysadmin(user.id, flag.sysadmin_flag).await?;
-    tracing::info!(user = %user.username, sysadmin = flag.sysadmin_flag, "administrator flag changed");
+    let value = flag(&body, "sysadmin_flag")?;
+    app.meta.set_sysadmin(user.id, value).await?;
+    tracing::info!(user = %user.username, sysadmin = value, "administrator flag changed");
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
-#[derive(Deserialize)]
-struct DisabledFlag {
-    disabled: bool,
-}
-
-/// `PUT /users/{id}/disabled` (administrators, not on themselves; a Berth extension): a
-/// disabled user cannot log in; tokens it holds expire within their lifetime.
+/// `PUT /users/{id}/disabled` (administrators, not on themselves; a Berth extension):
+/// `{"disabled": bool}`. A disabled user cannot log in; tokens it holds expire within their
+/// lifetime.
 pub async fn disabled(
     State(app): State<AppState>,
     actor: Actor,
@@ -325,9 +324,9 @@ pub async fn disabled(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user = other_user(&app, &actor, &id, "disable").await?;
-    let flag: DisabledFlag = json_body(&body)?;
-    app.meta.set_user_disabled(user.id, flag.disabled).await?;
-    tracing::info!(user = %user.username, disabled = flag.disabled, "user disabled flag changed");
+    let value = flag(&body, "disabled")?;
+    app.meta.set_user_disabled(user.id, value).await?;
+    tracing::info!(user = %user.username, disabled = value, "user disabled flag changed");
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
