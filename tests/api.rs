@@ -366,6 +366,9 @@ async fn users_are_managed_by_administrators_and_themselves() {
         &json!([{"user_id": bob, "username": "bob"}])
     );
     api.get("/users/search", a).await.error(400, "BAD_REQUEST");
+    api.get("/users/search?username=bo", ANON)
+        .await
+        .error(401, "UNAUTHORIZED");
 
     // Reading and changing a profile: administrators, or the user itself.
     let me = api.get("/users/current", a).await;
@@ -399,6 +402,12 @@ async fn users_are_managed_by_administrators_and_themselves() {
     api.put(&format!("/users/{}", bob), a, json!({"realname": "x"}))
         .await
         .error(403, "FORBIDDEN");
+    api.put(&format!("/users/{alice}"), ANON, json!({"realname": "x"}))
+        .await
+        .error(401, "UNAUTHORIZED");
+    api.put(&format!("/users/{alice}"), a, json!({"realname": 5}))
+        .await
+        .error(400, "BAD_REQUEST");
 
     // Passwords.
     let path = format!("/users/{alice}/password");
@@ -1160,6 +1169,41 @@ async fn repositories_artifacts_and_tags() {
             "anonymous callers see public projects only"
         );
     }
+
+    // Outsiders do not see a private project's content; a robot sees what it may pull.
+    api.user("out", "Out-pass-123").await;
+    let out = ("out", "Out-pass-123");
+    api.get(web, out).await.error(404, "NOT_FOUND");
+    api.get(&format!("{web}/artifacts"), out)
+        .await
+        .error(404, "NOT_FOUND");
+    api.get(&format!("{web}/artifacts/v1"), out)
+        .await
+        .error(404, "NOT_FOUND");
+    assert_eq!(
+        api.get("/repositories", out).await.header("x-total-count"),
+        "1"
+    );
+    let (robot, secret) = support::api_robot(
+        &api.b,
+        json!({"name": "reader", "level": "system", "permissions": [
+            {"kind": "project", "namespace": "team", "access": access(&["pull"])}]}),
+    )
+    .await;
+    let r = (robot.as_str(), secret.as_str());
+    assert_eq!(
+        api.get(&format!("{web}/artifacts"), r)
+            .await
+            .header("x-total-count"),
+        "2"
+    );
+    assert_eq!(
+        api.get("/repositories", r).await.header("x-total-count"),
+        "3"
+    );
+    api.delete(&format!("{web}/artifacts/v1"), r)
+        .await
+        .error(403, "FORBIDDEN");
 
     // Artifacts, newest first, with tags and sizes.
     let artifacts = api.get(&format!("{web}/artifacts"), g).await;

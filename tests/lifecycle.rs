@@ -251,6 +251,19 @@ async fn readyz_reports_a_broken_blob_store() {
             .contains("readiness probe"),
         "{v}"
     );
+    // The management API's health says the same, in Harbor's shape.
+    let v: serde_json::Value = c
+        .get(b.url("/api/v2.0/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["components"][1]["name"], "storage");
+    assert_eq!(v["components"][1]["status"], "unhealthy");
+    assert_eq!(v["components"][0]["status"], "healthy");
     // Liveness is unaffected, and readiness comes back with the storage.
     assert_eq!(status_of(c.get(b.url("/healthz"))).await, 200);
     std::fs::remove_file(&tmp).unwrap();
