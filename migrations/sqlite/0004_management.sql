@@ -16,7 +16,8 @@ CREATE TABLE members (
     principal  TEXT    NOT NULL,
     role       TEXT    NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
+    -- A default, so that nodes still running the previous release can insert members.
+    updated_at INTEGER NOT NULL DEFAULT 0,
     UNIQUE (project_id, kind, principal)
 );
 INSERT INTO members (project_id, kind, principal, role, created_at, updated_at)

@@ -5,13 +5,12 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use berth_core::{Digest, DigestAlgorithm, DigestHasher};
+pub use berth_testkit::{ensure_debian, free_port, run};
 
 /// A running `berth serve`.
 pub struct Berth {
@@ -28,14 +27,6 @@ pub fn berth_bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Berth {
     /// Starts berth on embedded defaults, but with authentication off (open mode, for tests of
     /// the registry API itself), in a fresh temporary data directory.
@@ -49,8 +40,10 @@ impl Berth {
     /// Starts berth with `data_dir` and extra environment; authentication is off unless `env`
     /// sets `BERTH_AUTH_ENABLED` (an empty value restores the default, on).
     pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = env.iter().find(|(k, _)| *k == "BERTH_LISTEN").map_or_else(
+            || format!("127.0.0.1:{}", free_port()),
+            |(_, v)| (*v).to_owned(),
+        );
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -116,6 +109,11 @@ impl Berth {
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("berth.log")).unwrap_or_default()
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the server with SIGKILL and reaps it.
@@ -380,55 +378,6 @@ pub async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> serd
 
 // ---- real components ---------------------------------------------------------------------
 
-static INSTALL: Mutex<()> = Mutex::new(());
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Makes sure each `(command, debian package)` is installed, installing what is missing with
-/// apt-get (serialised across test processes by a lock file). Panics with apt's output if the
-/// installation fails.
-pub fn ensure_debian(tools: &[(&str, &str)]) {
-    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let missing: Vec<&str> = tools
-        .iter()
-        .filter(|(c, _)| !have(c))
-        .map(|(_, p)| *p)
-        .collect();
-    if missing.is_empty() {
-        return;
-    }
-    let script = format!(
-        "set -e; export DEBIAN_FRONTEND=noninteractive; \
-         if [ ! -x /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi; \
-         (apt-get install -y -q -o DPkg::Lock::Timeout=900 --no-install-recommends {pkgs} || \
-          (apt-get update -q -o DPkg::Lock::Timeout=900 && apt-get install -y -q -o DPkg::Lock::Timeout=900 --no-install-recommends {pkgs}))",
-        pkgs = missing.join(" ")
-    );
-    let out = Command::new("flock")
-        .arg("/var/tmp/berth-tests-apt.lock")
-        .arg("sh")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("run apt-get (needs root and flock)");
-    assert!(
-        out.status.success(),
-        "could not install {missing:?}:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for (c, p) in tools {
-        assert!(have(c), "{c} still missing after installing {p}");
-    }
-}
-
 /// A Python virtual environment with the given PyPI packages, shared by test runs (kept under
 /// /var/tmp and created once, under a lock).
 pub fn python_venv(packages: &[&str]) -> PathBuf {
@@ -462,22 +411,6 @@ pub fn python_venv(packages: &[&str]) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     dir
-}
-
-/// Runs a command, asserting success; returns stdout. The command line and output are in the
-/// panic message when it fails.
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed with {}:\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// A private Docker engine (Debian's docker.io) with its own data root, exec root and socket;

@@ -252,13 +252,14 @@ impl MetadataStore {
         .iter()
         .map(|t| Ok((t.try_get(0)?, t.try_get(1)?)))
         .collect::<Result<Vec<(String, i64)>, MetaError>>()?;
-        let blob_sizes: Option<i64> = sqlx::query_scalar(
-            "SELECT SUM(b.size) FROM manifest_references x JOIN blobs b ON b.digest = x.child_digest \
+        // Summed here: SUM() is DECIMAL in MySQL, which sqlx's `Any` driver does not decode.
+        let blob_sizes: Vec<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM manifest_references x JOIN blobs b ON b.digest = x.child_digest \
              WHERE x.repository_id = ? AND x.manifest_digest = ? AND x.kind = 'blob'",
         )
         .bind(repo_id)
         .bind(&digest)
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
         let children = sqlx::query_scalar(
             "SELECT child_digest FROM manifest_references \
@@ -273,7 +274,7 @@ impl MetadataStore {
             media_type: r.try_get(1)?,
             artifact_type: r.try_get(2)?,
             subject: r.try_get(3)?,
-            size: u64::try_from(manifest_size + blob_sizes.unwrap_or(0)).unwrap_or(0),
+            size: u64::try_from(manifest_size + blob_sizes.iter().sum::<i64>()).unwrap_or(0),
             pushed_at: r.try_get(5)?,
             tags,
             children,

@@ -11,7 +11,9 @@ pub enum MetaError {
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// The database URL names a database Berth does not support.
-    #[error("unsupported database URL {0:?}: expected sqlite://PATH")]
+    #[error(
+        "unsupported database URL {0:?}: expected sqlite://PATH or mysql://USER:PASSWORD@HOST:PORT/DATABASE"
+    )]
     UnsupportedUrl(String),
 }
 

@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::MetaError;
-use crate::store::{MetadataStore, now};
+use crate::store::{MetadataStore, now, text};
 
 /// A page of a listing: skip `offset` rows, return at most `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +143,7 @@ fn user_from_row(r: &AnyRow) -> Result<User, MetaError> {
         disabled: r.try_get::<i64, _>(4)? != 0,
         email: r.try_get(5)?,
         realname: r.try_get(6)?,
-        comment: r.try_get(7)?,
+        comment: text(r, 7)?,
         created_at: r.try_get(8)?,
         updated_at: r.try_get(9)?,
     })
@@ -304,10 +304,10 @@ fn robot_from_row(r: &AnyRow) -> Result<Robot, MetaError> {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
         secret_hash: r.try_get(2)?,
-        permissions: r.try_get(3)?,
+        permissions: text(r, 3)?.unwrap_or_default(),
         expires_at: r.try_get(4)?,
         disabled: r.try_get::<i64, _>(5)? != 0,
-        description: r.try_get(6)?,
+        description: text(r, 6)?.unwrap_or_default(),
         project_id: r.try_get(7)?,
         duration_days: r.try_get(8)?,
         created_at: r.try_get(9)?,
@@ -1042,8 +1042,8 @@ impl MetadataStore {
             .map(|r| {
                 Ok(StoredKey {
                     kid: r.try_get(0)?,
-                    private_pem: r.try_get(1)?,
-                    cert_pem: r.try_get(2)?,
+                    private_pem: text(r, 1)?.unwrap_or_default(),
+                    cert_pem: text(r, 2)?.unwrap_or_default(),
                     activates_at: r.try_get(3)?,
                     retires_at: r.try_get(4)?,
                 })

@@ -13,12 +13,16 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 pub(crate) enum Dialect {
     /// SQLite, the embedded default.
     Sqlite,
+    /// MySQL or MariaDB, shared by the nodes of a cluster.
+    MySql,
 }
 
 impl Dialect {
     fn from_url(url: &str) -> Result<Self, MetaError> {
         if url.starts_with("sqlite:") {
             Ok(Self::Sqlite)
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Ok(Self::MySql)
         } else {
             Err(MetaError::UnsupportedUrl(url.to_owned()))
         }
@@ -28,6 +32,7 @@ impl Dialect {
     pub(crate) fn insert_ignore(self, rest: &str) -> String {
         match self {
             Self::Sqlite => format!("INSERT INTO {rest} ON CONFLICT DO NOTHING"),
+            Self::MySql => format!("INSERT IGNORE INTO {rest}"),
         }
     }
 
@@ -37,6 +42,11 @@ impl Dialect {
                 "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, \
                  updated_at = excluded.updated_at"
+            }
+            Self::MySql => {
+                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE manifest_digest = VALUES(manifest_digest), \
+                 updated_at = VALUES(updated_at)"
             }
         }
     }
@@ -175,6 +185,20 @@ pub(crate) fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// A text column that may be NULL. MySQL's `TEXT` types reach sqlx's `Any` driver as blobs,
+/// so bytes are accepted too (as UTF-8).
+pub(crate) fn text(r: &AnyRow, index: usize) -> Result<Option<String>, MetaError> {
+    match r.try_get::<Option<String>, _>(index) {
+        Ok(v) => Ok(v),
+        Err(_) => match r.try_get::<Option<Vec<u8>>, _>(index)? {
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| MetaError::Database(sqlx::Error::Decode(Box::new(e)))),
+            None => Ok(None),
+        },
+    }
+}
+
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -188,7 +212,8 @@ impl MetadataStore {
             Dialect::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
             }
-            Dialect::Sqlite => url.to_owned(),
+            Dialect::MySql if url.starts_with("mariadb:") => format!("mysql:{}", &url[8..]),
+            _ => url.to_owned(),
         };
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
@@ -217,6 +242,13 @@ impl MetadataStore {
         match self.dialect {
             Dialect::Sqlite => {
                 sqlx::migrate!("../../migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            // sqlx takes a named lock (GET_LOCK) around MySQL migrations: nodes starting at
+            // once apply each migration once.
+            Dialect::MySql => {
+                sqlx::migrate!("../../migrations/mysql")
                     .run(&self.pool)
                     .await?
             }
@@ -769,7 +801,7 @@ impl MetadataStore {
                     media_type: r.try_get(1)?,
                     size: to_u64(r.try_get(2)?),
                     artifact_type: r.try_get(3)?,
-                    annotations: r.try_get(4)?,
+                    annotations: text(r, 4)?,
                 })
             })
             .collect()

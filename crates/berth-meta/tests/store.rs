@@ -1,4 +1,5 @@
-//! The metadata store suite. It runs against every backend the store supports; today SQLite.
+//! The metadata store suite. Every case runs against every backend the store supports: SQLite,
+//! and a private MariaDB server started for the test.
 
 #![allow(clippy::unwrap_used)]
 
@@ -24,6 +25,48 @@ async fn sqlite() -> (tempfile::TempDir, MetadataStore) {
     (dir, store)
 }
 
+async fn mariadb() -> (berth_testkit::MariaDb, MetadataStore) {
+    let db = tokio::task::spawn_blocking(berth_testkit::MariaDb::start)
+        .await
+        .unwrap();
+    let url = db.database("berth");
+    let store = MetadataStore::connect(&url, &PoolSettings::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    (db, store)
+}
+
+/// Runs a case on every backend, as `<case>::sqlite` and `<case>::mariadb`.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                let (_dir, s) = super::sqlite().await;
+                super::$case(&s).await;
+            }
+
+            #[tokio::test]
+            async fn mariadb() {
+                let (_db, s) = super::mariadb().await;
+                super::$case(&s).await;
+            }
+        }
+    )*};
+}
+
+on_every_backend!(
+    blobs_link_mount_and_unlink,
+    manifests_check_references_and_tags,
+    referrers_by_subject_and_artifact_type,
+    upload_sessions_record_and_finish,
+    users_projects_members_and_keys,
+    project_listings_follow_visibility_and_deletion_cleans_up,
+);
+
 fn manifest<'a>(
     d: &'a Digest,
     blobs: Vec<(&'a Digest, u64)>,
@@ -42,9 +85,7 @@ fn manifest<'a>(
     }
 }
 
-#[tokio::test]
-async fn blobs_link_mount_and_unlink() {
-    let (_dir, s) = sqlite().await;
+async fn blobs_link_mount_and_unlink(s: &MetadataStore) {
     let a = digest("a");
     assert_eq!(s.repository_blob("lib/x", &a).await.unwrap(), None);
     s.link_blob("lib/x", &a, 1, None).await.unwrap();
@@ -91,9 +132,7 @@ async fn blobs_link_mount_and_unlink() {
     );
 }
 
-#[tokio::test]
-async fn manifests_check_references_and_tags() {
-    let (_dir, s) = sqlite().await;
+async fn manifests_check_references_and_tags(s: &MetadataStore) {
     let (cfg, layer, m) = (digest("cfg"), digest("layer"), digest("m"));
     s.link_blob("r", &cfg, 3, None).await.unwrap();
     assert_eq!(
@@ -210,9 +249,7 @@ async fn manifests_check_references_and_tags() {
     );
 }
 
-#[tokio::test]
-async fn referrers_by_subject_and_artifact_type() {
-    let (_dir, s) = sqlite().await;
+async fn referrers_by_subject_and_artifact_type(s: &MetadataStore) {
     let subject = digest("subject");
     let (a, b) = (digest("a"), digest("b"));
     for (d, t) in [(&a, "application/x-sbom"), (&b, "application/x-sig")] {
@@ -239,9 +276,7 @@ async fn referrers_by_subject_and_artifact_type() {
     );
 }
 
-#[tokio::test]
-async fn upload_sessions_record_and_finish() {
-    let (_dir, s) = sqlite().await;
+async fn upload_sessions_record_and_finish(s: &MetadataStore) {
     s.create_upload("u1", "r").await.unwrap();
     assert!(s.upload("other", "u1").await.unwrap().is_none());
     let u = s.upload("r", "u1").await.unwrap().unwrap();
@@ -279,9 +314,7 @@ async fn unsupported_url_is_reported() {
     );
 }
 
-#[tokio::test]
-async fn users_projects_members_and_keys() {
-    let (_dir, s) = sqlite().await;
+async fn users_projects_members_and_keys(s: &MetadataStore) {
     // `library` exists and is public from the start.
     let library = s.project("library").await.unwrap().unwrap();
     assert!(library.public);
@@ -358,12 +391,10 @@ async fn users_projects_members_and_keys() {
     assert_eq!(s.signing_keys(50).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn project_listings_follow_visibility_and_deletion_cleans_up() {
+async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataStore) {
     use berth_meta::{
         MemberEntity, NewRobot, Page, ProjectDelete, ProjectFilter, ProjectScope, TagCreate,
     };
-    let (_dir, s) = sqlite().await;
     let all = Page {
         offset: 0,
         limit: 100,

@@ -169,11 +169,26 @@ impl Default for AuthConfig {
     }
 }
 
+/// `scheme://user:password@host/…` with the password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// `[database]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
-    /// Database URL; `sqlite://PATH`. Default: a SQLite file in the data directory.
+    /// Database URL: `sqlite://PATH` or `mysql://USER:PASSWORD@HOST:PORT/DATABASE` (MySQL or
+    /// MariaDB). Default: a SQLite file in the data directory.
     pub url: Option<String>,
     /// Most connections in the pool.
     pub max_connections: u32,
@@ -416,8 +431,14 @@ impl Config {
             }
         }
         let url = self.database_url();
-        if !url.starts_with("sqlite:") {
-            errors.push(format!("database.url = {url:?}: expected sqlite://PATH"));
+        if !["sqlite:", "mysql:", "mariadb:"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            errors.push(format!(
+                "database.url = {:?}: expected sqlite://PATH or mysql://USER:PASSWORD@HOST:PORT/DATABASE",
+                redact_url(&url)
+            ));
         }
         if self.database.max_connections == 0 {
             errors.push("database.max_connections must be at least 1".into());
@@ -527,6 +548,11 @@ impl Config {
         }
     }
 
+    /// The database URL with its password hidden, for messages and logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url())
+    }
+
     /// The database URL: configured, or a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         self.database
@@ -631,12 +657,16 @@ mod tests {
         let env = |k: &str| (k == "BERTH_LISTEN").then(|| "nonsense".to_owned());
         let e = Config::load(None, &env).unwrap_err().to_string();
         assert!(e.contains("listen = \"nonsense\""), "{e}");
-        let env = |k: &str| (k == "BERTH_DATABASE_URL").then(|| "postgres://x".to_owned());
-        assert!(
-            Config::load(None, &env)
-                .unwrap_err()
-                .to_string()
-                .contains("database.url")
-        );
+        let env =
+            |k: &str| (k == "BERTH_DATABASE_URL").then(|| "postgres://u:secret@x/y".to_owned());
+        let e = Config::load(None, &env).unwrap_err().to_string();
+        assert!(e.contains("database.url"), "{e}");
+        assert!(!e.contains("secret"), "passwords are never shown: {e}");
+        let env =
+            |k: &str| (k == "BERTH_DATABASE_URL").then(|| "mysql://u:p@db:3306/berth".to_owned());
+        let c = Config::load(None, &env).unwrap();
+        assert_eq!(c.database_url_redacted(), "mysql://u:***@db:3306/berth");
+        assert_eq!(redact_url("sqlite:///a/b.db"), "sqlite:///a/b.db");
+        assert_eq!(redact_url("mysql://u@h/d"), "mysql://u@h/d");
     }
 }

@@ -105,14 +105,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Config {
-        command: ConfigCommand::Check,
-    } = cli.command
-    {
-        print_effective(&config);
-        return ExitCode::SUCCESS;
-    }
-    init_logging(&config);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -120,6 +112,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Config {
+        command: ConfigCommand::Check,
+    } = cli.command
+    {
+        print_effective(&config);
+        let problems = runtime.block_on(unreachable_services(&config));
+        if problems.is_empty() {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("berth: the configuration is valid, but:");
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        return ExitCode::FAILURE;
+    }
+    init_logging(&config);
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve => serve(config).await,
@@ -144,7 +152,7 @@ fn print_effective(c: &Config) {
     println!("  listen             {}", c.listen);
     println!("  external_url       {}", c.external_url(c.listen_addr()));
     println!("  data_dir           {}", c.data_dir.display());
-    println!("  database.url       {}", c.database_url());
+    println!("  database.url       {}", c.database_url_redacted());
     println!(
         "  storage            {} at {} (fsync {})",
         c.storage.driver,
@@ -159,6 +167,41 @@ fn print_effective(c: &Config) {
             c.uploads.purge_interval_minutes
         ),
     }
+}
+
+/// What the configuration names but cannot be reached, one line each naming the setting: the
+/// shared services (a MySQL database). Local paths are created at start-up and not checked here.
+async fn unreachable_services(c: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let url = c.database_url();
+    if !url.starts_with("sqlite:") {
+        let settings = berth_meta::PoolSettings {
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(c.database.acquire_timeout_secs.min(10)),
+        };
+        let reached = match berth_meta::MetadataStore::connect(&url, &settings).await {
+            Ok(meta) => meta.ping().await,
+            Err(e) => Err(e),
+        };
+        match reached {
+            Ok(()) => println!("  database           reachable"),
+            Err(e) => problems.push(format!(
+                "database.url = {:?}: {}",
+                c.database_url_redacted(),
+                root_cause(&e)
+            )),
+        }
+    }
+    problems
+}
+
+/// The innermost error's message: what an operator can act on.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 fn init_logging(c: &Config) {
@@ -184,7 +227,12 @@ async fn migrate(c: &Config) -> anyhow::Result<berth_meta::MetadataStore> {
     let url = c.database_url();
     let meta = berth_meta::MetadataStore::connect(&url, &c.pool_settings())
         .await
-        .with_context(|| format!("cannot open the metadata database (database.url = {url:?})"))?;
+        .with_context(|| {
+            format!(
+                "cannot open the metadata database (database.url = {:?})",
+                c.database_url_redacted()
+            )
+        })?;
     meta.migrate()
         .await
         .context("cannot migrate the metadata database")?;
@@ -245,7 +293,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     tracing::info!(
         listen = %bound,
         external_url = %c.external_url(bound),
-        database = %c.database_url(),
+        database = %c.database_url_redacted(),
         storage = %format!("{} at {}", app.blobs.driver_name(), storage_path.display()),
         "berth is serving"
     );

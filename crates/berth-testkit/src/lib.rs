@@ -1,0 +1,98 @@
+//! Test harness for Berth's tests: installs the real components they need (Debian packages,
+//! under a lock shared by test processes) and runs private instances of them on free ports in
+//! temporary directories, stopped by PID. A missing component is installed, never skipped; if
+//! it cannot be, the test fails and says why.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod haproxy;
+mod mariadb;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+pub use haproxy::Haproxy;
+pub use mariadb::MariaDb;
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a command and returns its standard output; panics with both outputs if it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}:\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+static INSTALL: Mutex<()> = Mutex::new(());
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Makes sure each `(command, debian package)` is installed, installing what is missing with
+/// apt-get (serialised across test processes by a lock file). Daemons are kept from starting
+/// on their default ports (`policy-rc.d`). Panics with apt's output if the installation fails.
+pub fn ensure_debian(tools: &[(&str, &str)]) {
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(c, _)| !have(c))
+        .map(|(_, p)| *p)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let script = format!(
+        "set -e; export DEBIAN_FRONTEND=noninteractive; \
+         if [ ! -x /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi; \
+         (apt-get install -y -q -o DPkg::Lock::Timeout=900 --no-install-recommends {pkgs} || \
+          (apt-get update -q -o DPkg::Lock::Timeout=900 && apt-get install -y -q -o DPkg::Lock::Timeout=900 --no-install-recommends {pkgs}))",
+        pkgs = missing.join(" ")
+    );
+    let out = Command::new("flock")
+        .arg("/var/tmp/berth-tests-apt.lock")
+        .arg("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("run apt-get (needs root and flock)");
+    assert!(
+        out.status.success(),
+        "could not install {missing:?}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (c, p) in tools {
+        assert!(have(c), "{c} still missing after installing {p}");
+    }
+}
+
+/// Sends `signal` to `pid` (best effort).
+pub fn signal(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}

@@ -1,0 +1,351 @@
+//! Stateless nodes: several berth processes sharing a real MariaDB and one blob directory (the
+//! stand-in for CephFS) behind a real HAProxy. Uploads continue on any node after the node
+//! that started them dies; tokens work on every node; a database outage is a 503 that ends
+//! by itself.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_testkit::{Haproxy, MariaDb};
+use reqwest::Client;
+use support::{ADMIN_PASSWORD, Berth, free_port, random_bytes, sha256};
+
+/// MariaDB, a shared blob directory, `n` nodes and HAProxy in front of them.
+struct Cluster {
+    nodes: Vec<Berth>,
+    lb: Haproxy,
+    shared: PathBuf,
+    _db: MariaDb,
+    _dirs: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start(n: usize) -> Self {
+        let db = tokio::task::spawn_blocking(MariaDb::start).await.unwrap();
+        let url = db.database("berth");
+        let dirs = tempfile::tempdir().unwrap();
+        let shared = dirs.path().join("blobs");
+        std::fs::create_dir_all(&shared).unwrap();
+        let addrs: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let lb = Haproxy::start(&addrs);
+        let external = format!("http://{}", lb.addr);
+        let mut nodes = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let dir = dirs.path().join(format!("node{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let env = [
+                ("BERTH_AUTH_ENABLED", "true"),
+                ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+                ("BERTH_DATABASE_URL", url.as_str()),
+                ("BERTH_STORAGE_PATH", shared.to_str().unwrap()),
+                ("BERTH_EXTERNAL_URL", external.as_str()),
+                ("BERTH_LISTEN", addr.as_str()),
+                ("BERTH_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ];
+            nodes.push(Berth::start_in(&dir, &env).await);
+        }
+        let cluster = Self {
+            nodes,
+            lb,
+            shared,
+            _db: db,
+            _dirs: dirs,
+        };
+        cluster.wait_all_up().await;
+        cluster
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.lb.addr)
+    }
+
+    /// Waits until HAProxy sends requests to every node (each answers in turn).
+    async fn wait_all_up(&self) {
+        let c = Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut ok = 0;
+            for _ in 0..self.nodes.len() * 2 {
+                if c.get(self.url("/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+                {
+                    ok += 1;
+                }
+            }
+            if ok == self.nodes.len() * 2 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the nodes never all became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn admin(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    req.basic_auth("admin", Some(ADMIN_PASSWORD))
+}
+
+/// The pid of the process holding the writer lock of an upload in `shared` (from /proc/locks).
+fn upload_writer(shared: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let inodes: Vec<u64> = std::fs::read_dir(shared.join("uploads"))
+        .ok()?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.ino())
+        .collect();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (kind, pid, id) = (fields.get(1)?, fields.get(4)?, fields.get(5)?);
+        let inode: u64 = id.rsplit(':').next()?.parse().ok()?;
+        (*kind == "FLOCK" && inodes.contains(&inode)).then(|| pid.parse().ok())?
+    })
+}
+
+/// Streams `head`, then stalls: the request is in flight until its server dies.
+fn stalled(head: Vec<u8>) -> reqwest::Body {
+    let stream = futures_util::stream::unfold(Some(head), |state| async move {
+        match state {
+            Some(bytes) => Some((Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)), None)),
+            None => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                None
+            }
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunked_upload_continues_on_another_node_after_its_node_dies() {
+    let mut cluster = Cluster::start(3).await;
+    let c = Client::new();
+    let data = random_bytes(12 << 20, 7);
+    let digest = sha256(&data);
+
+    // Started on node 0, first chunk there too.
+    let node0 = cluster.nodes[0].url("");
+    let r = admin(c.post(format!("{node0}/v2/library/big/blobs/uploads/")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = admin(c.patch(format!("{node0}{location}")))
+        .header("content-range", format!("0-{}", (4 << 20) - 1))
+        .body(data[..4 << 20].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // The second chunk is cut off by SIGKILL while node 0 writes it.
+    let patch = tokio::spawn(
+        admin(c.patch(format!("{node0}{location}")))
+            .header("content-range", format!("{}-{}", 4 << 20, (8 << 20) - 1))
+            .body(stalled(data[4 << 20..6 << 20].to_vec()))
+            .send(),
+    );
+    let pid = cluster.nodes[0].pid().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while upload_writer(&cluster.shared) != Some(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "node 0 never took the upload's writer lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.nodes[0].kill();
+    assert!(patch.await.unwrap().is_err());
+
+    // Through the load balancer: the recorded offset, then the rest, on the surviving nodes.
+    let r = admin(c.get(cluster.url(&location))).send().await.unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    let range = r.headers()["range"].to_str().unwrap().to_owned();
+    assert_eq!(
+        range,
+        format!("0-{}", (4 << 20) - 1),
+        "the interrupted chunk left nothing recorded"
+    );
+    let mut offset = 4 << 20;
+    while offset < data.len() {
+        let end = (offset + (3 << 20)).min(data.len());
+        let r = admin(c.patch(cluster.url(&location)))
+            .header("content-range", format!("{offset}-{}", end - 1))
+            .body(data[offset..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        offset = end;
+    }
+    let r = admin(c.put(cluster.url(&format!("{location}?digest={digest}"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // Every surviving node serves it, byte-identical.
+    for node in &cluster.nodes[1..] {
+        let body = admin(c.get(node.url(&format!("/v2/library/big/blobs/{digest}"))))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(sha256(&body), digest);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_from_one_node_work_on_every_node() {
+    let cluster = Cluster::start(2).await;
+    let c = Client::new();
+    let token: serde_json::Value = admin(
+        c.get(
+            cluster.nodes[0]
+                .url("/service/token?service=berth-registry&scope=repository:library/x:pull,push"),
+        ),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = token["token"].as_str().unwrap();
+    for node in &cluster.nodes {
+        let r = c
+            .post(node.url("/v2/library/x/blobs/uploads/"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    // The challenge names the load balancer, not the node.
+    let r = c.get(cluster.nodes[1].url("/v2/")).send().await.unwrap();
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(&format!(
+            "realm=\"http://{}/service/token\"",
+            cluster.lb.addr
+        )),
+        "{challenge}"
+    );
+    // A user created through one node logs in on the other.
+    let r = admin(c.post(cluster.nodes[0].url("/api/v2.0/users")))
+        .json(&serde_json::json!({"username": "dana", "password": "Dana-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .get(cluster.nodes[1].url("/api/v2.0/users/current"))
+        .basic_auth("dana", Some("Dana-pass-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_is_a_503_and_ends_without_a_restart() {
+    let mut db = tokio::task::spawn_blocking(MariaDb::start).await.unwrap();
+    let url = db.database("berth");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(&config, "[database]\nacquire_timeout_secs = 2\n").unwrap();
+    let b = Berth::start_in(
+        dir.path(),
+        &[
+            ("BERTH_AUTH_ENABLED", "true"),
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_DATABASE_URL", url.as_str()),
+            ("BERTH_CONFIG", config.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let c = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    support::push_image(
+        &Client::builder()
+            .default_headers({
+                let mut h = reqwest::header::HeaderMap::new();
+                let v = data_encoding::BASE64.encode(format!("admin:{ADMIN_PASSWORD}").as_bytes());
+                h.insert("authorization", format!("Basic {v}").parse().unwrap());
+                h
+            })
+            .build()
+            .unwrap(),
+        &b,
+        "library/app",
+        "v1",
+        "outage",
+    )
+    .await;
+    let token: serde_json::Value = admin(
+        c.get(b.url("/service/token?service=berth-registry&scope=repository:library/app:pull")),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let manifest = || {
+        c.get(b.url("/v2/library/app/manifests/v1"))
+            .bearer_auth(&token)
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+    };
+    assert_eq!(manifest().send().await.unwrap().status(), 200);
+
+    tokio::task::block_in_place(|| db.kill());
+    let started = Instant::now();
+    let r = manifest().send().await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "answered after {elapsed:?}"
+    );
+    support::expect_error(r, 503, "UNAVAILABLE").await;
+    let r = admin(c.get(b.url("/api/v2.0/projects")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["code"], "SERVICE_UNAVAILABLE");
+    let r = c.get(b.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(c.get(b.url("/healthz")).send().await.unwrap().status(), 200);
+
+    tokio::task::block_in_place(|| db.restart());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if manifest().send().await.unwrap().status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "berth did not recover:\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(c.get(b.url("/readyz")).send().await.unwrap().status(), 200);
+    assert!(!b.log().contains("panicked"));
+}
