@@ -349,3 +349,48 @@ async fn a_database_outage_is_a_503_and_ends_without_a_restart() {
     assert_eq!(c.get(b.url("/readyz")).send().await.unwrap().status(), 200);
     assert!(!b.log().contains("panicked"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_check_names_an_unreachable_or_refused_database() {
+    let db = tokio::task::spawn_blocking(MariaDb::start).await.unwrap();
+    let good = db.database("berth");
+    let check = |url: &str| {
+        std::process::Command::new(support::berth_bin())
+            .args(["config", "check"])
+            .env_remove("BERTH_CONFIG")
+            .env("BERTH_DATABASE_URL", url)
+            .output()
+            .unwrap()
+    };
+    let out = check(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("database           reachable"), "{stdout}");
+    assert!(
+        !stdout.contains("berthpw"),
+        "the password is hidden: {stdout}"
+    );
+    let wrong_password = good.replace("berthpw", "wrong-secret");
+    let closed_port = format!("mysql://berth:berthpw@127.0.0.1:{}/berth", free_port());
+    for (url, expected) in [
+        (wrong_password.as_str(), "Access denied"),
+        (closed_port.as_str(), "onnection refused"),
+    ] {
+        let out = check(url);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("database.url = \"mysql://berth:***@"),
+            "{stderr}"
+        );
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            !stderr.contains("wrong-secret") && !stderr.contains("berthpw"),
+            "{stderr}"
+        );
+    }
+}

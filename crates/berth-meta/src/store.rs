@@ -215,6 +215,18 @@ impl MetadataStore {
             Dialect::MySql if url.starts_with("mariadb:") => format!("mysql:{}", &url[8..]),
             _ => url.to_owned(),
         };
+        if dialect == Dialect::MySql {
+            // One direct connection first: the pool would retry a refused login or an unknown
+            // host until its timeout and then report only that it timed out.
+            let mut probe = tokio::time::timeout(
+                settings.acquire_timeout,
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&url),
+            )
+            .await
+            .map_err(|_| MetaError::Unavailable(sqlx::Error::PoolTimedOut))??;
+            sqlx::query("SELECT 1").execute(&mut probe).await?;
+            let _ = sqlx::Connection::close(probe).await;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
