@@ -527,3 +527,102 @@ async fn docker_podman_and_skopeo_with_authentication() {
         "a guest cannot push with skopeo either"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_pushes_over_https_with_certificate_verification() {
+    ensure_debian(&[
+        ("skopeo", "skopeo"),
+        ("openssl", "openssl"),
+        ("curl", "curl"),
+        ("tar", "tar"),
+        ("gzip", "gzip"),
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth-test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(w.join("key.pem"))
+        .arg("-out")
+        .arg(w.join("cert.pem")));
+    let certs = w.join("certs.d");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(w.join("cert.pem"), certs.join("ca.crt")).unwrap();
+    let data = w.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (cert, key) = (w.join("cert.pem"), w.join("key.pem"));
+    let b = Berth::start_in(
+        &data,
+        &[
+            ("BERTH_AUTH_ENABLED", "true"),
+            ("BERTH_ADMIN_PASSWORD", support::ADMIN_PASSWORD),
+            ("BERTH_TLS_CERT_FILE", cert.to_str().unwrap()),
+            ("BERTH_TLS_KEY_FILE", key.to_str().unwrap()),
+        ],
+    )
+    .await;
+    // The challenge points at the HTTPS token endpoint; plain HTTP gets no registry.
+    let out = run(Command::new("curl")
+        .args(["-s", "-i", "--cacert"])
+        .arg(&cert)
+        .arg(format!("https://{}/v2/", b.addr)));
+    assert!(
+        out.starts_with("HTTP/2 401") || out.starts_with("HTTP/1.1 401"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("realm=\"https://{}/service/token\"", b.addr)),
+        "{out}"
+    );
+    let plain = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/v2/", b.addr))
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "401");
+    // skopeo verifies the certificate (no --tls-verify=false) and pushes with the token flow.
+    let src = w.join("src");
+    multi_arch_layout(&src);
+    std::fs::write(w.join("auth.json"), "{}").unwrap();
+    let remote = format!("docker://{}/library/multi:tls", b.addr);
+    let creds = format!("admin:{}", support::ADMIN_PASSWORD);
+    run(Command::new("skopeo")
+        .env("REGISTRY_AUTH_FILE", w.join("auth.json"))
+        .args(["copy", "--all", "--dest-creds", &creds, "--dest-cert-dir"])
+        .arg(&certs)
+        .arg(format!("oci:{}:multi", src.display()))
+        .arg(&remote));
+    let tags = run(Command::new("skopeo")
+        .env("REGISTRY_AUTH_FILE", w.join("auth.json"))
+        .args(["list-tags", "--cert-dir"])
+        .arg(&certs)
+        .arg(format!("docker://{}/library/multi", b.addr)));
+    assert!(tags.contains("\"tls\""), "{tags}");
+    // Without the certificate, skopeo refuses the server.
+    let refused = Command::new("skopeo")
+        .env("REGISTRY_AUTH_FILE", w.join("auth.json"))
+        .args(["list-tags"])
+        .arg(format!("docker://{}/library/multi", b.addr))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

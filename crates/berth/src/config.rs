@@ -14,7 +14,9 @@
 //! | `BERTH_LOG`           | `log.level`          | `info`                                    |
 //! | `BERTH_LOG_FORMAT`    | `log.format`         | `text`                                    |
 //! | `BERTH_LDAP_SEARCH_PASSWORD` | `ldap.search_password` | (empty)                         |
-//! | `BERTH_AUTH_ENABLED`  | `auth.enabled`       | `false`                                   |
+//! | `BERTH_AUTH_ENABLED`  | `auth.enabled`       | `true`                                    |
+//! | `BERTH_TLS_CERT_FILE` | `tls.cert_file`      | (none: plain HTTP)                        |
+//! | `BERTH_TLS_KEY_FILE`  | `tls.key_file`       | (none)                                    |
 //! | `BERTH_ADMIN_PASSWORD`| (none: a secret)     | first start only: creates `auth.admin_username` |
 
 use std::net::SocketAddr;
@@ -49,6 +51,25 @@ pub struct Config {
     pub auth: AuthConfig,
     /// LDAP / Active Directory users and groups.
     pub ldap: LdapConfig,
+    /// HTTPS served by berth itself.
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM), server certificate first.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether berth serves HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
 }
 
 /// `[ldap]`
@@ -261,6 +282,7 @@ impl Default for Config {
             uploads: UploadsConfig::default(),
             auth: AuthConfig::default(),
             ldap: LdapConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -378,6 +400,12 @@ impl Config {
         if let Some(v) = env("BERTH_DATA_DIR") {
             self.data_dir = v.into();
         }
+        if let Some(v) = env("BERTH_TLS_CERT_FILE") {
+            self.tls.cert_file = Some(v.into());
+        }
+        if let Some(v) = env("BERTH_TLS_KEY_FILE") {
+            self.tls.key_file = Some(v.into());
+        }
         if let Some(v) = env("BERTH_DATABASE_URL") {
             self.database.url = Some(v);
         }
@@ -464,6 +492,9 @@ impl Config {
         if self.registry.max_manifest_bytes < 1024 {
             errors.push("registry.max_manifest_bytes must be at least 1024".into());
         }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            errors.push("tls.cert_file and tls.key_file go together: set both or neither".into());
+        }
         if self.auth.signing_key_file.is_some() != self.auth.signing_cert_file.is_some() {
             errors.push(
                 "auth.signing_key_file and auth.signing_cert_file go together: set both or neither"
@@ -543,8 +574,14 @@ impl Config {
     pub fn external_url(&self, bound: SocketAddr) -> String {
         match &self.external_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
-            None => format!("http://{bound}"),
+            None => {
+                let scheme = if self.tls.enabled() { "https" } else { "http" };
+                if bound.ip().is_unspecified() {
+                    format!("{scheme}://localhost:{}", bound.port())
+                } else {
+                    format!("{scheme}://{bound}")
+                }
+            }
         }
     }
 

@@ -266,6 +266,20 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (listen)", c.listen))?;
     let bound = listener.local_addr()?;
+    let tls = match (&c.tls.cert_file, &c.tls.key_file) {
+        (Some(cert), Some(key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot use the TLS certificate {} and key {} (tls.cert_file, tls.key_file)",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        _ => None,
+    };
     let (auth, not_ready) = if c.auth.enabled {
         let (auth, problem) = start_auth(&c, &meta, bound, jobs_stopped).await?;
         (Some(auth), problem)
@@ -295,14 +309,30 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         external_url = %c.external_url(bound),
         database = %c.database_url_redacted(),
         storage = %format!("{} at {}", app.blobs.driver_name(), storage_path.display()),
+        tls = c.tls.enabled(),
         "berth is serving"
     );
     let service =
         berth_api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    match tls {
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let stopping = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stopping.graceful_shutdown(Some(Duration::from_secs(30)));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+                .handle(handle)
+                .serve(service)
+                .await
+                .context("server failed")?;
+        }
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")?,
+    }
     let _ = stop_jobs.send(true);
     tracing::info!("berth stopped");
     Ok(())
