@@ -394,3 +394,85 @@ async fn config_check_names_an_unreachable_or_refused_database() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_pushes_through_haproxy_while_the_node_receiving_a_layer_dies() {
+    support::ensure_debian(&[("gcc", "gcc")]);
+    let mut cluster = Cluster::start(3).await;
+    let dockerd = support::Dockerd::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    support::static_hello(w);
+    let payload = random_bytes(64 << 20, 11);
+    std::fs::write(w.join("payload.bin"), &payload).unwrap();
+    std::fs::write(
+        w.join("Dockerfile"),
+        "FROM scratch\nCOPY hello /hello\nCOPY payload.bin /payload.bin\nCMD [\"/hello\"]\n",
+    )
+    .unwrap();
+    let image = format!("{}/library/ha:1", cluster.lb.addr);
+    support::run(dockerd.docker().args(["build", "-q", "-t", &image]).arg(w));
+    let mut login = dockerd.docker();
+    login
+        .args(["login", "-u", "admin", "--password-stdin", &cluster.lb.addr])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ADMIN_PASSWORD.as_bytes())
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+
+    // Push, and SIGKILL whichever node holds the writer lock of the big layer's upload.
+    let mut push = dockerd.docker();
+    push.args(["push", &image]);
+    let push = tokio::task::spawn_blocking(move || push.output().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let victim = loop {
+        if let Some(pid) = upload_writer(&cluster.shared)
+            && let Some(i) = cluster.nodes.iter().position(|n| n.pid() == Some(pid))
+        {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "no node ever received the layer");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    cluster.nodes[victim].kill();
+    let out = push.await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("digest: sha256:"),
+        "push failed after node {victim} died:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Pulled back through the balancer, the image runs and its payload is byte-identical.
+    support::run(dockerd.docker().args(["rmi", &image]));
+    support::run(dockerd.docker().args(["pull", &image]));
+    let ran = support::run(
+        dockerd
+            .docker()
+            .args(["run", "--rm", "--network", "none", &image]),
+    );
+    assert_eq!(ran.trim(), "hello from scratch image");
+    support::run(
+        dockerd
+            .docker()
+            .args(["create", "--name", "ha-check", &image]),
+    );
+    let copied = w.join("copied.bin");
+    support::run(
+        dockerd
+            .docker()
+            .args(["cp", "ha-check:/payload.bin"])
+            .arg(&copied),
+    );
+    assert!(
+        std::fs::read(&copied).unwrap() == payload,
+        "payload differs"
+    );
+}
