@@ -7,6 +7,7 @@
 
 mod haproxy;
 mod mariadb;
+mod redis;
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -14,6 +15,7 @@ use std::sync::Mutex;
 
 pub use haproxy::Haproxy;
 pub use mariadb::MariaDb;
+pub use redis::{REDIS_PASSWORD, Redis, RedisCluster, RedisSentinels, RedisServer};
 
 /// A TCP port free on 127.0.0.1 right now.
 pub fn free_port() -> u16 {

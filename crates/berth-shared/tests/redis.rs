@@ -1,0 +1,129 @@
+//! Shared counters against real Redis: a single server, a Sentinel set through a failover, and
+//! a three-master Cluster.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use berth_shared::{RedisSpec, Shared};
+use berth_testkit::{Redis, RedisCluster, RedisSentinels};
+
+async fn counts(shared: &Shared, key: &str) {
+    let window = Duration::from_secs(60);
+    assert_eq!(shared.peek(key).await.unwrap().0, 0);
+    for n in 1..=3 {
+        let (count, left) = shared.hit(key, window).await.unwrap();
+        assert_eq!(count, n);
+        assert!(left > Duration::from_secs(55) && left <= window, "{left:?}");
+    }
+    assert_eq!(shared.peek(key).await.unwrap().0, 3);
+    shared.clear(key).await.unwrap();
+    assert_eq!(shared.peek(key).await.unwrap(), (0, Duration::ZERO));
+    // The window starts with the first hit and then expires the counter.
+    shared.hit(key, Duration::from_millis(300)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(shared.peek(key).await.unwrap().0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_server() {
+    let redis = tokio::task::spawn_blocking(Redis::start).await.unwrap();
+    let shared = Shared::connect(&RedisSpec::parse(&redis.url()).unwrap())
+        .await
+        .unwrap();
+    assert!(!shared.describe().contains("redispw"));
+    counts(&shared, "berth:test:single").await;
+    // Two connections see the same counters (two nodes).
+    let other = Shared::connect(&RedisSpec::parse(&redis.url()).unwrap())
+        .await
+        .unwrap();
+    shared
+        .hit("berth:test:both", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        other
+            .hit("berth:test:both", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .0,
+        2
+    );
+    // A wrong password is refused at connection time.
+    let wrong = redis.url().replace("redispw", "nope");
+    assert!(
+        Shared::connect(&RedisSpec::parse(&wrong).unwrap())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sentinel_set_through_a_failover() {
+    let set = tokio::task::spawn_blocking(RedisSentinels::start)
+        .await
+        .unwrap();
+    let shared = Shared::connect(&RedisSpec::parse(&set.url()).unwrap())
+        .await
+        .unwrap();
+    counts(&shared, "berth:test:sentinel").await;
+    shared
+        .hit("berth:test:kept", Duration::from_secs(60))
+        .await
+        .unwrap();
+    // Wait until the replica has the counter, then kill the master.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while set
+        .replica
+        .cli(&["GET", "berth:test:kept"])
+        .is_none_or(|v| v.trim() != "1")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let old = set.master.port;
+    set.master.kill();
+    // Calls fail while no master is elected, then reach the promoted replica.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let count = loop {
+        if let Ok((n, _)) = shared.hit("berth:test:kept", Duration::from_secs(60)).await {
+            break n;
+        }
+        assert!(std::time::Instant::now() < deadline, "no failover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(count, 2, "the promoted replica kept the counter");
+    assert_eq!(set.current_master_port(), Some(set.replica.port));
+    assert_ne!(set.current_master_port(), Some(old));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_three_master_cluster() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let shared = Shared::connect(&RedisSpec::parse(&cluster.url()).unwrap())
+        .await
+        .unwrap();
+    // Keys spread over the three masters' slots.
+    for i in 0..12 {
+        counts(&shared, &format!("berth:test:cluster:{i}")).await;
+    }
+    // Keys land on every master (by hash slot), and each counts there.
+    for i in 0..30 {
+        shared
+            .hit(&format!("berth:test:spread:{i}"), Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    let per_node: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.cli(&["DBSIZE"]).unwrap().trim().parse().unwrap())
+        .collect();
+    assert_eq!(per_node.iter().sum::<u64>(), 30, "{per_node:?}");
+    assert!(per_node.iter().all(|n| *n > 0), "{per_node:?}");
+}
