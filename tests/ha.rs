@@ -476,3 +476,73 @@ async fn docker_pushes_through_haproxy_while_the_node_receiving_a_layer_dies() {
         "payload differs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_logins_count_on_every_node_through_redis_and_logins_outlive_redis() {
+    let redis = tokio::task::spawn_blocking(berth_testkit::Redis::start)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let env = [
+        ("BERTH_AUTH_ENABLED", "true"),
+        ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("BERTH_REDIS_URL", url.as_str()),
+    ];
+    let a = Berth::start_in(dir.path(), &env).await;
+    let b = Berth::start_in(dir.path(), &env).await;
+    let c = Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(a.log().contains("shared through redis") && b.log().contains("shared through redis")) {
+        assert!(Instant::now() < deadline, "the nodes never reached redis");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !a.log().contains("redispw"),
+        "the redis password is never logged"
+    );
+    let login = |node: &Berth, password: &str| {
+        c.get(node.url("/service/token?service=berth-registry"))
+            .basic_auth("admin", Some(password))
+            .send()
+    };
+    // Ten failures, spread over both nodes, exhaust the account's limit on both.
+    for i in 0..10 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(login(node, "wrong").await.unwrap().status(), 401);
+    }
+    for node in [&a, &b] {
+        let r = login(node, ADMIN_PASSWORD).await.unwrap();
+        assert_eq!(r.status(), 429, "the limit is shared");
+        assert!(r.headers().contains_key("retry-after"));
+    }
+    let ready: serde_json::Value = c
+        .get(a.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["redis"]["ok"], true, "{ready}");
+
+    // Without Redis, logins and pushes go on; readiness reports it without draining the node.
+    redis.server.kill();
+    let r = c.get(a.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let ready: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(ready["redis"]["ok"], false, "{ready}");
+    assert_eq!(ready["redis"]["required"], false, "{ready}");
+    // A new user logs in and pushes (its failures would now be counted per node).
+    support::api_member(&a, "dev", "Dev-pass-1", "team", 2).await;
+    let dev = reqwest::Client::builder()
+        .default_headers({
+            let mut h = reqwest::header::HeaderMap::new();
+            let v = data_encoding::BASE64.encode(b"dev:Dev-pass-1");
+            h.insert("authorization", format!("Basic {v}").parse().unwrap());
+            h
+        })
+        .build()
+        .unwrap();
+    support::push_image(&dev, &b, "team/app", "v1", "no-redis").await;
+}

@@ -6,6 +6,7 @@ pub mod access;
 pub mod guard;
 pub mod keys;
 pub mod ldap;
+mod limits;
 pub mod password;
 pub mod scope;
 pub mod service;

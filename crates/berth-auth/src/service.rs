@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use berth_meta::{MetaError, MetadataStore, StoredKey};
 
 use crate::access::{Permission, Principal, ROBOT_PREFIX, Role, Standing};
-use crate::guard::{CredentialCache, FailureLimiter, TokenCache};
+use crate::guard::{CredentialCache, TokenCache};
 use crate::keys::{KeyError, SigningKey};
 use crate::password;
 use crate::scope::Scope;
@@ -103,8 +103,7 @@ pub struct AuthService {
     credentials: CredentialCache,
     directory: CredentialCache<crate::ldap::LdapUser>,
     tokens: TokenCache,
-    account_failures: FailureLimiter,
-    address_failures: FailureLimiter,
+    limits: crate::limits::LoginLimits,
 }
 
 fn now() -> i64 {
@@ -139,10 +138,25 @@ impl AuthService {
             credentials: CredentialCache::new(CREDENTIAL_TTL),
             directory: CredentialCache::new(CREDENTIAL_TTL),
             tokens: TokenCache::default(),
-            account_failures: FailureLimiter::new(MAX_ACCOUNT_FAILURES, FAILURE_WINDOW),
-            address_failures: FailureLimiter::new(MAX_ADDRESS_FAILURES, FAILURE_WINDOW),
+            limits: crate::limits::LoginLimits::default(),
         };
         Ok((service, problem))
+    }
+
+    /// Keeps the failed-login counts in Redis from now on, shared with the other nodes.
+    pub fn share_limits(&self, shared: berth_shared::Shared) {
+        self.limits.share(shared);
+    }
+
+    /// Whether the shared login limits work: `None` when Redis is not in use.
+    pub async fn shared_limits_status(&self) -> Option<Result<(), String>> {
+        self.limits.shared_status().await
+    }
+
+    /// Declares that Redis is configured (so that its absence counts as a problem) before a
+    /// connection exists.
+    pub fn expect_shared_limits(&self) {
+        self.limits.expect_shared();
     }
 
     /// Re-reads the keys (a rotation scheduled by another node, a retirement).
@@ -185,36 +199,39 @@ impl AuthService {
         client: &str,
     ) -> Result<Login, AuthError> {
         let (account, address) = (format!("user:{username}"), format!("addr:{client}"));
-        if let Some(wait) = self
-            .account_failures
-            .blocked(&account)
-            .or_else(|| self.address_failures.blocked(&address))
-        {
+        if let Some(wait) = self.limits.blocked(&account, &address).await {
             return Ok(Login::Throttled(wait));
         }
-        let fail = || {
-            self.account_failures.fail(&account);
-            self.address_failures.fail(&address);
-            Ok(Login::Rejected)
-        };
+        match self.verify_credentials(username, secret).await? {
+            Some(principal) => {
+                self.limits.succeeded(&account).await;
+                Ok(Login::Accepted(principal))
+            }
+            None => {
+                self.limits.failed(&account, &address).await;
+                Ok(Login::Rejected)
+            }
+        }
+    }
+
+    /// The principal `username` and `secret` stand for, if they are good.
+    async fn verify_credentials(
+        &self,
+        username: &str,
+        secret: &str,
+    ) -> Result<Option<Principal>, AuthError> {
         if username.is_empty()
             || username.len() > MAX_USERNAME_LEN
             || secret.len() > password::MAX_PASSWORD_LEN
         {
-            return fail();
+            return Ok(None);
         }
         if username.starts_with(ROBOT_PREFIX) {
-            return match self.robot_login(username, secret).await? {
-                Some(robot) => {
-                    self.account_failures.clear(&account);
-                    Ok(Login::Accepted(robot))
-                }
-                None => fail(),
-            };
+            return self.robot_login(username, secret).await;
         }
         let user = self.meta.user(username).await?;
         if user.as_ref().is_some_and(|u| u.disabled) {
-            return fail();
+            return Ok(None);
         }
         let principal = match user {
             // A local account: its password hash decides.
@@ -234,7 +251,7 @@ impl AuthService {
                             .await
                             .map_err(|e| AuthError::Password(e.to_string()))?;
                     if !ok {
-                        return fail();
+                        return Ok(None);
                     }
                     self.credentials.remember(username, secret, &hash, ());
                 }
@@ -243,7 +260,7 @@ impl AuthService {
             // Anyone else: the directory, if there is one.
             existing => {
                 let Some(ldap) = &self.settings.ldap else {
-                    return fail();
+                    return Ok(None);
                 };
                 let found = match self.directory.hit(username, secret, LDAP_STAMP) {
                     Some(found) => Some(found),
@@ -252,7 +269,7 @@ impl AuthService {
                         .map_err(AuthError::Ldap)?,
                 };
                 let Some(found) = found else {
-                    return fail();
+                    return Ok(None);
                 };
                 self.directory
                     .remember(username, secret, LDAP_STAMP, found.clone());
@@ -265,7 +282,7 @@ impl AuthService {
                         }
                         None => match self.meta.user(username).await? {
                             Some(u) => (u.id, u.sysadmin),
-                            None => return fail(),
+                            None => return Ok(None),
                         },
                     },
                 };
@@ -277,8 +294,7 @@ impl AuthService {
                 }
             }
         };
-        self.account_failures.clear(&account);
-        Ok(Login::Accepted(principal))
+        Ok(Some(principal))
     }
 
     /// Checks a robot's secret; `None` if unknown, disabled, expired or wrong.

@@ -15,6 +15,7 @@
 //! | `BERTH_LOG_FORMAT`    | `log.format`         | `text`                                    |
 //! | `BERTH_LDAP_SEARCH_PASSWORD` | `ldap.search_password` | (empty)                         |
 //! | `BERTH_AUTH_ENABLED`  | `auth.enabled`       | `true`                                    |
+//! | `BERTH_REDIS_URL`     | `redis.url`          | (none: counters per node)                 |
 //! | `BERTH_TLS_CERT_FILE` | `tls.cert_file`      | (none: plain HTTP)                        |
 //! | `BERTH_TLS_KEY_FILE`  | `tls.key_file`       | (none)                                    |
 //! | `BERTH_ADMIN_PASSWORD`| (none: a secret)     | first start only: creates `auth.admin_username` |
@@ -53,6 +54,17 @@ pub struct Config {
     pub ldap: LdapConfig,
     /// HTTPS served by berth itself.
     pub tls: TlsConfig,
+    /// Redis, for state the nodes share beyond the database.
+    pub redis: RedisConfig,
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RedisConfig {
+    /// `redis://…`, `rediss://…`, `redis+sentinel://h1,h2/master` or `redis+cluster://h1,h2`.
+    /// Default: none (each node keeps its own counters).
+    pub url: Option<String>,
 }
 
 /// `[tls]`
@@ -283,6 +295,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             ldap: LdapConfig::default(),
             tls: TlsConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }
@@ -400,6 +413,9 @@ impl Config {
         if let Some(v) = env("BERTH_DATA_DIR") {
             self.data_dir = v.into();
         }
+        if let Some(v) = env("BERTH_REDIS_URL") {
+            self.redis.url = Some(v);
+        }
         if let Some(v) = env("BERTH_TLS_CERT_FILE") {
             self.tls.cert_file = Some(v.into());
         }
@@ -491,6 +507,11 @@ impl Config {
         }
         if self.registry.max_manifest_bytes < 1024 {
             errors.push("registry.max_manifest_bytes must be at least 1024".into());
+        }
+        if let Some(url) = &self.redis.url
+            && let Err(e) = berth_shared::RedisSpec::parse(url)
+        {
+            errors.push(format!("redis.url: {e}"));
         }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             errors.push("tls.cert_file and tls.key_file go together: set both or neither".into());

@@ -159,6 +159,13 @@ fn print_effective(c: &Config) {
         c.storage_path().display(),
         c.storage.fsync
     );
+    println!(
+        "  redis              {}",
+        c.redis.url.as_deref().map_or_else(
+            || "none (counters per node)".to_owned(),
+            berth_shared::redact
+        )
+    );
     println!("  log                {} ({})", c.log.level, c.log.format);
     match c.uploads.purge_after_hours {
         0 => println!("  upload purge       off"),
@@ -190,6 +197,22 @@ async fn unreachable_services(c: &Config) -> Vec<String> {
                 c.database_url_redacted(),
                 root_cause(&e)
             )),
+        }
+    }
+    if let Some(url) = &c.redis.url {
+        let reached = match berth_shared::RedisSpec::parse(url) {
+            Ok(spec) => tokio::time::timeout(
+                Duration::from_secs(10),
+                berth_shared::Shared::connect(&spec),
+            )
+            .await
+            .map_err(|_| "no answer within 10 s".to_owned())
+            .and_then(|r| r.map(drop).map_err(|e| root_cause(&e))),
+            Err(e) => Err(e.to_string()),
+        };
+        match reached {
+            Ok(()) => println!("  redis              reachable"),
+            Err(e) => problems.push(format!("redis.url = {:?}: {e}", berth_shared::redact(url))),
         }
     }
     problems
@@ -509,6 +532,34 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     file.sync_all()
 }
 
+/// Connects the login limits to Redis, in the background and until it succeeds: a node starts
+/// (and serves pushes and pulls) while Redis is down, counting failures locally meanwhile.
+fn share_limits(service: &Arc<berth_auth::AuthService>, url: &str) -> anyhow::Result<()> {
+    let spec = berth_shared::RedisSpec::parse(url)?;
+    service.expect_shared_limits();
+    let service = service.clone();
+    tokio::spawn(async move {
+        let mut logged = false;
+        loop {
+            match berth_shared::Shared::connect(&spec).await {
+                Ok(shared) => {
+                    tracing::info!(redis = %shared.describe(), "failed-login limits shared through redis");
+                    service.share_limits(shared);
+                    return;
+                }
+                Err(error) => {
+                    if !logged {
+                        tracing::warn!(%error, "redis unreachable: retrying every 5 s; failed logins are counted per node meanwhile");
+                        logged = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Starts the token service: keys (shared through the database), the first administrator, and
 /// a periodic key refresh. Also returns why this node must not become ready, if it must not.
 async fn start_auth(
@@ -530,6 +581,9 @@ async fn start_auth(
     }
     bootstrap_admin(c, &service).await?;
     let service = Arc::new(service);
+    if let Some(url) = &c.redis.url {
+        share_limits(&service, url)?;
+    }
     let refreshed = service.clone();
     tokio::spawn(async move {
         loop {

@@ -17,12 +17,12 @@ pub async fn ping() -> &'static str {
 /// probe for load balancers).
 pub async fn health(State(app): State<AppState>) -> Response {
     let checks = crate::health::checks(&app).await;
-    let healthy = checks.iter().all(|(_, r)| r.is_ok());
+    let healthy = checks.iter().all(|c| c.result.is_ok() || !c.required);
     let components: Vec<_> = checks
         .into_iter()
-        .map(|(name, r)| match r {
-            Ok(()) => json!({"name": name, "status": "healthy"}),
-            Err(e) => json!({"name": name, "status": "unhealthy", "error": e}),
+        .map(|c| match c.result {
+            Ok(()) => json!({"name": c.name, "status": "healthy"}),
+            Err(e) => json!({"name": c.name, "status": "unhealthy", "error": e}),
         })
         .collect();
     axum::Json(json!({
