@@ -104,6 +104,7 @@ fn docker_compose_accepts_the_compose_file() {
         .arg(&file)
         .arg("config")
         .env_remove("MARIADB_PASSWORD")
+        .env_remove("REDIS_PASSWORD")
         .env_remove("BERTH_ADMIN_PASSWORD")
         .output()
         .unwrap();

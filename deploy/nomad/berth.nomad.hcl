@@ -71,6 +71,7 @@ job "berth" {
 {{ with nomadVar "nomad/jobs/berth" }}
 BERTH_DATABASE_URL={{ .database_url }}
 BERTH_ADMIN_PASSWORD={{ .admin_password }}
+BERTH_REDIS_URL={{ .redis_url }}
 {{ end }}
 EOT
       }

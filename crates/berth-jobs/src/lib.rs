@@ -80,18 +80,41 @@ pub async fn purge_abandoned_uploads(
     Ok(report)
 }
 
-/// Runs [`purge_abandoned_uploads`] every `interval` until `shutdown` turns true.
+/// The lease name of the upload purge.
+pub const UPLOAD_PURGE_JOB: &str = "purge-abandoned-uploads";
+
+/// Runs [`purge_abandoned_uploads`] every `interval` until `shutdown` turns true, on one node
+/// of the cluster at a time: the node `node` purges while it holds the job's lease (renewed
+/// each round, for two intervals), and another takes over if it stops.
 pub async fn run_upload_purge(
     meta: MetadataStore,
     blobs: Arc<dyn BlobStore>,
     max_age: Duration,
     interval: Duration,
+    node: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                let _ = meta.release_lease(UPLOAD_PURGE_JOB, &node).await;
+                return;
+            }
+        }
+        match meta
+            .acquire_lease(UPLOAD_PURGE_JOB, &node, interval.saturating_mul(2))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!("another node purges abandoned uploads");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take the upload purge lease; will retry");
+                continue;
+            }
         }
         match purge_abandoned_uploads(&meta, blobs.as_ref(), max_age, SystemTime::now()).await {
             Ok(r) if r == PurgeReport::default() => tracing::debug!("no abandoned uploads"),

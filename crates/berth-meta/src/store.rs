@@ -268,6 +268,52 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Takes, or renews, the lease of background job `job` for `holder` until `ttl` from now:
+    /// whether `holder` has it. A lease another holder let expire is taken over.
+    pub async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, MetaError> {
+        let now = now();
+        let until = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        sqlx::query(
+            &self
+                .dialect
+                .insert_ignore("job_leases (name, holder, expires_at) VALUES (?, ?, ?)"),
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        let taken = sqlx::query(
+            "UPDATE job_leases SET holder = ?, expires_at = ? \
+             WHERE name = ? AND (holder = ? OR expires_at < ?)",
+        )
+        .bind(holder)
+        .bind(until)
+        .bind(job)
+        .bind(holder)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    /// Gives a lease up (a node shutting down), so that another node need not wait for it to
+    /// expire.
+    pub async fn release_lease(&self, job: &str, holder: &str) -> Result<(), MetaError> {
+        sqlx::query("DELETE FROM job_leases WHERE name = ? AND holder = ?")
+            .bind(job)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Checks that the database answers (readiness).
     pub async fn ping(&self) -> Result<(), MetaError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

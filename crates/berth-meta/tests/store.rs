@@ -65,6 +65,7 @@ on_every_backend!(
     upload_sessions_record_and_finish,
     users_projects_members_and_keys,
     project_listings_follow_visibility_and_deletion_cleans_up,
+    job_leases_go_to_one_holder_at_a_time,
 );
 
 fn manifest<'a>(
@@ -562,4 +563,32 @@ async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataS
     s.set_user_role(ops, alice, "guest").await.unwrap();
     assert!(s.delete_user(alice).await.unwrap());
     assert_eq!(s.list_members(ops, None, all).await.unwrap().total, 0);
+}
+
+async fn job_leases_go_to_one_holder_at_a_time(s: &MetadataStore) {
+    use std::time::Duration;
+    let minute = Duration::from_secs(60);
+    assert!(s.acquire_lease("purge", "node-a", minute).await.unwrap());
+    assert!(!s.acquire_lease("purge", "node-b", minute).await.unwrap());
+    assert!(
+        s.acquire_lease("purge", "node-a", minute).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        s.acquire_lease("gc", "node-b", minute).await.unwrap(),
+        "leases are per job"
+    );
+    // Given up: another node takes it at once.
+    s.release_lease("purge", "node-a").await.unwrap();
+    assert!(s.acquire_lease("purge", "node-b", minute).await.unwrap());
+    // Left to expire (a node that died): another node takes it over afterwards.
+    assert!(
+        s.acquire_lease("expiring", "node-a", Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    assert!(!s.acquire_lease("expiring", "node-b", minute).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(s.acquire_lease("expiring", "node-b", minute).await.unwrap());
+    assert!(!s.acquire_lease("expiring", "node-a", minute).await.unwrap());
 }

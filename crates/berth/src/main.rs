@@ -276,12 +276,20 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     )?;
     let blobs: Arc<dyn berth_storage::BlobStore> = Arc::new(blobs);
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    // This process among the cluster's nodes (the holder name of job leases): unique even
+    // where host names repeat.
+    let node_id = format!(
+        "{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     if c.uploads.purge_after_hours > 0 {
         tokio::spawn(berth_jobs::run_upload_purge(
             meta.clone(),
             blobs.clone(),
             Duration::from_secs(c.uploads.purge_after_hours * 3600),
             Duration::from_secs(c.uploads.purge_interval_minutes * 60),
+            node_id.clone(),
             jobs_stopped.clone(),
         ));
     }
