@@ -87,6 +87,7 @@ fn docker_compose_accepts_the_compose_file() {
         .arg(&file)
         .arg("config")
         .env("MARIADB_PASSWORD", "db-secret")
+        .env("REDIS_PASSWORD", "redis-secret")
         .env("BERTH_ADMIN_PASSWORD", "Admin-pass-1"));
     for expected in [
         "berth1:",
@@ -94,7 +95,9 @@ fn docker_compose_accepts_the_compose_file() {
         "berth3:",
         "haproxy:",
         "mariadb:",
+        "redis:",
         "mysql://berth:db-secret@mariadb:3306/berth",
+        "redis://:redis-secret@redis:6379",
     ] {
         assert!(out.contains(expected), "{expected} missing from:\n{out}");
     }
