@@ -15,7 +15,39 @@ const ANON: (&str, &str) = ("", "");
 struct Api {
     b: Berth,
     c: reqwest::Client,
+    _db: Option<berth_testkit::MariaDb>,
 }
+
+/// The metadata database a case runs on.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+/// Runs a case on both databases, as `<case>::sqlite` and `<case>::mariadb`.
+macro_rules! on_both_databases {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$case(super::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn mariadb() {
+                super::$case(super::Backend::MariaDb).await;
+            }
+        }
+    )*};
+}
+
+on_both_databases!(
+    users_are_managed_by_administrators_and_themselves,
+    projects_and_members_follow_roles,
+    robot_accounts_show_their_secret_once_and_obey_their_permissions,
+    repositories_artifacts_and_tags,
+);
 
 /// A response: status, headers and JSON body (`Null` when empty).
 struct Reply {
@@ -60,13 +92,41 @@ impl Reply {
 
 impl Api {
     async fn start() -> Self {
-        Self::with(Berth::start_with_auth().await)
+        Self::start_on(Backend::Sqlite).await
+    }
+
+    /// Berth with authentication on, on `backend`.
+    async fn start_on(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::with(Berth::start_with_auth().await),
+            Backend::MariaDb => {
+                let db = tokio::task::spawn_blocking(berth_testkit::MariaDb::start)
+                    .await
+                    .unwrap();
+                let url = db.database("berth");
+                let dir = tempfile::tempdir().unwrap();
+                let b = Berth::start_in(
+                    dir.path(),
+                    &[
+                        ("BERTH_AUTH_ENABLED", "true"),
+                        ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+                        ("BERTH_DATABASE_URL", url.as_str()),
+                    ],
+                )
+                .await
+                .keeping(dir);
+                let mut api = Self::with(b);
+                api._db = Some(db);
+                api
+            }
+        }
     }
 
     fn with(b: Berth) -> Self {
         Self {
             b,
             c: reqwest::Client::new(),
+            _db: None,
         }
     }
 
@@ -271,9 +331,8 @@ async fn system_endpoints_and_the_openapi_document() {
     assert!(operations >= 35, "{operations} operations");
 }
 
-#[tokio::test]
-async fn users_are_managed_by_administrators_and_themselves() {
-    let api = Api::start().await;
+async fn users_are_managed_by_administrators_and_themselves(backend: Backend) {
+    let api = Api::start_on(backend).await;
     let alice = api.user("alice", "Alice-pass-1").await;
     let a = ("alice", "Alice-pass-1");
 
@@ -572,9 +631,8 @@ async fn users_are_managed_by_administrators_and_themselves() {
     );
 }
 
-#[tokio::test]
-async fn projects_and_members_follow_roles() {
-    let api = Api::start().await;
+async fn projects_and_members_follow_roles(backend: Backend) {
+    let api = Api::start_on(backend).await;
     let (a, b, g) = (
         ("alice", "Alice-pass-1"),
         ("bob", "Bob-pass-123"),
@@ -918,9 +976,8 @@ fn access(actions: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn robot_accounts_show_their_secret_once_and_obey_their_permissions() {
-    let api = Api::start().await;
+async fn robot_accounts_show_their_secret_once_and_obey_their_permissions(backend: Backend) {
+    let api = Api::start_on(backend).await;
     let (a, b) = (("alice", "Alice-pass-1"), ("bob", "Bob-pass-123"));
     api.user("alice", a.1).await;
     api.user("bob", b.1).await;
@@ -1101,9 +1158,8 @@ async fn robot_accounts_show_their_secret_once_and_obey_their_permissions() {
     assert!(!api.can_login(robot).await);
 }
 
-#[tokio::test]
-async fn repositories_artifacts_and_tags() {
-    let api = Api::start().await;
+async fn repositories_artifacts_and_tags(backend: Backend) {
+    let api = Api::start_on(backend).await;
     let (m, d, g) = (
         ("mia", "Mia-pass-123"),
         ("dev", "Dev-pass-123"),

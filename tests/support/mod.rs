@@ -118,6 +118,12 @@ impl Berth {
         std::fs::read_to_string(self.data_dir.join("berth.log")).unwrap_or_default()
     }
 
+    /// Keeps `dir` (its data directory) alive as long as the server.
+    pub fn keeping(mut self, dir: tempfile::TempDir) -> Self {
+        self._tmp = Some(dir);
+        self
+    }
+
     /// The server's process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
