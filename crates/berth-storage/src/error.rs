@@ -26,6 +26,16 @@ pub enum StorageError {
         /// Bytes found in storage.
         actual: u64,
     },
+    /// A remote store (S3) failed or refused.
+    #[error("{context} ({location}): {message}")]
+    Backend {
+        /// What was being done.
+        context: &'static str,
+        /// The bucket and key involved.
+        location: String,
+        /// What the store said.
+        message: String,
+    },
     /// An I/O error from the backend.
     #[error("{context} ({path}): {source}")]
     Io {

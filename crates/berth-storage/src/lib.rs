@@ -10,6 +10,8 @@
 
 mod error;
 mod filesystem;
+mod locks;
+mod s3;
 
 use std::io;
 use std::ops::Range;
@@ -22,6 +24,8 @@ use futures_util::stream::BoxStream;
 
 pub use error::StorageError;
 pub use filesystem::FilesystemStore;
+pub use locks::{LocalLocks, UploadLocks};
+pub use s3::{MIN_PART, S3Settings, S3Store};
 
 /// A stream of blob bytes, produced without buffering the blob in memory.
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;

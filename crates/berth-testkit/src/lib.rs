@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod ceph;
 mod haproxy;
 mod mariadb;
 mod redis;
@@ -13,6 +14,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
+pub use ceph::CephRgw;
 pub use haproxy::Haproxy;
 pub use mariadb::MariaDb;
 pub use redis::{REDIS_PASSWORD, Redis, RedisCluster, RedisSentinels, RedisServer};
