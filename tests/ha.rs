@@ -546,3 +546,187 @@ async fn failed_logins_count_on_every_node_through_redis_and_logins_outlive_redi
         .unwrap();
     support::push_image(&dev, &b, "team/app", "v1", "no-redis").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_a_missing_bucket() {
+    let (rgw, db) = tokio::join!(
+        tokio::task::spawn_blocking(berth_testkit::CephRgw::start),
+        tokio::task::spawn_blocking(MariaDb::start)
+    );
+    let (rgw, db) = (rgw.unwrap(), db.unwrap());
+    let url = db.database("berth");
+    let dirs = tempfile::tempdir().unwrap();
+    let config = dirs.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        "[storage.s3]\npart_size_mb = 5\nwriter_lease_secs = 3\nregion = \"default\"\n",
+    )
+    .unwrap();
+    let s3_env = [
+        ("BERTH_STORAGE_DRIVER", "s3"),
+        ("BERTH_S3_ENDPOINT", rgw.endpoint.as_str()),
+        ("BERTH_S3_BUCKET", "registry"),
+        ("AWS_ACCESS_KEY_ID", rgw.access_key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", rgw.secret_key.as_str()),
+        ("BERTH_CONFIG", config.to_str().unwrap()),
+    ];
+    // The bucket does not exist yet: config check says so in one line.
+    let out = std::process::Command::new(support::berth_bin())
+        .args(["config", "check"])
+        .envs(s3_env)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("storage.s3") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&rgw.secret_key));
+    let admin_s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("default"))
+            .endpoint_url(&rgw.endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &rgw.access_key,
+                &rgw.secret_key,
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    admin_s3
+        .create_bucket()
+        .bucket("registry")
+        .send()
+        .await
+        .unwrap();
+
+    let addrs: Vec<String> = (0..2)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let lb = Haproxy::start(&addrs);
+    let mut nodes = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let dir = dirs.path().join(format!("node{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut env = vec![
+            ("BERTH_AUTH_ENABLED", "true"),
+            ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BERTH_DATABASE_URL", url.as_str()),
+            ("BERTH_LISTEN", addr.as_str()),
+        ];
+        env.extend(s3_env);
+        nodes.push(Berth::start_in(&dir, &env).await);
+    }
+    let c = Client::new();
+    let via_lb = |path: &str| format!("http://{}{path}", lb.addr);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c
+        .get(via_lb("/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "not ready:\n{}", nodes[0].log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let data = random_bytes(14 << 20, 21);
+    let digest = sha256(&data);
+    let node0 = nodes[0].url("");
+    let r = admin(c.post(format!("{node0}/v2/library/s3/blobs/uploads/")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let first = 6 << 20;
+    let r = admin(c.patch(format!("{node0}{location}")))
+        .header("content-range", format!("0-{}", first - 1))
+        .body(data[..first].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let patch = tokio::spawn(
+        admin(c.patch(format!("{node0}{location}")))
+            .body(stalled(data[first..first + (2 << 20)].to_vec()))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nodes[0].kill();
+    assert!(patch.await.unwrap().is_err());
+
+    // Node 1 continues once node 0's lease has expired (409 with Retry-After meanwhile).
+    let r = admin(c.get(nodes[1].url(&location))).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["range"], format!("0-{}", first - 1).as_str());
+    let rest = data[first..].to_vec();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = admin(c.patch(via_lb(&location)))
+            .header("content-range", format!("{first}-{}", data.len() - 1))
+            .body(rest.clone())
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 202 {
+            break;
+        }
+        assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(
+            Instant::now() < deadline,
+            "the dead node's lease never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let r = admin(c.put(via_lb(&format!("{location}?digest={digest}"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let body = admin(c.get(via_lb(&format!("/v2/library/s3/blobs/{digest}"))))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(body == data, "the blob read back from S3 differs");
+    let r = admin(c.get(via_lb(&format!("/v2/library/s3/blobs/{digest}"))))
+        .header("range", "bytes=5242870-5242889")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert!(r.bytes().await.unwrap() == data[5_242_870..5_242_890]);
+    // A whole image through the balancer, and nothing left of the upload in the bucket.
+    let basic = reqwest::Client::builder()
+        .default_headers({
+            let mut h = reqwest::header::HeaderMap::new();
+            let v = data_encoding::BASE64.encode(format!("admin:{ADMIN_PASSWORD}").as_bytes());
+            h.insert("authorization", format!("Basic {v}").parse().unwrap());
+            h
+        })
+        .build()
+        .unwrap();
+    support::push_image(&basic, &nodes[1], "library/s3img", "v1", "rgw").await;
+    let listed = admin_s3
+        .list_objects_v2()
+        .bucket("registry")
+        .prefix("uploads/")
+        .send()
+        .await
+        .unwrap();
+    let left: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(
+        left.iter()
+            .all(|k| !k.contains(location.rsplit('/').next().unwrap())),
+        "{left:?}"
+    );
+}

@@ -15,6 +15,8 @@
 //! | `BERTH_LOG_FORMAT`    | `log.format`         | `text`                                    |
 //! | `BERTH_LDAP_SEARCH_PASSWORD` | `ldap.search_password` | (empty)                         |
 //! | `BERTH_AUTH_ENABLED`  | `auth.enabled`       | `true`                                    |
+//! | `BERTH_STORAGE_DRIVER`| `storage.driver`     | `filesystem`                              |
+//! | `BERTH_S3_ENDPOINT`, `BERTH_S3_BUCKET`, `BERTH_S3_REGION` | `storage.s3.*` | (none) |
 //! | `BERTH_REDIS_URL`     | `redis.url`          | (none: counters per node)                 |
 //! | `BERTH_TLS_CERT_FILE` | `tls.cert_file`      | (none: plain HTTP)                        |
 //! | `BERTH_TLS_KEY_FILE`  | `tls.key_file`       | (none)                                    |
@@ -233,12 +235,54 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct StorageConfig {
-    /// Blob store driver: `filesystem` (local disk or a shared mount such as CephFS).
+    /// Blob store driver: `filesystem` (local disk or a shared mount such as CephFS) or `s3`.
     pub driver: String,
     /// Root directory of the filesystem driver. Default: `<data_dir>/storage`.
     pub path: Option<PathBuf>,
     /// Flush each blob to stable storage before it becomes visible.
     pub fsync: bool,
+    /// The S3 driver's bucket and how to reach it.
+    pub s3: S3Config,
+}
+
+/// `[storage.s3]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    /// Endpoint URL (Ceph RGW, MinIO); none for AWS.
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: String,
+    /// Bucket (must exist).
+    pub bucket: String,
+    /// Key prefix inside the bucket.
+    pub prefix: String,
+    /// Path-style addressing (endpoint/bucket/key); default: on when `endpoint` is set.
+    pub path_style: Option<bool>,
+    /// Access key; default: `AWS_ACCESS_KEY_ID`.
+    pub access_key: Option<String>,
+    /// Secret key; default: `AWS_SECRET_ACCESS_KEY`.
+    pub secret_key: Option<String>,
+    /// Upload part size in MiB (at least 5).
+    pub part_size_mb: u64,
+    /// Seconds a dead node's upload stays locked before another node may continue it.
+    pub writer_lease_secs: u64,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            path_style: None,
+            access_key: None,
+            secret_key: None,
+            part_size_mb: 10,
+            writer_lease_secs: 60,
+        }
+    }
 }
 
 /// `[log]`
@@ -316,6 +360,7 @@ impl Default for StorageConfig {
             driver: "filesystem".into(),
             path: None,
             fsync: true,
+            s3: S3Config::default(),
         }
     }
 }
@@ -413,6 +458,18 @@ impl Config {
         if let Some(v) = env("BERTH_DATA_DIR") {
             self.data_dir = v.into();
         }
+        if let Some(v) = env("BERTH_STORAGE_DRIVER") {
+            self.storage.driver = v;
+        }
+        if let Some(v) = env("BERTH_S3_ENDPOINT") {
+            self.storage.s3.endpoint = Some(v);
+        }
+        if let Some(v) = env("BERTH_S3_BUCKET") {
+            self.storage.s3.bucket = v;
+        }
+        if let Some(v) = env("BERTH_S3_REGION") {
+            self.storage.s3.region = v;
+        }
         if let Some(v) = env("BERTH_REDIS_URL") {
             self.redis.url = Some(v);
         }
@@ -490,11 +547,35 @@ impl Config {
         if self.database.acquire_timeout_secs == 0 {
             errors.push("database.acquire_timeout_secs must be at least 1".into());
         }
-        if self.storage.driver != "filesystem" {
-            errors.push(format!(
-                "storage.driver = {:?}: expected \"filesystem\"",
-                self.storage.driver
-            ));
+        match self.storage.driver.as_str() {
+            "filesystem" => {}
+            "s3" => {
+                let s3 = &self.storage.s3;
+                if s3.bucket.is_empty() {
+                    errors
+                        .push("storage.s3.bucket is required with storage.driver = \"s3\"".into());
+                }
+                if s3.part_size_mb < 5 {
+                    errors.push(
+                        "storage.s3.part_size_mb must be at least 5 (S3's minimum part)".into(),
+                    );
+                }
+                if s3.writer_lease_secs < 3 {
+                    errors.push("storage.s3.writer_lease_secs must be at least 3".into());
+                }
+                if s3.access_key.is_some() != s3.secret_key.is_some() {
+                    errors.push("storage.s3.access_key and secret_key go together: set both, or neither to use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into());
+                }
+                if !s3.prefix.is_empty() && !s3.prefix.ends_with('/') {
+                    errors.push(format!(
+                        "storage.s3.prefix = {:?}: must end with '/'",
+                        s3.prefix
+                    ));
+                }
+            }
+            other => errors.push(format!(
+                "storage.driver = {other:?}: expected \"filesystem\" or \"s3\""
+            )),
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             errors.push(format!("log.level = {:?}: expected a level (error, warn, info, debug, trace) or filter directives", self.log.level));
@@ -617,6 +698,46 @@ impl Config {
             .url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("berth.db").display()))
+    }
+
+    /// The S3 driver's settings (validated by `load`).
+    pub fn s3_settings(&self) -> berth_storage::S3Settings {
+        let s3 = &self.storage.s3;
+        berth_storage::S3Settings {
+            endpoint: s3.endpoint.clone(),
+            region: s3.region.clone(),
+            bucket: s3.bucket.clone(),
+            prefix: s3.prefix.clone(),
+            path_style: s3.path_style.unwrap_or(s3.endpoint.is_some()),
+            credentials: s3
+                .access_key
+                .clone()
+                .zip(s3.secret_key.clone())
+                .map(|(k, s)| (k, s, None)),
+            part_size: s3.part_size_mb << 20,
+            writer_lease: Duration::from_secs(s3.writer_lease_secs),
+        }
+    }
+
+    /// The blob store in words, for logs and `config check` (no secrets).
+    pub fn storage_description(&self) -> String {
+        match self.storage.driver.as_str() {
+            "s3" => format!(
+                "s3 bucket {} at {}{}",
+                self.storage.s3.bucket,
+                self.storage.s3.endpoint.as_deref().unwrap_or("AWS"),
+                if self.storage.s3.prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" under {}", self.storage.s3.prefix)
+                }
+            ),
+            _ => format!(
+                "filesystem at {} (fsync {})",
+                self.storage_path().display(),
+                self.storage.fsync
+            ),
+        }
     }
 
     /// The filesystem driver's root.

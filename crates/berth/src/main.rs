@@ -153,12 +153,7 @@ fn print_effective(c: &Config) {
     println!("  external_url       {}", c.external_url(c.listen_addr()));
     println!("  data_dir           {}", c.data_dir.display());
     println!("  database.url       {}", c.database_url_redacted());
-    println!(
-        "  storage            {} at {} (fsync {})",
-        c.storage.driver,
-        c.storage_path().display(),
-        c.storage.fsync
-    );
+    println!("  storage            {}", c.storage_description());
     println!(
         "  redis              {}",
         c.redis.url.as_deref().map_or_else(
@@ -197,6 +192,23 @@ async fn unreachable_services(c: &Config) -> Vec<String> {
                 c.database_url_redacted(),
                 root_cause(&e)
             )),
+        }
+    }
+    if c.storage.driver == "s3" {
+        let locks = Arc::new(berth_storage::LocalLocks::default());
+        let reached = match berth_storage::S3Store::new(&c.s3_settings(), locks) {
+            Ok(store) => tokio::time::timeout(
+                Duration::from_secs(10),
+                berth_storage::BlobStore::check(&store),
+            )
+            .await
+            .map_err(|_| "no answer within 10 s".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+            Err(e) => Err(e.to_string()),
+        };
+        match reached {
+            Ok(()) => println!("  s3 bucket          reachable"),
+            Err(e) => problems.push(format!("storage.s3: {e}")),
         }
     }
     if let Some(url) = &c.redis.url {
@@ -265,24 +277,15 @@ async fn migrate(c: &Config) -> anyhow::Result<berth_meta::MetadataStore> {
 
 async fn serve(c: Config) -> anyhow::Result<()> {
     let meta = migrate(&c).await?;
-    let storage_path = c.storage_path();
-    let blobs = berth_storage::FilesystemStore::open(&storage_path, c.storage.fsync).with_context(
-        || {
-            format!(
-                "cannot open blob storage at {} (storage.path)",
-                storage_path.display()
-            )
-        },
-    )?;
-    let blobs: Arc<dyn berth_storage::BlobStore> = Arc::new(blobs);
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
-    // This process among the cluster's nodes (the holder name of job leases): unique even
-    // where host names repeat.
+    // This process among the cluster's nodes (the holder name of job and upload leases):
+    // unique even where host names repeat.
     let node_id = format!(
         "{}-{}",
         std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
+    let blobs = open_blob_store(&c, &meta, &node_id).await?;
     if c.uploads.purge_after_hours > 0 {
         tokio::spawn(berth_jobs::run_upload_purge(
             meta.clone(),
@@ -339,7 +342,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         listen = %bound,
         external_url = %c.external_url(bound),
         database = %c.database_url_redacted(),
-        storage = %format!("{} at {}", app.blobs.driver_name(), storage_path.display()),
+        storage = %c.storage_description(),
         tls = c.tls.enabled(),
         "berth is serving"
     );
@@ -538,6 +541,72 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
         .open(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
+}
+
+/// The blob store the configuration names. An S3 bucket that cannot be reached is logged and
+/// leaves the node unready (`/readyz`) until it can; it does not stop the node.
+async fn open_blob_store(
+    c: &Config,
+    meta: &berth_meta::MetadataStore,
+    node: &str,
+) -> anyhow::Result<Arc<dyn berth_storage::BlobStore>> {
+    if c.storage.driver == "s3" {
+        let locks = Arc::new(LeaseLocks {
+            meta: meta.clone(),
+            node: node.to_owned(),
+        });
+        let store = berth_storage::S3Store::new(&c.s3_settings(), locks)
+            .context("cannot use the S3 blob store (storage.s3)")?;
+        if let Err(e) = berth_storage::BlobStore::check(&store).await {
+            tracing::error!(error = %e, "the S3 blob store cannot be used yet (storage.s3); not ready until it can");
+        }
+        return Ok(Arc::new(store));
+    }
+    let path = c.storage_path();
+    let store =
+        berth_storage::FilesystemStore::open(&path, c.storage.fsync).with_context(|| {
+            format!(
+                "cannot open blob storage at {} (storage.path)",
+                path.display()
+            )
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// Upload leases for the S3 store, kept in the metadata database so that every node sees them.
+struct LeaseLocks {
+    meta: berth_meta::MetadataStore,
+    node: String,
+}
+
+#[async_trait::async_trait]
+impl berth_storage::UploadLocks for LeaseLocks {
+    async fn lock(
+        &self,
+        id: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, berth_storage::StorageError> {
+        self.meta
+            .acquire_lease(
+                &format!("upload:{id}"),
+                &format!("{}/{holder}", self.node),
+                ttl,
+            )
+            .await
+            .map_err(|e| berth_storage::StorageError::Backend {
+                context: "taking an upload lease",
+                location: "metadata database".into(),
+                message: e.to_string(),
+            })
+    }
+
+    async fn unlock(&self, id: &str, holder: &str) {
+        let _ = self
+            .meta
+            .release_lease(&format!("upload:{id}"), &format!("{}/{holder}", self.node))
+            .await;
+    }
 }
 
 /// Connects the login limits to Redis, in the background and until it succeeds: a node starts
