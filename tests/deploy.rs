@@ -88,6 +88,7 @@ fn docker_compose_accepts_the_compose_file() {
         .arg("config")
         .env("MARIADB_PASSWORD", "db-secret")
         .env("REDIS_PASSWORD", "redis-secret")
+        .env("MINIO_PASSWORD", "minio-secret")
         .env("BERTH_ADMIN_PASSWORD", "Admin-pass-1"));
     for expected in [
         "berth1:",
@@ -98,6 +99,8 @@ fn docker_compose_accepts_the_compose_file() {
         "redis:",
         "mysql://berth:db-secret@mariadb:3306/berth",
         "redis://:redis-secret@redis:6379",
+        "minio:",
+        "BERTH_STORAGE_DRIVER: s3",
     ] {
         assert!(out.contains(expected), "{expected} missing from:\n{out}");
     }
@@ -108,6 +111,7 @@ fn docker_compose_accepts_the_compose_file() {
         .arg("config")
         .env_remove("MARIADB_PASSWORD")
         .env_remove("REDIS_PASSWORD")
+        .env_remove("MINIO_PASSWORD")
         .env_remove("BERTH_ADMIN_PASSWORD")
         .output()
         .unwrap();

@@ -1,5 +1,6 @@
 # Berth on Nomad: three identical tasks sharing MySQL/MariaDB and a host volume on a shared
-# filesystem (CephFS, NFS) for blobs, registered in Consul with an HTTP check on /readyz, so
+# filesystem (CephFS, NFS) for blobs (for S3 instead, drop the volume and set
+# BERTH_STORAGE_DRIVER=s3, BERTH_S3_ENDPOINT, BERTH_S3_BUCKET and the AWS_* credentials), registered in Consul with an HTTP check on /readyz, so
 # that load balancers reading Consul (Fabio, Traefik, HAProxy with consul-template) send
 # traffic only to ready nodes. Secrets come from Nomad variables (nomad/jobs/berth).
 job "berth" {
