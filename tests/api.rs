@@ -231,15 +231,7 @@ impl Api {
 
     /// Pushes an image with Basic credentials on /v2; returns the manifest digest.
     async fn push(&self, who: (&str, &str), repo: &str, tag: &str, seed: &str) -> String {
-        let c = reqwest::Client::builder()
-            .default_headers({
-                let mut h = reqwest::header::HeaderMap::new();
-                let v = data_encoding::BASE64.encode(format!("{}:{}", who.0, who.1).as_bytes());
-                h.insert("authorization", format!("Basic {v}").parse().unwrap());
-                h
-            })
-            .build()
-            .unwrap();
+        let c = support::basic_client(who.0, who.1);
         support::push_image(&c, &self.b, repo, tag, seed)
             .await
             .1

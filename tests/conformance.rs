@@ -125,12 +125,6 @@ async fn distribution_spec_workflows_in_sequence() {
 async fn distribution_spec_workflows_with_authentication() {
     let b = Berth::start_with_auth().await;
     support::api_member(&b, "runner", "Runner-pass-1", "conformance", 4).await;
-    let mut headers = reqwest::header::HeaderMap::new();
-    let credentials = data_encoding::BASE64.encode(b"runner:Runner-pass-1");
-    headers.insert(
-        "authorization",
-        format!("Basic {credentials}").parse().unwrap(),
-    );
     let anonymous = Client::new();
     assert_eq!(
         anonymous
@@ -143,7 +137,7 @@ async fn distribution_spec_workflows_with_authentication() {
     );
     let run = Run {
         b,
-        c: Client::builder().default_headers(headers).build().unwrap(),
+        c: support::basic_client("runner", "Runner-pass-1"),
         automatic_mount: false,
     };
     workflows(run).await;

@@ -281,15 +281,7 @@ async fn a_database_outage_is_a_503_and_ends_without_a_restart() {
         .build()
         .unwrap();
     support::push_image(
-        &Client::builder()
-            .default_headers({
-                let mut h = reqwest::header::HeaderMap::new();
-                let v = data_encoding::BASE64.encode(format!("admin:{ADMIN_PASSWORD}").as_bytes());
-                h.insert("authorization", format!("Basic {v}").parse().unwrap());
-                h
-            })
-            .build()
-            .unwrap(),
+        &support::basic_client("admin", ADMIN_PASSWORD),
         &b,
         "library/app",
         "v1",
@@ -535,15 +527,7 @@ async fn failed_logins_count_on_every_node_through_redis_and_logins_outlive_redi
     assert_eq!(ready["redis"]["required"], false, "{ready}");
     // A new user logs in and pushes (its failures would now be counted per node).
     support::api_member(&a, "dev", "Dev-pass-1", "team", 2).await;
-    let dev = reqwest::Client::builder()
-        .default_headers({
-            let mut h = reqwest::header::HeaderMap::new();
-            let v = data_encoding::BASE64.encode(b"dev:Dev-pass-1");
-            h.insert("authorization", format!("Basic {v}").parse().unwrap());
-            h
-        })
-        .build()
-        .unwrap();
+    let dev = support::basic_client("dev", "Dev-pass-1");
     support::push_image(&dev, &b, "team/app", "v1", "no-redis").await;
 }
 
@@ -657,7 +641,22 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
             .body(stalled(data[first..first + (2 << 20)].to_vec()))
             .send(),
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Node 0 holds the upload's lease (a row in the shared database) while it reads the body.
+    let upload_id = location.rsplit('/').next().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db
+        .sql(&format!(
+            "SELECT holder FROM berth.job_leases WHERE name = 'upload:{upload_id}'"
+        ))
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "node 0 never took the upload's lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     nodes[0].kill();
     assert!(patch.await.unwrap().is_err());
 
@@ -668,21 +667,26 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
     let rest = data[first..].to_vec();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = admin(c.patch(via_lb(&location)))
+        assert!(
+            Instant::now() < deadline,
+            "the dead node's lease never expired"
+        );
+        let sent = admin(c.patch(via_lb(&location)))
             .header("content-range", format!("{first}-{}", data.len() - 1))
             .body(rest.clone())
             .send()
-            .await
-            .unwrap();
+            .await;
+        // Until HAProxy marks node 0 down, a request sent there fails in flight (a body already
+        // sent cannot be retried by the balancer); a client retries, as docker does.
+        let Ok(r) = sent else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
         if r.status() == 202 {
             break;
         }
         assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
         assert!(r.headers().contains_key("retry-after"));
-        assert!(
-            Instant::now() < deadline,
-            "the dead node's lease never expired"
-        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let r = admin(c.put(via_lb(&format!("{location}?digest={digest}"))))
@@ -706,15 +710,7 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
     assert_eq!(r.status(), 206);
     assert!(r.bytes().await.unwrap() == data[5_242_870..5_242_890]);
     // A whole image through the balancer, and nothing left of the upload in the bucket.
-    let basic = reqwest::Client::builder()
-        .default_headers({
-            let mut h = reqwest::header::HeaderMap::new();
-            let v = data_encoding::BASE64.encode(format!("admin:{ADMIN_PASSWORD}").as_bytes());
-            h.insert("authorization", format!("Basic {v}").parse().unwrap());
-            h
-        })
-        .build()
-        .unwrap();
+    let basic = support::basic_client("admin", ADMIN_PASSWORD);
     support::push_image(&basic, &nodes[1], "library/s3img", "v1", "rgw").await;
     let listed = admin_s3
         .list_objects_v2()

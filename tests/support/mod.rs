@@ -292,6 +292,17 @@ pub async fn seed_robot(
     .unwrap();
 }
 
+/// A client that sends Basic credentials on every request (as Harbor allows on /v2).
+pub fn basic_client(user: &str, password: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let encoded = data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes());
+    headers.insert("authorization", format!("Basic {encoded}").parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// SHA-256 digest of `data`.
 pub fn sha256(data: &[u8]) -> Digest {
     DigestHasher::digest_of(DigestAlgorithm::Sha256, data)

@@ -48,7 +48,8 @@ pub enum RedisSpec {
     Cluster(Vec<String>),
 }
 
-/// The URL with its password hidden.
+/// A URL (`scheme://user:password@host/…`) with its password replaced by `***`, for messages
+/// and logs. Also used for database URLs.
 pub fn redact(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
@@ -110,8 +111,11 @@ impl RedisSpec {
 }
 
 enum Connection {
+    /// Multiplexed and reconnecting: cloned per call, no lock.
     Single(ConnectionManager),
-    Sentinel(Box<SentinelConnection>),
+    /// Re-resolved after failures: behind a lock.
+    Sentinel(Box<Mutex<SentinelConnection>>),
+    /// Multiplexed, following slot moves and failovers: cloned per call, no lock.
     Cluster(ClusterConnection),
 }
 
@@ -126,7 +130,7 @@ struct SentinelConnection {
 /// Shared state in Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct Shared {
-    connection: Arc<Mutex<Connection>>,
+    connection: Arc<Connection>,
     describe: String,
 }
 
@@ -174,12 +178,12 @@ impl Shared {
                 let info = redis::sentinel::SentinelNodeConnectionInfo::default()
                     .set_redis_connection_info(redis_info);
                 (
-                    Connection::Sentinel(Box::new(SentinelConnection {
+                    Connection::Sentinel(Box::new(Mutex::new(SentinelConnection {
                         sentinel,
                         master: master.clone(),
                         info,
                         current: None,
-                    })),
+                    }))),
                     format!(
                         "redis master {master} through {} sentinels",
                         sentinels.len()
@@ -199,7 +203,7 @@ impl Shared {
             }
         };
         let shared = Self {
-            connection: Arc::new(Mutex::new(connection)),
+            connection: Arc::new(connection),
             describe,
         };
         shared.ping().await?;
@@ -220,17 +224,17 @@ impl Shared {
         for a in args {
             invocation.arg(*a);
         }
-        let mut connection = self.connection.lock().await;
-        let result: redis::RedisResult<(i64, i64)> = match &mut *connection {
-            Connection::Single(c) => invocation.invoke_async(c).await,
-            Connection::Cluster(c) => invocation.invoke_async(c).await,
+        let result: redis::RedisResult<(i64, i64)> = match &*self.connection {
+            Connection::Single(c) => invocation.invoke_async(&mut c.clone()).await,
+            Connection::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
             Connection::Sentinel(s) => {
+                let mut guard = s.lock().await;
                 let SentinelConnection {
                     sentinel,
                     master,
                     info,
                     current,
-                } = &mut **s;
+                } = &mut *guard;
                 if current.is_none() {
                     let client = sentinel.async_master_for(master, Some(info)).await?;
                     *current = Some(client.get_multiplexed_async_connection().await?);

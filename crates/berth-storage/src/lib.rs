@@ -97,4 +97,9 @@ pub trait UploadWriter: Send + Sync {
     /// Makes the first `size` bytes visible as blob `digest`, which the caller has verified.
     /// Durable before it returns. The upload's storage is gone afterwards.
     async fn commit(self: Box<Self>, digest: &Digest, size: u64) -> Result<(), StorageError>;
+
+    /// Ends this writer's access before the response goes out, so that the client's next
+    /// request finds the upload free. Dropping a writer releases it too, but a store whose
+    /// release is a network call (S3 leases) may finish that a moment later.
+    async fn release(self: Box<Self>) {}
 }

@@ -363,6 +363,7 @@ impl BlobStore for S3Store {
             dir,
             holder,
             renewal,
+            released: false,
         }))
     }
 
@@ -397,11 +398,16 @@ struct S3UploadWriter {
     dir: String,
     holder: String,
     renewal: tokio::task::JoinHandle<()>,
+    /// The lease was given up already (release, commit).
+    released: bool,
 }
 
 impl Drop for S3UploadWriter {
     fn drop(&mut self) {
         self.renewal.abort();
+        if self.released {
+            return;
+        }
         let (locks, id, holder) = (
             self.store.locks.clone(),
             self.id.clone(),
@@ -414,6 +420,13 @@ impl Drop for S3UploadWriter {
 }
 
 impl S3UploadWriter {
+    /// Gives the lease up now.
+    async fn unlock(&mut self) {
+        self.renewal.abort();
+        self.store.locks.unlock(&self.id, &self.holder).await;
+        self.released = true;
+    }
+
     fn part_key(&self, start: u64) -> String {
         format!("{}{start:020}", self.dir)
     }
@@ -515,7 +528,20 @@ impl UploadWriter for S3UploadWriter {
         Ok(hasher.finish())
     }
 
-    async fn commit(self: Box<Self>, digest: &Digest, size: u64) -> Result<(), StorageError> {
+    async fn release(mut self: Box<Self>) {
+        self.unlock().await;
+    }
+
+    async fn commit(mut self: Box<Self>, digest: &Digest, size: u64) -> Result<(), StorageError> {
+        let result = self.assemble_blob(digest, size).await;
+        self.unlock().await;
+        result
+    }
+}
+
+impl S3UploadWriter {
+    /// Commit's work: the blob in place, then the upload's objects gone.
+    async fn assemble_blob(&self, digest: &Digest, size: u64) -> Result<(), StorageError> {
         let store = &self.store;
         let target = store.blob_key(digest);
         let parts = self.covering(size).await?;

@@ -204,20 +204,6 @@ impl Default for AuthConfig {
     }
 }
 
-/// `scheme://user:password@host/…` with the password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) if credentials.contains(':') => {
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// `[database]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -538,7 +524,7 @@ impl Config {
         {
             errors.push(format!(
                 "database.url = {:?}: expected sqlite://PATH or mysql://USER:PASSWORD@HOST:PORT/DATABASE",
-                redact_url(&url)
+                berth_shared::redact(&url)
             ));
         }
         if self.database.max_connections == 0 {
@@ -689,7 +675,7 @@ impl Config {
 
     /// The database URL with its password hidden, for messages and logs.
     pub fn database_url_redacted(&self) -> String {
-        redact_url(&self.database_url())
+        berth_shared::redact(&self.database_url())
     }
 
     /// The database URL: configured, or a SQLite file in the data directory.
@@ -845,7 +831,7 @@ mod tests {
             |k: &str| (k == "BERTH_DATABASE_URL").then(|| "mysql://u:p@db:3306/berth".to_owned());
         let c = Config::load(None, &env).unwrap();
         assert_eq!(c.database_url_redacted(), "mysql://u:***@db:3306/berth");
-        assert_eq!(redact_url("sqlite:///a/b.db"), "sqlite:///a/b.db");
-        assert_eq!(redact_url("mysql://u@h/d"), "mysql://u@h/d");
+        assert_eq!(berth_shared::redact("sqlite:///a/b.db"), "sqlite:///a/b.db");
+        assert_eq!(berth_shared::redact("mysql://u@h/d"), "mysql://u@h/d");
     }
 }

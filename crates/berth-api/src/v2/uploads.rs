@@ -381,6 +381,8 @@ pub(super) async fn patch(
     let mut session = Session::open(app, name, id).await?;
     let (progress, error) = session.append(name, req).await?;
     session.record(app, &progress).await?;
+    // Free before answering: the client's next request may come at once, to any node.
+    session.writer.release().await;
     match error {
         Some(e) => Err(e),
         None => Ok(empty(
@@ -411,6 +413,7 @@ pub(super) async fn finish(
             (progress, None) => progress,
             (progress, Some(error)) => {
                 session.record(app, &progress).await?;
+                session.writer.release().await;
                 return Err(error);
             }
         }
