@@ -19,12 +19,17 @@ struct Cluster {
     nodes: Vec<Berth>,
     lb: Haproxy,
     shared: PathBuf,
-    _db: MariaDb,
+    db: MariaDb,
     _dirs: tempfile::TempDir,
 }
 
 impl Cluster {
     async fn start(n: usize) -> Self {
+        Self::start_with(n, &[]).await
+    }
+
+    /// `n` nodes (host names `node0`, `node1`, …) with `extra` environment each.
+    async fn start_with(n: usize, extra: &[(&str, &str)]) -> Self {
         let db = tokio::task::spawn_blocking(MariaDb::start).await.unwrap();
         let url = db.database("berth");
         let dirs = tempfile::tempdir().unwrap();
@@ -39,7 +44,8 @@ impl Cluster {
         for (i, addr) in addrs.iter().enumerate() {
             let dir = dirs.path().join(format!("node{i}"));
             std::fs::create_dir_all(&dir).unwrap();
-            let env = [
+            let host = format!("node{i}");
+            let mut env = vec![
                 ("BERTH_AUTH_ENABLED", "true"),
                 ("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD),
                 ("BERTH_DATABASE_URL", url.as_str()),
@@ -47,14 +53,16 @@ impl Cluster {
                 ("BERTH_EXTERNAL_URL", external.as_str()),
                 ("BERTH_LISTEN", addr.as_str()),
                 ("BERTH_TRUSTED_PROXIES", "127.0.0.1/32"),
+                ("HOSTNAME", host.as_str()),
             ];
+            env.extend_from_slice(extra);
             nodes.push(Berth::start_in(&dir, &env).await);
         }
         let cluster = Self {
             nodes,
             lb,
             shared,
-            _db: db,
+            db,
             _dirs: dirs,
         };
         cluster.wait_all_up().await;
@@ -389,8 +397,84 @@ async fn config_check_names_an_unreachable_or_refused_database() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_pushes_through_haproxy_while_the_node_receiving_a_layer_dies() {
+    let cluster = Cluster::start(3).await;
+    docker_push_survives_a_node_dying(cluster, |c| {
+        let pid = upload_writer(&c.shared)?;
+        c.nodes.iter().position(|n| n.pid() == Some(pid))
+    })
+    .await;
+}
+
+/// The same with blobs in S3 (Ceph RGW) and Redis: the node receiving the layer is the holder
+/// of the upload's lease in the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_pushes_through_haproxy_to_ceph_rgw_with_redis_while_a_node_dies() {
+    let (rgw, redis) = tokio::join!(
+        tokio::task::spawn_blocking(berth_testkit::CephRgw::start),
+        tokio::task::spawn_blocking(berth_testkit::Redis::start)
+    );
+    let (rgw, redis) = (rgw.unwrap(), redis.unwrap());
+    create_bucket(&rgw, "registry").await;
+    let redis_url = redis.url();
+    let cluster = Cluster::start_with(
+        3,
+        &[
+            ("BERTH_STORAGE_DRIVER", "s3"),
+            ("BERTH_S3_ENDPOINT", rgw.endpoint.as_str()),
+            ("BERTH_S3_BUCKET", "registry"),
+            ("BERTH_S3_REGION", "default"),
+            ("AWS_ACCESS_KEY_ID", rgw.access_key.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", rgw.secret_key.as_str()),
+            ("BERTH_REDIS_URL", redis_url.as_str()),
+        ],
+    )
+    .await;
+    docker_push_survives_a_node_dying(cluster, |c| {
+        let holders =
+            c.db.sql("SELECT holder FROM berth.job_leases WHERE name LIKE 'upload:%'");
+        let holder = holders.lines().next()?;
+        holder.strip_prefix("node")?.split('-').next()?.parse().ok()
+    })
+    .await;
+    assert!(redis.server.cli(&["PING"]).is_some());
+}
+
+async fn create_bucket(rgw: &berth_testkit::CephRgw, bucket: &str) {
+    s3_client(rgw)
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An S3 client of the RGW's user.
+fn s3_client(rgw: &berth_testkit::CephRgw) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("default"))
+            .endpoint_url(&rgw.endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &rgw.access_key,
+                &rgw.secret_key,
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    )
+}
+
+/// docker logs in and pushes a 64 MiB layer through HAProxy; the node receiving it (found by
+/// `receiving`) is SIGKILLed; docker's retry completes the push through another node, and the
+/// image pulls back and runs with its payload byte-identical.
+async fn docker_push_survives_a_node_dying(
+    mut cluster: Cluster,
+    receiving: impl Fn(&Cluster) -> Option<usize>,
+) {
     support::ensure_debian(&[("gcc", "gcc")]);
-    let mut cluster = Cluster::start(3).await;
     let dockerd = support::Dockerd::start();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
@@ -425,9 +509,7 @@ async fn docker_pushes_through_haproxy_while_the_node_receiving_a_layer_dies() {
     let push = tokio::task::spawn_blocking(move || push.output().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     let victim = loop {
-        if let Some(pid) = upload_writer(&cluster.shared)
-            && let Some(i) = cluster.nodes.iter().position(|n| n.pid() == Some(pid))
-        {
+        if let Some(i) = receiving(&cluster) {
             break i;
         }
         assert!(Instant::now() < deadline, "no node ever received the layer");
@@ -567,27 +649,7 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
         "{stderr}"
     );
     assert!(!stderr.contains(&rgw.secret_key));
-    let admin_s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("default"))
-            .endpoint_url(&rgw.endpoint)
-            .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                &rgw.access_key,
-                &rgw.secret_key,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
-    admin_s3
-        .create_bucket()
-        .bucket("registry")
-        .send()
-        .await
-        .unwrap();
+    create_bucket(&rgw, "registry").await;
 
     let addrs: Vec<String> = (0..2)
         .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -712,7 +774,7 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
     // A whole image through the balancer, and nothing left of the upload in the bucket.
     let basic = support::basic_client("admin", ADMIN_PASSWORD);
     support::push_image(&basic, &nodes[1], "library/s3img", "v1", "rgw").await;
-    let listed = admin_s3
+    let listed = s3_client(&rgw)
         .list_objects_v2()
         .bucket("registry")
         .prefix("uploads/")

@@ -210,6 +210,11 @@ async fn the_s3_driver_against_ceph_rgw() {
     ));
     drop(w);
     drop(writer(&store, "busy").await);
+    // A released writer frees the upload before release returns: the next request (the
+    // client's next PATCH or PUT, on any node) finds it free at once.
+    let w = writer(&store, "busy").await;
+    w.release().await;
+    store.upload_writer("busy").await.unwrap().release().await;
 
     // Parts past the recorded offset (a writer that failed before recording) are discarded.
     store.start_upload("retry").await.unwrap();
