@@ -416,6 +416,10 @@ async fn docker_pushes_through_haproxy_to_ceph_rgw_with_redis_while_a_node_dies(
     let (rgw, redis) = (rgw.unwrap(), redis.unwrap());
     create_bucket(&rgw, "registry").await;
     let redis_url = redis.url();
+    // docker pulls layers through redirects to presigned RGW URLs.
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("berth.toml");
+    std::fs::write(&config, "[storage.s3]\nredirect_secs = 300\n").unwrap();
     let cluster = Cluster::start_with(
         3,
         &[
@@ -426,6 +430,7 @@ async fn docker_pushes_through_haproxy_to_ceph_rgw_with_redis_while_a_node_dies(
             ("AWS_ACCESS_KEY_ID", rgw.access_key.as_str()),
             ("AWS_SECRET_ACCESS_KEY", rgw.secret_key.as_str()),
             ("BERTH_REDIS_URL", redis_url.as_str()),
+            ("BERTH_CONFIG", config.to_str().unwrap()),
         ],
     )
     .await;
@@ -625,7 +630,7 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
     let config = dirs.path().join("berth.toml");
     std::fs::write(
         &config,
-        "[storage.s3]\npart_size_mb = 5\nwriter_lease_secs = 3\nregion = \"default\"\n",
+        "[storage.s3]\npart_size_mb = 5\nwriter_lease_secs = 3\nregion = \"default\"\nredirect_secs = 300\n",
     )
     .unwrap();
     let s3_env = [
@@ -764,6 +769,30 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
         .await
         .unwrap();
     assert!(body == data, "the blob read back from S3 differs");
+    // With redirect_secs, a blob GET is a redirect to a presigned RGW URL (HEAD stays local).
+    let no_follow = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = admin(no_follow.get(via_lb(&format!("/v2/library/s3/blobs/{digest}"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&rgw.endpoint) && location.contains("X-Amz-Signature"),
+        "{location}"
+    );
+    let r = admin(no_follow.head(via_lb(&format!("/v2/library/s3/blobs/{digest}"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-length"],
+        data.len().to_string().as_str()
+    );
     let r = admin(c.get(via_lb(&format!("/v2/library/s3/blobs/{digest}"))))
         .header("range", "bytes=5242870-5242889")
         .send()

@@ -58,6 +58,13 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Streams `range` of a committed blob. The range must lie within the blob.
     async fn read(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream, StorageError>;
 
+    /// A URL from which the client may download a committed blob directly (a presigned S3 URL),
+    /// if the store offers one: the registry then answers `GET` with a redirect instead of
+    /// streaming the bytes itself. `None` (the default): stream through [`BlobStore::read`].
+    async fn download_url(&self, _digest: &Digest) -> Result<Option<String>, StorageError> {
+        Ok(None)
+    }
+
     /// Creates the storage for a new, empty upload.
     async fn start_upload(&self, id: &str) -> Result<(), StorageError>;
 

@@ -55,6 +55,9 @@ pub struct S3Settings {
     /// How long a writer's lease on an upload lasts without renewal: after a node dies, its
     /// uploads can be continued elsewhere once this has passed.
     pub writer_lease: Duration,
+    /// Answer blob downloads with redirects to presigned URLs valid this long (`None`: stream
+    /// blobs through the registry). Clients must be able to reach the S3 endpoint.
+    pub redirect: Option<Duration>,
 }
 
 /// The S3 blob store. Cheap to clone.
@@ -65,6 +68,7 @@ pub struct S3Store {
     prefix: String,
     part_size: usize,
     lease: Duration,
+    redirect: Option<Duration>,
     locks: Arc<dyn UploadLocks>,
 }
 
@@ -142,6 +146,7 @@ impl S3Store {
             prefix: settings.prefix.clone(),
             part_size: usize::try_from(settings.part_size).unwrap_or(usize::MAX),
             lease: settings.writer_lease.max(Duration::from_secs(1)),
+            redirect: settings.redirect,
             locks,
         })
     }
@@ -320,6 +325,24 @@ impl BlobStore for S3Store {
             }
         })
         .boxed())
+    }
+
+    async fn download_url(&self, digest: &Digest) -> Result<Option<String>, StorageError> {
+        let Some(lifetime) = self.redirect else {
+            return Ok(None);
+        };
+        let key = self.blob_key(digest);
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(lifetime)
+            .map_err(|e| backend("presigning a download", &self.bucket, &key, e))?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .presigned(config)
+            .await
+            .map_err(|e| backend("presigning a download", &self.bucket, &key, sdk(e)))?;
+        Ok(Some(presigned.uri().to_owned()))
     }
 
     async fn start_upload(&self, id: &str) -> Result<(), StorageError> {

@@ -114,6 +114,7 @@ async fn the_s3_driver_against_ceph_rgw() {
         credentials: Some((rgw.access_key.clone(), rgw.secret_key.clone(), None)),
         part_size: 5 << 20,
         writer_lease: Duration::from_secs(2),
+        redirect: None,
     };
     let locks: Arc<LocalLocks> = Arc::new(LocalLocks::default());
     let store = S3Store::new(&settings, locks.clone()).unwrap();
@@ -189,6 +190,26 @@ async fn the_s3_driver_against_ceph_rgw() {
             "{id}: the upload is gone once committed"
         );
     }
+    // Presigned downloads: only when asked for; the URL serves the blob to anyone holding it.
+    assert_eq!(
+        store.download_url(&sha256(b"hello world")).await.unwrap(),
+        None
+    );
+    let presigning = S3Store::new(
+        &S3Settings {
+            redirect: Some(Duration::from_secs(60)),
+            ..settings.clone()
+        },
+        locks.clone(),
+    )
+    .unwrap();
+    let url = presigning
+        .download_url(&sha256(b"hello world"))
+        .await
+        .unwrap()
+        .unwrap();
+    let fetched = berth_testkit::run(std::process::Command::new("curl").args(["-sf", &url]));
+    assert_eq!(fetched, "hello world");
     // Ranges, across part boundaries.
     let data = random(12 * mb + 5, 2);
     let d = sha256(&data);

@@ -253,6 +253,9 @@ pub struct S3Config {
     pub part_size_mb: u64,
     /// Seconds a dead node's upload stays locked before another node may continue it.
     pub writer_lease_secs: u64,
+    /// Answer blob downloads with redirects to presigned URLs valid this many seconds (0: off;
+    /// blobs stream through berth). Clients must reach the S3 endpoint.
+    pub redirect_secs: u64,
 }
 
 impl Default for S3Config {
@@ -267,6 +270,7 @@ impl Default for S3Config {
             secret_key: None,
             part_size_mb: 10,
             writer_lease_secs: 60,
+            redirect_secs: 0,
         }
     }
 }
@@ -702,6 +706,7 @@ impl Config {
                 .map(|(k, s)| (k, s, None)),
             part_size: s3.part_size_mb << 20,
             writer_lease: Duration::from_secs(s3.writer_lease_secs),
+            redirect: (s3.redirect_secs > 0).then(|| Duration::from_secs(s3.redirect_secs)),
         }
     }
 

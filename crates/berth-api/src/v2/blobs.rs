@@ -86,6 +86,14 @@ pub(super) async fn get(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
         return Ok((StatusCode::OK, headers).into_response());
     }
+    // The store may serve the bytes itself (presigned S3 URLs); the client follows the redirect
+    // with its Range header, if any.
+    if let Some(url) = app.blobs.download_url(digest).await? {
+        let mut redirect = HeaderMap::new();
+        redirect.insert("docker-content-digest", header_value(digest.as_str()));
+        redirect.insert(header::LOCATION, header_value(&url));
+        return Ok((StatusCode::TEMPORARY_REDIRECT, redirect).into_response());
+    }
     let range_header = req.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, range) = match parse_range(range_header, size) {
         Ok(None) => (StatusCode::OK, 0..size),
