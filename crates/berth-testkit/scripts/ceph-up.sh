@@ -4,6 +4,8 @@
 # Needs: ceph-mon ceph-osd radosgw ceph-common (installed by the test harness).
 set -euo pipefail
 D=$CEPH_DIR
+# On failure, show why: the daemons' logs.
+trap 'echo "ceph-up.sh failed at line $LINENO" >&2; tail -n 15 "$D"/log/*.log >&2 2>/dev/null' ERR
 mkdir -p "$D"/{mon/ceph-a,osd/ceph-0,rgw,run,log}
 FSID=$(cat /proc/sys/kernel/random/uuid)
 export CEPH_CONF="$D/ceph.conf"
@@ -22,6 +24,8 @@ auth_allow_insecure_global_id_reclaim = true
 ms_mon_client_mode = crc secure
 mon_warn_on_insecure_global_id_reclaim_allowed = false
 mon_data_avail_warn = 1
+# Test clusters run on shared, fairly full disks: never stop the mon for lack of space.
+mon_data_avail_crit = 0
 keyring = $D/keyring
 run_dir = $D/run
 admin_socket = $D/run/\$cluster-\$name.asok
