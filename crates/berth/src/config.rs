@@ -808,6 +808,45 @@ mod tests {
     }
 
     #[test]
+    fn storage_tls_redis_and_project_settings_are_checked() {
+        let f = write(
+            "[storage]\ndriver = \"s3\"\n[storage.s3]\npart_size_mb = 1\nwriter_lease_secs = 1\n\
+             access_key = \"a\"\nprefix = \"no-slash\"\n[tls]\ncert_file = \"/c.pem\"\n\
+             [redis]\nurl = \"memcached://u:hunter2@h\"\n[auth]\nproject_creation = \"some\"\n",
+        );
+        let e = Config::load(Some(f.path()), &no_env)
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "storage.s3.bucket is required",
+            "part_size_mb must be at least 5",
+            "writer_lease_secs must be at least 3",
+            "access_key and secret_key go together",
+            "storage.s3.prefix = \"no-slash\"",
+            "tls.cert_file and tls.key_file go together",
+            "redis.url",
+            "auth.project_creation",
+        ] {
+            assert!(e.contains(expected), "missing {expected:?} in {e}");
+        }
+        assert!(!e.contains("hunter2"), "passwords are never shown: {e}");
+        let env = |k: &str| match k {
+            "BERTH_STORAGE_DRIVER" => Some("s3".to_owned()),
+            "BERTH_S3_BUCKET" => Some("registry".to_owned()),
+            "BERTH_S3_ENDPOINT" => Some("http://rgw:7480".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(None, &env).unwrap();
+        let s3 = c.s3_settings();
+        assert!(s3.path_style, "path style by default with an endpoint");
+        assert_eq!((s3.part_size, s3.redirect), (10 << 20, None));
+        assert_eq!(
+            c.storage_description(),
+            "s3 bucket registry at http://rgw:7480"
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_all_reported() {
         let f = write(
             "lisen = \"x\"\n[storage]\nfsynk = true\ndriver = \"floppy\"\n[log]\nformat = \"xml\"\n",
