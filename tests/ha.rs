@@ -817,3 +817,243 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
         "{left:?}"
     );
 }
+
+/// The `sid` cookie and CSRF token a `/c/login` on `node` gives.
+async fn log_in(c: &Client, node: &Berth, user: &str, password: &str) -> (String, String) {
+    let r = c
+        .post(node.url("/c/login"))
+        .form(&[("principal", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let sid = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("sid="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("sid=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    let csrf = r.headers()["x-harbor-csrf-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with(&format!("__csrf={csrf}"))),
+        "{cookies:?}"
+    );
+    (sid, csrf)
+}
+
+async fn current_user(c: &Client, node: &Berth, sid: &str) -> Option<String> {
+    let r = c
+        .get(node.url("/api/v2.0/users/current"))
+        .header("cookie", format!("sid={sid}"))
+        .send()
+        .await
+        .unwrap();
+    match r.status().as_u16() {
+        200 => Some(
+            r.json::<serde_json::Value>().await.unwrap()["username"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
+        401 => None,
+        s => panic!("users/current answered {s}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_and_cached_lookups_hold_on_every_node_through_redis() {
+    let redis = tokio::task::spawn_blocking(berth_testkit::Redis::start)
+        .await
+        .unwrap();
+    let url = redis.url();
+    let cluster = Cluster::start_with(3, &[("BERTH_REDIS_URL", url.as_str())]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cluster
+        .nodes
+        .iter()
+        .all(|n| n.log().contains("shared through redis"))
+    {
+        assert!(Instant::now() < deadline, "the nodes never reached redis");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let [n0, n1, n2] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    let c = Client::new();
+
+    // A session opened on one node works on every node, and ends on every node.
+    let (sid, csrf) = log_in(&c, n0, "admin", ADMIN_PASSWORD).await;
+    for node in [n0, n1, n2] {
+        assert_eq!(current_user(&c, node, &sid).await.as_deref(), Some("admin"));
+    }
+    let create = |node: &Berth, name: &str, token: Option<&str>| {
+        let mut req = c
+            .post(node.url("/api/v2.0/projects"))
+            .header("cookie", format!("sid={sid}"))
+            .json(&serde_json::json!({"project_name": name}));
+        if let Some(t) = token {
+            req = req.header("x-harbor-csrf-token", t);
+        }
+        req.send()
+    };
+    let r = create(n1, "web", None).await.unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "a change under a session needs the CSRF token"
+    );
+    assert!(r.text().await.unwrap().contains("CSRF"));
+    assert_eq!(
+        create(n1, "web", Some("forged")).await.unwrap().status(),
+        403
+    );
+    assert_eq!(create(n2, "web", Some(&csrf)).await.unwrap().status(), 201);
+    let r = c
+        .get(n2.url("/c/log_out"))
+        .header("cookie", format!("sid={sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    for node in [n0, n1, n2] {
+        assert_eq!(current_user(&c, node, &sid).await, None, "ended everywhere");
+    }
+    // Login errors; robots have no sessions.
+    let r = c
+        .post(n0.url("/c/login"))
+        .form(&[("principal", "admin"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = c
+        .post(n0.url("/c/login"))
+        .form(&[("principal", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("password"));
+    let r = c
+        .post(n0.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("%%%")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (robot, secret) = support::api_robot(
+        n0,
+        serde_json::json!({"name": "ci", "level": "system", "duration": -1,
+            "permissions": [{"kind": "project", "namespace": "web",
+                "access": [{"resource": "repository", "action": "pull"}]}]}),
+    )
+    .await;
+    let r = c
+        .post(n1.url("/c/login"))
+        .form(&[("principal", robot.as_str()), ("password", secret.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("robot"));
+    // A password change (through another node) ends the user's sessions at once.
+    let r = admin(c.post(n0.url("/api/v2.0/users")))
+        .json(&serde_json::json!({"username": "dana", "password": "Dana-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let dana_id = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (dana, _) = log_in(&c, n1, "dana", "Dana-pass-1").await;
+    assert_eq!(current_user(&c, n2, &dana).await.as_deref(), Some("dana"));
+    let r = admin(c.put(n0.url(&format!("/api/v2.0/users/{dana_id}/password"))))
+        .json(&serde_json::json!({"new_password": "Dana-pass-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(current_user(&c, n2, &dana).await, None);
+
+    // Cached lookups: a tag read (and cached) on every node moves when it is pushed through
+    // another node, and deletes are seen everywhere at once.
+    let admin_client = support::basic_client("admin", ADMIN_PASSWORD);
+    let (_, first) = support::push_image(&admin_client, n0, "web/app", "v1", "one").await;
+    let digest_of = |node: &Berth, reference: String| {
+        admin_client
+            .get(node.url(&format!("/v2/web/app/manifests/{reference}")))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+    };
+    let seen = |r: reqwest::Response| {
+        (
+            r.status().as_u16(),
+            r.headers()
+                .get("docker-content-digest")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        )
+    };
+    for node in [n0, n1, n2] {
+        for _ in 0..2 {
+            let r = digest_of(node, "v1".into()).await.unwrap();
+            assert_eq!(seen(r), (200, Some(first.to_string())));
+        }
+    }
+    let (_, second) = support::push_image(&admin_client, n2, "web/app", "v1", "two").await;
+    for node in [n0, n1, n2] {
+        let r = digest_of(node, "v1".into()).await.unwrap();
+        assert_eq!(seen(r), (200, Some(second.to_string())), "the moved tag");
+    }
+    let r = admin_client
+        .delete(n1.url(&format!("/v2/web/app/manifests/{second}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    for node in [n0, n1, n2] {
+        assert_eq!(seen(digest_of(node, "v1".into()).await.unwrap()).0, 404);
+        assert_eq!(
+            seen(digest_of(node, second.to_string()).await.unwrap()).0,
+            404
+        );
+        assert_eq!(
+            seen(digest_of(node, first.to_string()).await.unwrap()).0,
+            200
+        );
+    }
+    // The cache is in Redis: the repository's hash is there.
+    let keys = redis.server.cli(&["KEYS", "berth:lookups:*"]).unwrap();
+    assert!(keys.contains("berth:lookups:web/app"), "{keys}");
+}

@@ -102,6 +102,11 @@ pub fn router(app: AppState) -> Router {
         .route("/service/token", get(auth::token).post(auth::token_post))
         .route("/service/jwks", get(auth::jwks))
         .nest("/api/v2.0", management::router())
+        .route("/c/login", axum::routing::post(management::sessions::login))
+        .route(
+            "/c/log_out",
+            get(management::sessions::log_out).post(management::sessions::log_out),
+        )
         .route("/v2", axum::routing::any(v2::handle))
         .route("/v2/", axum::routing::any(v2::handle))
         .route("/v2/{*rest}", axum::routing::any(v2::handle))

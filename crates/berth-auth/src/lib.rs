@@ -10,6 +10,7 @@ mod limits;
 pub mod password;
 pub mod scope;
 pub mod service;
+mod sessions;
 pub mod token;
 
 pub use access::{

@@ -36,6 +36,8 @@ pub struct AuthSettings {
     pub refresh_lifetime: Duration,
     /// The directory, for users without a local password.
     pub ldap: Option<crate::ldap::LdapSettings>,
+    /// How long a browser session lasts without being used.
+    pub session_idle: Duration,
 }
 
 /// An authentication service failure.
@@ -104,6 +106,7 @@ pub struct AuthService {
     directory: CredentialCache<crate::ldap::LdapUser>,
     tokens: TokenCache,
     limits: crate::limits::LoginLimits,
+    sessions: crate::sessions::Sessions,
 }
 
 fn now() -> i64 {
@@ -130,9 +133,11 @@ impl AuthService {
                 keys.signing_kid
             )
         });
+        let sessions = crate::sessions::Sessions::new(settings.session_idle);
         let service = Self {
             meta,
             settings,
+            sessions,
             configured,
             keys: RwLock::new(Arc::new(keys)),
             credentials: CredentialCache::new(CREDENTIAL_TTL),
@@ -143,9 +148,76 @@ impl AuthService {
         Ok((service, problem))
     }
 
-    /// Keeps the failed-login counts in Redis from now on, shared with the other nodes.
-    pub fn share_limits(&self, shared: berth_shared::Shared) {
+    /// Keeps the failed-login counts and the sessions in Redis from now on, shared with the
+    /// other nodes.
+    pub fn share_state(&self, shared: berth_shared::Shared) {
+        self.sessions.share(shared.clone());
         self.limits.share(shared);
+    }
+
+    /// Opens a browser session for a user who just authenticated: the session id (for the
+    /// cookie) and its CSRF token. `None` for robot accounts and anonymous callers, which
+    /// have no sessions.
+    pub async fn open_session(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<(String, String)>, AuthError> {
+        let Principal::User {
+            id,
+            name,
+            sysadmin,
+            groups,
+        } = principal
+        else {
+            return Ok(None);
+        };
+        let Some(user) = self.meta.user(name).await? else {
+            return Ok(None);
+        };
+        let record = crate::sessions::SessionRecord {
+            user_id: *id,
+            username: name.clone(),
+            groups: groups.clone(),
+            admin_by_group: *sysadmin && !user.sysadmin,
+            stamp: crate::sessions::stamp(user.password_hash.as_deref()),
+            csrf: crate::sessions::random_id(),
+        };
+        let session = crate::sessions::random_id();
+        self.sessions.open(&session, &record).await;
+        Ok(Some((session, record.csrf)))
+    }
+
+    /// Who the session `id` stands for now, and its CSRF token. `None` when it is unknown or
+    /// expired, or its user was deleted, disabled or given a new password since (the session
+    /// then ends).
+    pub async fn session(&self, id: &str) -> Result<Option<(Principal, String)>, AuthError> {
+        let Some(record) = self.sessions.get(id).await else {
+            return Ok(None);
+        };
+        match self.meta.user(&record.username).await? {
+            Some(user)
+                if user.id == record.user_id
+                    && !user.disabled
+                    && crate::sessions::stamp(user.password_hash.as_deref()) == record.stamp =>
+            {
+                let principal = Principal::User {
+                    id: user.id,
+                    name: user.username,
+                    sysadmin: user.sysadmin || record.admin_by_group,
+                    groups: record.groups,
+                };
+                Ok(Some((principal, record.csrf)))
+            }
+            _ => {
+                self.sessions.close(id).await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Ends the session `id` on every node.
+    pub async fn close_session(&self, id: &str) {
+        self.sessions.close(id).await;
     }
 
     /// Whether the shared login limits work: `None` when Redis is not in use.

@@ -14,6 +14,7 @@ fn settings() -> AuthSettings {
         token_lifetime: Duration::from_secs(300),
         refresh_lifetime: Duration::from_secs(86_400),
         ldap: None,
+        session_idle: Duration::from_secs(1800),
     }
 }
 

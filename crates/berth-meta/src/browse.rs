@@ -163,6 +163,7 @@ impl MetadataStore {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.lookups.invalidate(name).await;
         Ok(had > 0)
     }
 

@@ -705,6 +705,12 @@ impl MetadataStore {
         if in_use > 0 {
             return Ok(ProjectDelete::NotEmpty(u64::try_from(in_use).unwrap_or(0)));
         }
+        let repositories: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM repositories WHERE name > ? AND name < ?")
+                .bind(&low)
+                .bind(&high)
+                .fetch_all(&mut *tx)
+                .await?;
         for sql in [
             "DELETE FROM repository_blobs WHERE repository_id IN (SELECT id FROM repositories WHERE name > ? AND name < ?)",
             "DELETE FROM tags WHERE repository_id IN (SELECT id FROM repositories WHERE name > ? AND name < ?)",
@@ -724,6 +730,9 @@ impl MetadataStore {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        for repository in &repositories {
+            self.lookups.invalidate(repository).await;
+        }
         Ok(ProjectDelete::Deleted)
     }
 

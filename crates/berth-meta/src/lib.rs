@@ -11,6 +11,7 @@
 //! checked every blob and manifest it references.
 
 mod browse;
+mod cache;
 mod error;
 mod identity;
 mod store;

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_core::{Digest, Reference};
@@ -5,6 +6,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::MetaError;
+use crate::cache::{Lookup, LookupCache, Ticket};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -135,6 +137,32 @@ pub struct StoredManifest {
     pub content: Vec<u8>,
 }
 
+impl StoredManifest {
+    /// The cache's form: digest, newline, media type, newline, content.
+    fn encode(&self) -> Vec<u8> {
+        let mut v =
+            Vec::with_capacity(self.digest.len() + self.media_type.len() + 2 + self.content.len());
+        v.extend_from_slice(self.digest.as_bytes());
+        v.push(b'\n');
+        v.extend_from_slice(self.media_type.as_bytes());
+        v.push(b'\n');
+        v.extend_from_slice(&self.content);
+        v
+    }
+
+    fn decode(v: &[u8]) -> Option<Self> {
+        let mut parts = v.splitn(3, |b| *b == b'\n');
+        let digest = std::str::from_utf8(parts.next()?).ok()?.to_owned();
+        let media_type = std::str::from_utf8(parts.next()?).ok()?.to_owned();
+        let content = parts.next()?.to_vec();
+        Some(Self {
+            digest,
+            media_type,
+            content,
+        })
+    }
+}
+
 /// Outcome of deleting a manifest by digest.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ManifestDelete {
@@ -177,6 +205,7 @@ pub struct Referrer {
 pub struct MetadataStore {
     pub(crate) pool: AnyPool,
     pub(crate) dialect: Dialect,
+    pub(crate) lookups: Arc<LookupCache>,
 }
 
 pub(crate) fn now() -> i64 {
@@ -246,7 +275,35 @@ impl MetadataStore {
             })
             .connect(&url)
             .await?;
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            lookups: Arc::new(LookupCache::nowhere()),
+        })
+    }
+
+    /// Caches lookups (manifests, blob sizes) in this process. Only for a single node: other
+    /// nodes' writes would not reach this cache.
+    pub fn cache_in_process(mut self, ttl: Duration) -> Self {
+        self.lookups = Arc::new(LookupCache::in_process(ttl));
+        self
+    }
+
+    /// Caches lookups in Redis, shared by every node, once `share_cache` hands it over (until
+    /// then nothing is cached). Entries expire `ttl` after they were first cached.
+    pub fn cache_in_redis(mut self, ttl: Duration) -> Self {
+        self.lookups = Arc::new(LookupCache::in_redis(ttl));
+        self
+    }
+
+    /// Hands over the Redis connection for `cache_in_redis`.
+    pub fn share_cache(&self, shared: berth_shared::Shared) {
+        self.lookups.share(shared);
+    }
+
+    /// Where lookups are cached: "none", "in process" or "redis…", for logs and health.
+    pub fn cache_place(&self) -> &'static str {
+        self.lookups.place()
     }
 
     /// Applies pending migrations. Safe to run from several nodes at once.
@@ -382,6 +439,14 @@ impl MetadataStore {
         repository: &str,
         digest: &Digest,
     ) -> Result<Option<u64>, MetaError> {
+        let field = format!("b:{digest}");
+        let ticket = match self.lookups.read(repository, &field).await {
+            Lookup::Hit(v) => match std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok()) {
+                Some(size) => return Ok(Some(size)),
+                None => Ticket::None,
+            },
+            Lookup::Miss(ticket) => ticket,
+        };
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT b.size FROM repository_blobs rb \
              JOIN repositories r ON r.id = rb.repository_id \
@@ -392,7 +457,13 @@ impl MetadataStore {
         .bind(digest.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(size.map(to_u64))
+        let size = size.map(to_u64);
+        if let Some(size) = size {
+            self.lookups
+                .fill(repository, ticket, &field, size.to_string().as_bytes())
+                .await;
+        }
+        Ok(size)
     }
 
     /// Links a blob already in the blob store to `repository` if it is linked to `from`
@@ -468,11 +539,11 @@ impl MetadataStore {
                 .await?
                 .rows_affected();
         tx.commit().await?;
-        Ok(if removed == 0 {
-            BlobUnlink::Unknown
-        } else {
-            BlobUnlink::Unlinked
-        })
+        if removed == 0 {
+            return Ok(BlobUnlink::Unknown);
+        }
+        self.lookups.invalidate(repository).await;
+        Ok(BlobUnlink::Unlinked)
     }
 
     // ---- uploads ----------------------------------------------------------------------------
@@ -710,6 +781,10 @@ impl MetadataStore {
                 .await?;
         }
         tx.commit().await?;
+        if manifest.tag.is_some() {
+            // The tag may have moved.
+            self.lookups.invalidate(repository).await;
+        }
         Ok(ManifestPut::Stored)
     }
 
@@ -719,6 +794,14 @@ impl MetadataStore {
         repository: &str,
         reference: &Reference,
     ) -> Result<Option<StoredManifest>, MetaError> {
+        let field = format!("m:{reference}");
+        let ticket = match self.lookups.read(repository, &field).await {
+            Lookup::Hit(v) => match StoredManifest::decode(&v) {
+                Some(m) => return Ok(Some(m)),
+                None => Ticket::None,
+            },
+            Lookup::Miss(ticket) => ticket,
+        };
         let query = match reference {
             Reference::Digest(d) => sqlx::query(
                 "SELECT m.digest, m.media_type, m.content FROM manifests m \
@@ -736,14 +819,21 @@ impl MetadataStore {
             .bind(t.as_str()),
         };
         let row = query.fetch_optional(&self.pool).await?;
-        row.map(|r| -> Result<_, MetaError> {
-            Ok(StoredManifest {
-                digest: r.try_get(0)?,
-                media_type: r.try_get(1)?,
-                content: r.try_get(2)?,
+        let found = row
+            .map(|r| -> Result<_, MetaError> {
+                Ok(StoredManifest {
+                    digest: r.try_get(0)?,
+                    media_type: r.try_get(1)?,
+                    content: r.try_get(2)?,
+                })
             })
-        })
-        .transpose()
+            .transpose()?;
+        if let Some(m) = &found {
+            self.lookups
+                .fill(repository, ticket, &field, &m.encode())
+                .await;
+        }
+        Ok(found)
     }
 
     /// Deletes a manifest and the tags pointing at it, unless an index in the repository lists it.
@@ -787,6 +877,7 @@ impl MetadataStore {
                 .await?;
         }
         tx.commit().await?;
+        self.lookups.invalidate(repository).await;
         Ok(ManifestDelete::Deleted)
     }
 
@@ -801,7 +892,11 @@ impl MetadataStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        Ok(n == 1)
+        if n == 0 {
+            return Ok(false);
+        }
+        self.lookups.invalidate(repository).await;
+        Ok(true)
     }
 
     /// Tags of `repository` after `last` in lexical order, at most `limit` (all when `None`).

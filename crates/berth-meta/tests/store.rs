@@ -68,6 +68,172 @@ on_every_backend!(
     job_leases_go_to_one_holder_at_a_time,
 );
 
+/// The lookup cache, as deployments use it: a single node caching in process (writes and reads
+/// through one store), and two nodes sharing MariaDB and a Redis cache (writes through one,
+/// reads through the other), and two nodes without Redis (nothing cached).
+mod lookups {
+    use std::time::Duration;
+
+    use berth_meta::{MetadataStore, PoolSettings};
+
+    const TTL: Duration = Duration::from_secs(300);
+
+    #[tokio::test]
+    async fn in_process() {
+        let (_dir, s) = super::sqlite().await;
+        let s = s.cache_in_process(TTL);
+        assert_eq!(s.cache_place(), "in process");
+        super::lookups_follow_every_write(&s, &s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn in_redis_across_nodes() {
+        let (db, writer) = super::mariadb().await;
+        let redis = tokio::task::spawn_blocking(berth_testkit::Redis::start)
+            .await
+            .unwrap();
+        let spec = berth_shared::RedisSpec::parse(&redis.url()).unwrap();
+        let reader = MetadataStore::connect(&db.url("berth"), &PoolSettings::default())
+            .await
+            .unwrap()
+            .cache_in_redis(TTL);
+        assert!(reader.cache_place().contains("not connected"));
+        let writer = writer.cache_in_redis(TTL);
+        for s in [&reader, &writer] {
+            s.share_cache(berth_shared::Shared::connect(&spec).await.unwrap());
+            assert_eq!(s.cache_place(), "redis");
+        }
+        super::lookups_follow_every_write(&writer, &reader).await;
+        super::lookups_follow_every_write(&reader, &reader).await;
+    }
+
+    #[tokio::test]
+    async fn nowhere_across_nodes() {
+        let (db, writer) = super::mariadb().await;
+        let reader = MetadataStore::connect(&db.url("berth"), &PoolSettings::default())
+            .await
+            .unwrap();
+        assert_eq!(reader.cache_place(), "none");
+        super::lookups_follow_every_write(&writer, &reader).await;
+    }
+}
+
+/// Reads through `r` after every kind of write through `w` see the write at once, with the
+/// reads repeated so that the second comes from the cache where there is one.
+async fn lookups_follow_every_write(w: &MetadataStore, r: &MetadataStore) {
+    use berth_meta::{ProjectDelete, TagCreate};
+    let repo = format!("cached/app-{}", uuid_like());
+    let repo = repo.as_str();
+    let tag = |t: &str| t.parse::<Reference>().unwrap();
+    async fn seen(r: &MetadataStore, repo: &str, reference: &Reference) -> Option<String> {
+        let first = r.manifest(repo, reference).await.unwrap().map(|m| m.digest);
+        let again = r.manifest(repo, reference).await.unwrap().map(|m| m.digest);
+        assert_eq!(first, again);
+        first
+    }
+    async fn size(r: &MetadataStore, repo: &str, d: &Digest) -> Option<u64> {
+        let first = r.repository_blob(repo, d).await.unwrap();
+        assert_eq!(first, r.repository_blob(repo, d).await.unwrap());
+        first
+    }
+    let (a, b, layer) = (
+        digest(&format!("{repo}a")),
+        digest(&format!("{repo}b")),
+        digest(repo),
+    );
+    w.link_blob(repo, &layer, 7, None).await.unwrap();
+    assert_eq!(size(r, repo, &layer).await, Some(7));
+    w.put_manifest(repo, &manifest(&a, vec![(&layer, 7)], Some("v1")))
+        .await
+        .unwrap();
+    assert_eq!(seen(r, repo, &tag("v1")).await, Some(a.to_string()));
+    let by_digest = r
+        .manifest(repo, &Reference::Digest(a.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (by_digest.media_type.as_str(), by_digest.content.as_slice()),
+        ("application/vnd.oci.image.manifest.v1+json", &b"{}"[..])
+    );
+    assert_eq!(
+        r.manifest(repo, &Reference::Digest(a.clone()))
+            .await
+            .unwrap()
+            .unwrap()
+            .content,
+        b"{}"
+    );
+    // The tag moves.
+    w.put_manifest(repo, &manifest(&b, vec![(&layer, 7)], Some("v1")))
+        .await
+        .unwrap();
+    assert_eq!(seen(r, repo, &tag("v1")).await, Some(b.to_string()));
+    // A new tag (never a move) and a deleted one.
+    assert_eq!(
+        w.create_tag(repo, "v2", a.as_str()).await.unwrap(),
+        TagCreate::Created
+    );
+    assert_eq!(seen(r, repo, &tag("v2")).await, Some(a.to_string()));
+    assert!(w.delete_tag(repo, "v2").await.unwrap());
+    assert_eq!(seen(r, repo, &tag("v2")).await, None);
+    // Deleting a manifest takes its tags; its digest no longer resolves.
+    assert_eq!(
+        seen(r, repo, &Reference::Digest(b.clone())).await,
+        Some(b.to_string())
+    );
+    assert_eq!(
+        w.delete_manifest(repo, &b).await.unwrap(),
+        ManifestDelete::Deleted
+    );
+    assert_eq!(seen(r, repo, &tag("v1")).await, None);
+    assert_eq!(seen(r, repo, &Reference::Digest(b.clone())).await, None);
+    // An unlinked blob is gone.
+    assert_eq!(
+        w.delete_manifest(repo, &a).await.unwrap(),
+        ManifestDelete::Deleted
+    );
+    assert_eq!(size(r, repo, &layer).await, Some(7));
+    assert_eq!(
+        w.unlink_blob(repo, &layer).await.unwrap(),
+        BlobUnlink::Unlinked
+    );
+    assert_eq!(size(r, repo, &layer).await, None);
+    // A deleted repository.
+    w.link_blob(repo, &layer, 7, None).await.unwrap();
+    w.put_manifest(repo, &manifest(&a, vec![(&layer, 7)], Some("v3")))
+        .await
+        .unwrap();
+    assert_eq!(seen(r, repo, &tag("v3")).await, Some(a.to_string()));
+    assert_eq!(size(r, repo, &layer).await, Some(7));
+    assert!(w.delete_repository(repo).await.unwrap());
+    assert_eq!(seen(r, repo, &tag("v3")).await, None);
+    assert_eq!(size(r, repo, &layer).await, None);
+    // A deleted project takes its (empty) repositories' blob links.
+    let project = format!("proj-{}", uuid_like());
+    let in_project = format!("{project}/app");
+    let id = w
+        .create_project(&project, false, None)
+        .await
+        .unwrap()
+        .unwrap();
+    w.link_blob(&in_project, &layer, 7, None).await.unwrap();
+    assert_eq!(size(r, &in_project, &layer).await, Some(7));
+    assert_eq!(w.delete_project(id).await.unwrap(), ProjectDelete::Deleted);
+    assert_eq!(size(r, &in_project, &layer).await, None);
+}
+
+/// A name part unique to this run (several cases share a Redis).
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 fn manifest<'a>(
     d: &'a Digest,
     blobs: Vec<(&'a Digest, u64)>,

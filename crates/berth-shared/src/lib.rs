@@ -1,7 +1,14 @@
-//! State that Berth nodes share beyond the metadata database: today the failed-login counters,
-//! so that a password guesser meets the same limit on every node. In Redis when
-//! `BERTH_REDIS_URL` names one (a single server, a Sentinel-managed master, or a Cluster);
-//! callers keep an in-process fallback for when Redis is not configured or not reachable.
+//! State that Berth nodes share beyond the metadata database, in Redis when `BERTH_REDIS_URL`
+//! names one (a single server, a Sentinel-managed master, or a Cluster):
+//! - counters with a window (failed logins: a password guesser meets the same limit on every
+//!   node);
+//! - generation-stamped hashes (lookup caches that every writer can invalidate at once, and
+//!   that a reader racing a writer cannot fill with a stale value);
+//! - values with a sliding expiry (sessions).
+//!
+//! Every operation is one script on one key, so it is atomic on a single server and in a
+//! Cluster alike. Callers keep an in-process fallback for when Redis is not configured, and
+//! decide what an unreachable Redis means for them.
 //!
 //! URLs: `redis://[user:password@]host:port[/db]` (or `rediss://`),
 //! `redis+sentinel://[user:password@]host:port,host:port/<master name>`,
@@ -145,6 +152,35 @@ const PEEK: &str = "local n = redis.call('GET', KEYS[1]) \
     if not n then return {0, 0} end \
     return {tonumber(n), redis.call('PTTL', KEYS[1])}";
 
+/// A hash's generation and one of its fields. (Lua `false` is Redis' nil.)
+const CACHED: &str =
+    "return {redis.call('HGET', KEYS[1], 'g'), redis.call('HGET', KEYS[1], ARGV[1])}";
+
+/// Sets a field if the generation is still the one read (absent reads as ''), bounding the
+/// hash's size; a new hash starts its expiry.
+const FILL: &str = "local g = redis.call('HGET', KEYS[1], 'g') \
+    if (g or '') ~= ARGV[1] then return 0 end \
+    if redis.call('HLEN', KEYS[1]) >= 4096 then return 0 end \
+    redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) \
+    if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
+    return 1";
+
+/// Replaces a hash with only a new generation.
+const INVALIDATE: &str = "redis.call('DEL', KEYS[1]) \
+    redis.call('HSET', KEYS[1], 'g', ARGV[1]) \
+    redis.call('PEXPIRE', KEYS[1], ARGV[2]) \
+    return 1";
+
+const PUT: &str = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
+
+const TOUCH: &str = "local v = redis.call('GET', KEYS[1]) \
+    if v then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+    return v";
+
+fn millis(d: Duration) -> String {
+    d.as_millis().max(1).to_string()
+}
+
 impl Shared {
     /// Connects (and checks the connection with a PING).
     pub async fn connect(spec: &RedisSpec) -> Result<Self, SharedError> {
@@ -218,38 +254,53 @@ impl Shared {
     /// Runs `script` on `key` with `args`, on whichever connection the mode uses. A Sentinel
     /// connection that fails is dropped, and the next call asks the sentinels for the master
     /// again (after a failover, the new one).
-    async fn eval(&self, script: &str, key: &str, args: &[u64]) -> Result<(u64, u64), SharedError> {
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        script: &str,
+        key: &str,
+        args: &[&[u8]],
+    ) -> Result<T, SharedError> {
         let script = redis::Script::new(script);
         let mut invocation = script.key(key);
         for a in args {
             invocation.arg(*a);
         }
-        let result: redis::RedisResult<(i64, i64)> = match &*self.connection {
+        let result = match &*self.connection {
             Connection::Single(c) => invocation.invoke_async(&mut c.clone()).await,
             Connection::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
             Connection::Sentinel(s) => {
-                let mut guard = s.lock().await;
-                let SentinelConnection {
-                    sentinel,
-                    master,
-                    info,
-                    current,
-                } = &mut *guard;
-                if current.is_none() {
-                    let client = sentinel.async_master_for(master, Some(info)).await?;
-                    *current = Some(client.get_multiplexed_async_connection().await?);
-                }
-                let Some(c) = current.as_mut() else {
-                    unreachable!("connected just above")
+                // The lock covers finding the master, not the call: calls stay concurrent.
+                let mut connection = {
+                    let mut guard = s.lock().await;
+                    let SentinelConnection {
+                        sentinel,
+                        master,
+                        info,
+                        current,
+                    } = &mut *guard;
+                    if current.is_none() {
+                        let client = sentinel.async_master_for(master, Some(info)).await?;
+                        *current = Some(client.get_multiplexed_async_connection().await?);
+                    }
+                    current.clone().ok_or_else(|| {
+                        redis::RedisError::from((redis::ErrorKind::Io, "no master connection"))
+                    })?
                 };
-                let result = invocation.invoke_async(c).await;
+                let result = invocation.invoke_async(&mut connection).await;
                 if result.is_err() {
-                    *current = None;
+                    s.lock().await.current = None;
                 }
                 result
             }
         };
-        let (n, ttl) = result?;
+        Ok(result?)
+    }
+
+    /// Runs a script that answers a count and a time left in milliseconds.
+    async fn eval(&self, script: &str, key: &str, args: &[u64]) -> Result<(u64, u64), SharedError> {
+        let args: Vec<Vec<u8>> = args.iter().map(|a| a.to_string().into_bytes()).collect();
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let (n, ttl): (i64, i64) = self.invoke(script, key, &args).await?;
         Ok((
             u64::try_from(n).unwrap_or(0),
             u64::try_from(ttl).unwrap_or(0),
@@ -275,6 +326,68 @@ impl Shared {
         self.eval("redis.call('DEL', KEYS[1]) return {0, 0}", key, &[])
             .await
             .map(drop)
+    }
+
+    /// A cached field of a generation-stamped hash (see `fill`): the hash's generation as seen
+    /// now, to hand back to `fill`, and the field's value if it is cached.
+    pub async fn cached(
+        &self,
+        key: &str,
+        field: &str,
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), SharedError> {
+        let (generation, value): (Option<Vec<u8>>, Option<Vec<u8>>) =
+            self.invoke(CACHED, key, &[field.as_bytes()]).await?;
+        Ok((generation.unwrap_or_default(), value))
+    }
+
+    /// Caches `field = value` in the hash `key`, unless the hash's generation changed since
+    /// `generation` was read (a writer invalidated it meanwhile: the value may be stale). A new
+    /// hash expires `ttl` after its first field. Returns whether it was stored.
+    pub async fn fill(
+        &self,
+        key: &str,
+        generation: &[u8],
+        field: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, SharedError> {
+        let ttl = millis(ttl);
+        let stored: i64 = self
+            .invoke(
+                FILL,
+                key,
+                &[generation, field.as_bytes(), value, ttl.as_bytes()],
+            )
+            .await?;
+        Ok(stored == 1)
+    }
+
+    /// Drops every field of the hash `key` and gives it a new generation, `generation`
+    /// (unique), so that a `fill` based on an earlier read stores nothing.
+    pub async fn invalidate(
+        &self,
+        key: &str,
+        generation: &[u8],
+        ttl: Duration,
+    ) -> Result<(), SharedError> {
+        let ttl = millis(ttl);
+        let _: i64 = self
+            .invoke(INVALIDATE, key, &[generation, ttl.as_bytes()])
+            .await?;
+        Ok(())
+    }
+
+    /// Stores `value` under `key` for `ttl`.
+    pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), SharedError> {
+        let ttl = millis(ttl);
+        let _: i64 = self.invoke(PUT, key, &[value, ttl.as_bytes()]).await?;
+        Ok(())
+    }
+
+    /// The value under `key`, whose lifetime starts again at `ttl` (sliding expiry).
+    pub async fn touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, SharedError> {
+        let ttl = millis(ttl);
+        self.invoke(TOUCH, key, &[ttl.as_bytes()]).await
     }
 
     /// Checks that Redis answers (readiness, `config check`).

@@ -1,5 +1,5 @@
-//! Shared counters against real Redis: a single server, a Sentinel set through a failover, and
-//! a three-master Cluster.
+//! Shared counters, caches and sessions against real Redis: a single server, a Sentinel set
+//! through a failover, and a three-master Cluster.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,6 +23,69 @@ async fn counts(shared: &Shared, key: &str) {
     shared.hit(key, Duration::from_millis(300)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(shared.peek(key).await.unwrap().0, 0);
+}
+
+/// Generation-stamped caches and sliding values, as two nodes (`a`, `b`) use them.
+async fn caches_and_sessions(a: &Shared, b: &Shared, key: &str) {
+    let ttl = Duration::from_secs(60);
+    let (seen, value) = a.cached(key, "t:v1").await.unwrap();
+    assert_eq!(value, None);
+    assert!(a.fill(key, &seen, "t:v1", b"one", ttl).await.unwrap());
+    assert_eq!(
+        b.cached(key, "t:v1").await.unwrap().1.as_deref(),
+        Some(&b"one"[..])
+    );
+    // A reader that read before a writer's invalidation cannot store what it read.
+    let (stale_seen, _) = b.cached(key, "t:v2").await.unwrap();
+    a.invalidate(key, b"gen-2", ttl).await.unwrap();
+    assert!(
+        !b.fill(key, &stale_seen, "t:v2", b"stale", ttl)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        b.cached(key, "t:v1").await.unwrap().1,
+        None,
+        "fields dropped"
+    );
+    let (seen, value) = b.cached(key, "t:v2").await.unwrap();
+    assert_eq!((seen.as_slice(), value), (&b"gen-2"[..], None));
+    assert!(b.fill(key, &seen, "t:v2", b"fresh", ttl).await.unwrap());
+    assert_eq!(
+        a.cached(key, "t:v2").await.unwrap().1.as_deref(),
+        Some(&b"fresh"[..])
+    );
+    // A filled hash expires.
+    let short = format!("{key}:short");
+    let (seen, _) = a.cached(&short, "f").await.unwrap();
+    assert!(
+        a.fill(&short, &seen, "f", b"x", Duration::from_millis(200))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.cached(&short, "f").await.unwrap(), (Vec::new(), None));
+
+    // Values with a sliding expiry: each touch starts it again; a delete ends it everywhere.
+    let session = format!("{key}:session");
+    a.put(&session, b"alice", Duration::from_millis(400))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            b.touch(&session, Duration::from_millis(400))
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"alice"[..])
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(a.touch(&session, ttl).await.unwrap(), None, "expired");
+    a.put(&session, b"bob", ttl).await.unwrap();
+    b.clear(&session).await.unwrap();
+    assert_eq!(a.touch(&session, ttl).await.unwrap(), None, "deleted");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,6 +112,7 @@ async fn a_single_server() {
             .0,
         2
     );
+    caches_and_sessions(&shared, &other, "berth:test:repo:single").await;
     // A wrong password is refused at connection time.
     let wrong = redis.url().replace("redispw", "nope");
     assert!(
@@ -67,6 +131,10 @@ async fn a_sentinel_set_through_a_failover() {
         .await
         .unwrap();
     counts(&shared, "berth:test:sentinel").await;
+    let other = Shared::connect(&RedisSpec::parse(&set.url()).unwrap())
+        .await
+        .unwrap();
+    caches_and_sessions(&shared, &other, "berth:test:repo:sentinel").await;
     shared
         .hit("berth:test:kept", Duration::from_secs(60))
         .await
@@ -126,4 +194,10 @@ async fn a_three_master_cluster() {
         .collect();
     assert_eq!(per_node.iter().sum::<u64>(), 30, "{per_node:?}");
     assert!(per_node.iter().all(|n| *n > 0), "{per_node:?}");
+    let other = Shared::connect(&RedisSpec::parse(&cluster.url()).unwrap())
+        .await
+        .unwrap();
+    for i in 0..6 {
+        caches_and_sessions(&shared, &other, &format!("berth:test:repo:{i}")).await;
+    }
 }

@@ -17,7 +17,7 @@
 //! | `BERTH_AUTH_ENABLED`  | `auth.enabled`       | `true`                                    |
 //! | `BERTH_STORAGE_DRIVER`| `storage.driver`     | `filesystem`                              |
 //! | `BERTH_S3_ENDPOINT`, `BERTH_S3_BUCKET`, `BERTH_S3_REGION` | `storage.s3.*` | (none) |
-//! | `BERTH_REDIS_URL`     | `redis.url`          | (none: counters per node)                 |
+//! | `BERTH_REDIS_URL`     | `redis.url`          | (none: sessions and counters per node)    |
 //! | `BERTH_TLS_CERT_FILE` | `tls.cert_file`      | (none: plain HTTP)                        |
 //! | `BERTH_TLS_KEY_FILE`  | `tls.key_file`       | (none)                                    |
 //! | `BERTH_ADMIN_PASSWORD`| (none: a secret)     | first start only: creates `auth.admin_username` |
@@ -58,6 +58,48 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Redis, for state the nodes share beyond the database.
     pub redis: RedisConfig,
+    /// The lookup cache of the registry's hot path.
+    pub cache: CacheConfig,
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Seconds a repository's cached lookups live at most (0: no cache). Where the cache is:
+    /// in Redis when `redis.url` is set; in process with SQLite (one node); none otherwise.
+    pub ttl_secs: u64,
+}
+
+/// Where the lookup cache lives, as the configuration implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachePlace {
+    /// `cache.ttl_secs = 0`.
+    Off,
+    /// In Redis, shared by every node.
+    Redis,
+    /// In process: SQLite, which one node alone uses.
+    Process,
+    /// Several nodes may share the (MySQL) database, and without Redis they cannot share a
+    /// cache: none.
+    Unshared,
+}
+
+impl std::fmt::Display for CachePlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Redis => "in redis",
+            Self::Process => "in process",
+            Self::Unshared => "off (a shared database without redis.url)",
+        })
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { ttl_secs: 300 }
+    }
 }
 
 /// `[redis]`
@@ -186,6 +228,8 @@ pub struct AuthConfig {
     pub admin_username: String,
     /// Who may create projects: `everyone` (logged-in users) or `adminonly`.
     pub project_creation: String,
+    /// Minutes a browser session (`/c/login`) lasts without being used.
+    pub session_timeout_minutes: u64,
 }
 
 impl Default for AuthConfig {
@@ -200,6 +244,7 @@ impl Default for AuthConfig {
             signing_cert_file: None,
             admin_username: "admin".into(),
             project_creation: "everyone".into(),
+            session_timeout_minutes: 30,
         }
     }
 }
@@ -330,6 +375,7 @@ impl Default for Config {
             ldap: LdapConfig::default(),
             tls: TlsConfig::default(),
             redis: RedisConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -396,6 +442,19 @@ impl std::error::Error for ConfigErrors {}
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Config {
+    /// Where the lookup cache lives.
+    pub fn cache_place(&self) -> CachePlace {
+        if self.cache.ttl_secs == 0 {
+            CachePlace::Off
+        } else if self.redis.url.is_some() {
+            CachePlace::Redis
+        } else if self.database_url().starts_with("sqlite:") {
+            CachePlace::Process
+        } else {
+            CachePlace::Unshared
+        }
+    }
+
     /// Loads the file (if any), applies environment overrides from `env`, and validates.
     pub fn load(file: Option<&Path>, env: Env<'_>) -> Result<Self, ConfigErrors> {
         let mut errors = Vec::new();
@@ -593,9 +652,12 @@ impl Config {
                     .into(),
             );
         }
-        if self.auth.token_lifetime_minutes == 0 || self.auth.refresh_token_days == 0 {
+        if self.auth.token_lifetime_minutes == 0
+            || self.auth.refresh_token_days == 0
+            || self.auth.session_timeout_minutes == 0
+        {
             errors.push(
-                "auth.token_lifetime_minutes and auth.refresh_token_days must be at least 1".into(),
+                "auth.token_lifetime_minutes, auth.refresh_token_days and auth.session_timeout_minutes must be at least 1".into(),
             );
         }
         if self.auth.service.is_empty()

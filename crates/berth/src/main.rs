@@ -157,9 +157,14 @@ fn print_effective(c: &Config) {
     println!(
         "  redis              {}",
         c.redis.url.as_deref().map_or_else(
-            || "none (counters per node)".to_owned(),
+            || "none (sessions and counters per node)".to_owned(),
             berth_shared::redact
         )
+    );
+    println!(
+        "  lookup cache       {}, entries live {} s",
+        c.cache_place(),
+        c.cache.ttl_secs
     );
     println!("  log                {} ({})", c.log.level, c.log.format);
     match c.uploads.purge_after_hours {
@@ -276,7 +281,7 @@ async fn migrate(c: &Config) -> anyhow::Result<berth_meta::MetadataStore> {
 }
 
 async fn serve(c: Config) -> anyhow::Result<()> {
-    let meta = migrate(&c).await?;
+    let meta = with_lookup_cache(&c, migrate(&c).await?);
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     // This process among the cluster's nodes (the holder name of job and upload leases):
     // unique even where host names repeat.
@@ -320,6 +325,9 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
+    if let Some(url) = &c.redis.url {
+        connect_redis(url, &meta, auth.as_ref().map(|a| &a.service))?;
+    }
     let external_url = c.external_url(bound);
     let system = berth_api::SystemSettings {
         registry_host: external_url
@@ -379,6 +387,7 @@ fn auth_settings(c: &Config) -> berth_auth::AuthSettings {
         token_lifetime: Duration::from_secs(c.auth.token_lifetime_minutes * 60),
         refresh_lifetime: Duration::from_secs(c.auth.refresh_token_days * 86_400),
         ldap: c.ldap.settings(),
+        session_idle: Duration::from_secs(c.auth.session_timeout_minutes * 60),
     }
 }
 
@@ -609,24 +618,35 @@ impl berth_storage::UploadLocks for LeaseLocks {
     }
 }
 
-/// Connects the login limits to Redis, in the background and until it succeeds: a node starts
-/// (and serves pushes and pulls) while Redis is down, counting failures locally meanwhile.
-fn share_limits(service: &Arc<berth_auth::AuthService>, url: &str) -> anyhow::Result<()> {
+/// Connects to Redis in the background, retrying until it succeeds, and hands the connection
+/// to what shares state through it: the lookup cache, and the login limits and sessions. A
+/// node starts (and serves pushes and pulls) while Redis is down; meanwhile nothing is cached
+/// and failed logins and sessions are kept per node.
+fn connect_redis(
+    url: &str,
+    meta: &berth_meta::MetadataStore,
+    auth: Option<&Arc<berth_auth::AuthService>>,
+) -> anyhow::Result<()> {
     let spec = berth_shared::RedisSpec::parse(url)?;
-    service.expect_shared_limits();
-    let service = service.clone();
+    if let Some(service) = auth {
+        service.expect_shared_limits();
+    }
+    let (meta, auth) = (meta.clone(), auth.cloned());
     tokio::spawn(async move {
         let mut logged = false;
         loop {
             match berth_shared::Shared::connect(&spec).await {
                 Ok(shared) => {
-                    tracing::info!(redis = %shared.describe(), "failed-login limits shared through redis");
-                    service.share_limits(shared);
+                    tracing::info!(redis = %shared.describe(), "lookup cache, sessions and failed-login limits shared through redis");
+                    meta.share_cache(shared.clone());
+                    if let Some(service) = &auth {
+                        service.share_state(shared);
+                    }
                     return;
                 }
                 Err(error) => {
                     if !logged {
-                        tracing::warn!(%error, "redis unreachable: retrying every 5 s; failed logins are counted per node meanwhile");
+                        tracing::warn!(%error, "redis unreachable: retrying every 5 s; meanwhile no lookup cache, and sessions and failed logins per node");
                         logged = true;
                     }
                     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -635,6 +655,18 @@ fn share_limits(service: &Arc<berth_auth::AuthService>, url: &str) -> anyhow::Re
         }
     });
     Ok(())
+}
+
+/// Gives the metadata store its lookup cache (see `Config::cache_place`).
+fn with_lookup_cache(c: &Config, meta: berth_meta::MetadataStore) -> berth_meta::MetadataStore {
+    let ttl = Duration::from_secs(c.cache.ttl_secs);
+    let place = c.cache_place();
+    tracing::info!(%place, ttl_secs = c.cache.ttl_secs, "lookup cache");
+    match place {
+        config::CachePlace::Redis => meta.cache_in_redis(ttl),
+        config::CachePlace::Process => meta.cache_in_process(ttl),
+        config::CachePlace::Off | config::CachePlace::Unshared => meta,
+    }
 }
 
 /// Starts the token service: keys (shared through the database), the first administrator, and
@@ -658,9 +690,6 @@ async fn start_auth(
     }
     bootstrap_admin(c, &service).await?;
     let service = Arc::new(service);
-    if let Some(url) = &c.redis.url {
-        share_limits(&service, url)?;
-    }
     let refreshed = service.clone();
     tokio::spawn(async move {
         loop {

@@ -2,8 +2,8 @@
 //! Harbor carry over: users, projects and their members, robot accounts, repositories,
 //! artifacts and tags, system information and health.
 //!
-//! Conventions (Harbor's): HTTP Basic authentication (users and robot accounts; anonymous
-//! callers see public projects), JSON errors `{"errors":[{"code","message"}]}`, `page` and
+//! Conventions (Harbor's): HTTP Basic authentication (users and robot accounts) or a browser
+//! session from `/c/login` (anonymous callers see public projects), JSON errors `{"errors":[{"code","message"}]}`, `page` and
 //! `page_size` with `X-Total-Count` and `Link` headers, `q=key=value,key=~fragment` filters,
 //! and repository names URL-encoded twice in paths. The OpenAPI document is
 //! `crates/berth-api/openapi.json`, served at `/api/v2.0/openapi.json`.
@@ -13,6 +13,7 @@ mod error;
 mod members;
 mod projects;
 mod robots;
+pub mod sessions;
 mod system;
 mod users;
 
@@ -158,7 +159,8 @@ impl FromRequestParts<AppState> for Actor {
                     "the management API takes Basic credentials (a user or a robot account)",
                 ));
             }
-            return Ok(Self::As(Principal::Anonymous));
+            let session = sessions::session_principal(parts, app).await?;
+            return Ok(Self::As(session.unwrap_or(Principal::Anonymous)));
         };
         let client = client_address(&parts.extensions, &parts.headers, &app.trusted_proxies);
         match auth.service.authenticate(&user, &password, &client).await? {
