@@ -322,6 +322,8 @@ impl MetadataStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // The cached tag list lacks it.
+        self.lookups.invalidate(repository).await;
         Ok(TagCreate::Created)
     }
 }

@@ -200,6 +200,12 @@ pub struct Referrer {
     pub annotations: Option<String>,
 }
 
+/// The lookup-cache field of a repository's tag list.
+const TAG_LIST: &str = "tags";
+/// Longest tag list cached whole, in tags and in bytes; a longer one is paged from the database.
+const CACHED_TAGS: usize = 20_000;
+const CACHED_TAG_BYTES: usize = 200 << 10;
+
 /// The metadata store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MetadataStore {
@@ -907,6 +913,28 @@ impl MetadataStore {
         last: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Option<Vec<String>>, MetaError> {
+        // The whole list is cached (when it is not too long) and pages are cut from it: a
+        // page from the database costs a round trip per row through sqlx's SQLite worker.
+        let page_of = |tags: &[&str]| -> Vec<String> {
+            let from = last.map_or(0, |l| tags.partition_point(|t| *t <= l));
+            let n = limit.map_or(usize::MAX, |n| n as usize);
+            tags[from..]
+                .iter()
+                .take(n)
+                .map(|t| (*t).to_owned())
+                .collect()
+        };
+        let ticket = match self.lookups.read(repository, TAG_LIST).await {
+            Lookup::Hit(v) => match v.split_first() {
+                Some((b'L', list)) => {
+                    let list = std::str::from_utf8(list).unwrap_or_default();
+                    let tags: Vec<&str> = list.split('\n').filter(|t| !t.is_empty()).collect();
+                    return Ok(Some(page_of(&tags)));
+                }
+                _ => Ticket::None,
+            },
+            Lookup::Miss(ticket) => ticket,
+        };
         let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
             .bind(repository)
             .fetch_optional(&self.pool)
@@ -914,14 +942,39 @@ impl MetadataStore {
         let Some(repo_id) = repo_id else {
             return Ok(None);
         };
-        let tags = sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
-        )
-        .bind(repo_id)
-        .bind(last.unwrap_or(""))
-        .bind(limit.map_or(i64::MAX, i64::from))
-        .fetch_all(&self.pool)
-        .await?;
+        let query = |after: &str, n: i64| {
+            sqlx::query_scalar(
+                "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+            )
+            .bind(repo_id)
+            .bind(after.to_owned())
+            .bind(n)
+        };
+        if !matches!(ticket, Ticket::None) {
+            // Read the whole list (up to a bound) to cache it.
+            let all: Vec<String> = query("", CACHED_TAGS as i64 + 1)
+                .fetch_all(&self.pool)
+                .await?;
+            let bytes = 1 + all.iter().map(|t| t.len() + 1).sum::<usize>();
+            if all.len() <= CACHED_TAGS && bytes <= CACHED_TAG_BYTES {
+                let mut value = Vec::with_capacity(bytes);
+                value.push(b'L');
+                for t in &all {
+                    value.extend_from_slice(t.as_bytes());
+                    value.push(b'\n');
+                }
+                self.lookups
+                    .fill(repository, ticket, TAG_LIST, &value)
+                    .await;
+                let tags: Vec<&str> = all.iter().map(String::as_str).collect();
+                return Ok(Some(page_of(&tags)));
+            }
+            // Too long to cache whole: remember that, and page from the database.
+            self.lookups.fill(repository, ticket, TAG_LIST, b"X").await;
+        }
+        let tags = query(last.unwrap_or(""), limit.map_or(i64::MAX, i64::from))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(Some(tags))
     }
 

@@ -131,6 +131,22 @@ async fn lookups_follow_every_write(w: &MetadataStore, r: &MetadataStore) {
         assert_eq!(first, again);
         first
     }
+    async fn tags(r: &MetadataStore, repo: &str) -> Option<Vec<String>> {
+        let first = r.list_tags(repo, None, None).await.unwrap();
+        assert_eq!(first, r.list_tags(repo, None, None).await.unwrap());
+        if let Some(all) = &first {
+            // Pages cut from the (cached) list agree with it.
+            let page = r
+                .list_tags(repo, all.first().map(String::as_str), Some(1))
+                .await
+                .unwrap();
+            assert_eq!(
+                page.unwrap(),
+                all.iter().skip(1).take(1).cloned().collect::<Vec<_>>()
+            );
+        }
+        first
+    }
     async fn size(r: &MetadataStore, repo: &str, d: &Digest) -> Option<u64> {
         let first = r.repository_blob(repo, d).await.unwrap();
         assert_eq!(first, r.repository_blob(repo, d).await.unwrap());
@@ -147,6 +163,7 @@ async fn lookups_follow_every_write(w: &MetadataStore, r: &MetadataStore) {
         .await
         .unwrap();
     assert_eq!(seen(r, repo, &tag("v1")).await, Some(a.to_string()));
+    assert_eq!(tags(r, repo).await.unwrap(), ["v1"]);
     let by_digest = r
         .manifest(repo, &Reference::Digest(a.clone()))
         .await
@@ -175,8 +192,10 @@ async fn lookups_follow_every_write(w: &MetadataStore, r: &MetadataStore) {
         TagCreate::Created
     );
     assert_eq!(seen(r, repo, &tag("v2")).await, Some(a.to_string()));
+    assert_eq!(tags(r, repo).await.unwrap(), ["v1", "v2"]);
     assert!(w.delete_tag(repo, "v2").await.unwrap());
     assert_eq!(seen(r, repo, &tag("v2")).await, None);
+    assert_eq!(tags(r, repo).await.unwrap(), ["v1"]);
     // Deleting a manifest takes its tags; its digest no longer resolves.
     assert_eq!(
         seen(r, repo, &Reference::Digest(b.clone())).await,
@@ -188,6 +207,7 @@ async fn lookups_follow_every_write(w: &MetadataStore, r: &MetadataStore) {
     );
     assert_eq!(seen(r, repo, &tag("v1")).await, None);
     assert_eq!(seen(r, repo, &Reference::Digest(b.clone())).await, None);
+    assert_eq!(tags(r, repo).await.unwrap(), Vec::<String>::new());
     // An unlinked blob is gone.
     assert_eq!(
         w.delete_manifest(repo, &a).await.unwrap(),
@@ -206,8 +226,10 @@ async fn lookups_follow_every_write(w: &MetadataStore, r: &MetadataStore) {
         .unwrap();
     assert_eq!(seen(r, repo, &tag("v3")).await, Some(a.to_string()));
     assert_eq!(size(r, repo, &layer).await, Some(7));
+    assert_eq!(tags(r, repo).await.unwrap(), ["v3"]);
     assert!(w.delete_repository(repo).await.unwrap());
     assert_eq!(seen(r, repo, &tag("v3")).await, None);
+    assert_eq!(tags(r, repo).await, None);
     assert_eq!(size(r, repo, &layer).await, None);
     // A deleted project takes its (empty) repositories' blob links.
     let project = format!("proj-{}", uuid_like());

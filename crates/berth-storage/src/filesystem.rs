@@ -11,7 +11,7 @@
 //! blob size.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -35,16 +35,15 @@ const MAP_ALIGN: u64 = 64 << 10;
 /// Bytes gathered from the network before they are handed to the writing thread.
 const HANDOFF: usize = 256 << 10;
 /// Batches queued between the network task and the writing thread of an upload (bounds the
-/// memory an upload holds to about `WRITE_QUEUE * HANDOFF` plus the write buffer).
+/// memory an upload holds to about `WRITE_QUEUE * HANDOFF` plus the 1 MiB write buffer).
 const WRITE_QUEUE: usize = 8;
-/// Write buffer of the writing thread: few large `write` calls whatever the chunk sizes.
-const WRITE_BUFFER: usize = 1 << 20;
 
 /// Blob storage in a directory tree.
 #[derive(Debug, Clone)]
 pub struct FilesystemStore {
     root: Arc<PathBuf>,
     fsync: bool,
+    direct_writes: bool,
 }
 
 impl FilesystemStore {
@@ -59,7 +58,16 @@ impl FilesystemStore {
         Ok(Self {
             root: Arc::new(root),
             fsync,
+            direct_writes: false,
         })
+    }
+
+    /// Writes upload bytes with `O_DIRECT` where the filesystem allows it: about a fifth less
+    /// CPU per pushed byte (no page-cache copy, little left for the commit's fsync), but a blob
+    /// pulled right after its push is read from the disk rather than from memory.
+    pub fn with_direct_writes(mut self, direct: bool) -> Self {
+        self.direct_writes = direct;
+        self
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -271,15 +279,15 @@ impl UploadWriter for FsUploadWriter {
         mut body: ByteStream,
     ) -> Result<Appended, StorageError> {
         let (file, path) = (self.file.clone(), self.path.clone());
+        let direct = self.blob_root.direct_writes;
         let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
         // Hashing and writing run on a blocking thread while this task keeps reading the
         // network: the two overlap, and neither blocks the async runtime.
         let writer = task::spawn_blocking(move || -> Result<(u64, UploadHasher), StorageError> {
             file.set_len(offset)
                 .map_err(StorageError::io("truncating upload", &*path))?;
-            let mut out = BufWriter::with_capacity(WRITE_BUFFER, &*file);
-            out.seek(SeekFrom::Start(offset))
-                .map_err(StorageError::io("seeking upload", &*path))?;
+            let mut out = crate::direct::UploadFileWriter::new(&file, &path, offset, direct)
+                .map_err(StorageError::io("opening upload", &*path))?;
             let mut written = 0u64;
             while let Some(batch) = rx.blocking_recv() {
                 for chunk in batch {
@@ -289,7 +297,7 @@ impl UploadWriter for FsUploadWriter {
                     written += chunk.len() as u64;
                 }
             }
-            out.flush()
+            out.finish()
                 .map_err(StorageError::io("writing upload", &*path))?;
             Ok((written, hasher))
         });

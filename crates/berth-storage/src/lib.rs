@@ -8,6 +8,7 @@
 //! The store knows nothing of repositories or HTTP: which repository may see which blob is the
 //! metadata store's business, and the API crate turns request bodies into byte streams.
 
+mod direct;
 mod error;
 mod filesystem;
 mod locks;

@@ -370,10 +370,20 @@ async fn serve(c: Config) -> anyhow::Result<()> {
                 .await
                 .context("server failed")?;
         }
-        None => axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("server failed")?,
+        // TCP_NODELAY: a response whose body follows its headers in a second write (a blob)
+        // must not wait for the client's delayed ACK (tens of milliseconds per request).
+        // axum-server's acceptor (the TLS path) sets it itself.
+        None => axum::serve(
+            axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
+            }),
+            service,
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?,
     }
     let _ = stop_jobs.send(true);
     tracing::info!("berth stopped");
@@ -572,13 +582,14 @@ async fn open_blob_store(
         return Ok(Arc::new(store));
     }
     let path = c.storage_path();
-    let store =
-        berth_storage::FilesystemStore::open(&path, c.storage.fsync).with_context(|| {
+    let store = berth_storage::FilesystemStore::open(&path, c.storage.fsync)
+        .with_context(|| {
             format!(
                 "cannot open blob storage at {} (storage.path)",
                 path.display()
             )
-        })?;
+        })?
+        .with_direct_writes(c.storage.direct_writes);
     Ok(Arc::new(store))
 }
 

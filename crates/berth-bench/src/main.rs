@@ -1,0 +1,798 @@
+//! `berth-bench`: Berth against the reference registry (Debian's docker-registry, CNCF
+//! Distribution 2.8.2), side by side in one run on this machine. It starts the reference,
+//! Berth with authentication off and Berth with token authentication on, each on its own
+//! port and data directory with filesystem storage, runs the same workloads against each,
+//! and prints a table with both results and their ratio. Server CPU comes from
+//! /proc/<pid>/stat (user + system), peak RSS from /proc/<pid>/status (reset per workload).
+//!
+//! `scripts/bench [--quick]` builds release binaries and runs it; docs/benchmarks.md has the
+//! latest table.
+
+mod load;
+mod registry;
+mod report;
+mod servers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Parser;
+use reqwest::Method;
+
+use registry::{Flow, Registry, digest, random_bytes};
+use report::{Better, Report, Target};
+use servers::{Kind, Server};
+
+/// Benchmarks Berth against the reference registry, side by side.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// A reduced run (smaller blobs, fewer images and tags, shorter loads): under two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// The berth binary (default: `berth` next to this program).
+    #[arg(long)]
+    berth: Option<PathBuf>,
+    /// Run only these workloads (comma-separated): small, blob, image, token, list.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// How much of each workload to do.
+struct Plan {
+    small_secs: u64,
+    connections: usize,
+    blob_bytes: usize,
+    /// (image size, images per task at concurrency 1, images per task at concurrency 16).
+    images: Vec<(usize, u64, u64)>,
+    token_secs: u64,
+    list_entries: usize,
+    list_secs: u64,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        const MB: usize = 1_000_000;
+        if quick {
+            Self {
+                small_secs: 2,
+                connections: 64,
+                blob_bytes: 256 << 20,
+                images: vec![(MB, 16, 2), (10 * MB, 4, 1)],
+                token_secs: 2,
+                list_entries: 1000,
+                list_secs: 2,
+            }
+        } else {
+            Self {
+                small_secs: 10,
+                connections: 64,
+                blob_bytes: 1 << 30,
+                images: vec![(MB, 50, 8), (10 * MB, 20, 2), (100 * MB, 4, 1)],
+                token_secs: 10,
+                list_entries: 10_000,
+                list_secs: 5,
+            }
+        }
+    }
+}
+
+/// A registry under test: its process and a client for it.
+struct Subject {
+    server: Server,
+    registry: Registry,
+}
+
+/// Progress on standard error, with the time since the start.
+struct Progress(Instant);
+
+impl Progress {
+    fn say(&self, what: impl std::fmt::Display) {
+        eprintln!("[{:>6.1} s] {what}", self.0.elapsed().as_secs_f64());
+    }
+}
+
+/// Server CPU seconds and peak RSS (MiB) while `work` runs.
+async fn measured<T>(server: &Server, work: impl std::future::Future<Output = T>) -> (T, f64, f64) {
+    server.reset_peak_rss();
+    let cpu = server.cpu_seconds();
+    let out = work.await;
+    // The kernel accounts CPU time at tick granularity; let the last tick land.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    (out, server.cpu_seconds() - cpu, server.peak_rss_mib())
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / f64::from(1u32 << 20)
+}
+
+fn size_label(bytes: usize) -> String {
+    if bytes >= 1 << 30 {
+        format!("{} GiB", bytes >> 30)
+    } else if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} MB", bytes / 1_000_000)
+    }
+}
+
+/// The path of the `i`-th request of task `t`.
+type PathFor = Box<dyn Fn(usize, u64) -> String + Send + Sync>;
+
+/// A pseudo-random index below `n` for `(task, i)`.
+fn pick(task: usize, i: u64, n: usize) -> usize {
+    let bytes = random_bytes(8, (task as u64) << 32 ^ i);
+    let v = u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+    (v % n.max(1) as u64) as usize
+}
+
+/// An image's config and layer, made before the clock starts.
+struct Image {
+    config: (Bytes, String),
+    layer: (Bytes, String),
+}
+
+impl Image {
+    fn new(size: usize, seed: u64) -> Self {
+        let config = Bytes::from(format!(
+            r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#
+        ));
+        let layer = Bytes::from(random_bytes(size, seed));
+        Self {
+            config: (config.clone(), digest(&config)),
+            layer: (layer.clone(), digest(&layer)),
+        }
+    }
+
+    async fn push(&self, r: &Registry, repo: &str, tag: &str) -> anyhow::Result<()> {
+        r.push_blob(repo, &self.config.0, &self.config.1, Flow::Monolithic)
+            .await?;
+        r.push_blob(repo, &self.layer.0, &self.layer.1, Flow::Monolithic)
+            .await?;
+        let m = registry::image_manifest(
+            (&self.config.1, self.config.0.len()),
+            &[(&self.layer.1, self.layer.0.len())],
+        );
+        r.push_manifest(repo, tag, &m).await
+    }
+}
+
+/// GET /v2/, HEAD blob, GET manifest by tag and by digest, at `connections` connections.
+async fn small_requests(
+    subjects: &[Subject],
+    plan: &Plan,
+    report: &mut Report,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let image = Image::new(1 << 20, 1);
+    let manifest = registry::image_manifest(
+        (&image.config.1, image.config.0.len()),
+        &[(&image.layer.1, image.layer.0.len())],
+    );
+    let manifest_digest = digest(&manifest);
+    let endpoints = [
+        ("GET /v2/", Method::GET, "/v2/".to_owned()),
+        (
+            "HEAD blob",
+            Method::HEAD,
+            format!("/v2/bench/small/blobs/{}", image.layer.1),
+        ),
+        (
+            "GET manifest by tag",
+            Method::GET,
+            "/v2/bench/small/manifests/v1".to_owned(),
+        ),
+        (
+            "GET manifest by digest",
+            Method::GET,
+            format!("/v2/bench/small/manifests/{manifest_digest}"),
+        ),
+    ];
+    for s in subjects {
+        image.push(&s.registry, "bench/small", "v1").await?;
+        let r = s
+            .registry
+            .with_token(&["repository:bench/small:pull".to_owned()])
+            .await?;
+        let mut peak = 0f64;
+        for (name, method, path) in &endpoints {
+            let call = {
+                let (r, method, path) = (r.clone(), method.clone(), path.clone());
+                move |_: usize, _: u64| {
+                    let request = r
+                        .request(method.clone(), &path)
+                        .header("accept", registry::MANIFEST_TYPE);
+                    async move {
+                        match request.send().await {
+                            Ok(resp) => resp.status() == 200 && resp.bytes().await.is_ok(),
+                            Err(_) => false,
+                        }
+                    }
+                }
+            };
+            let call = Arc::new(call);
+            // Connections up first, outside the measurement.
+            let warm = call.clone();
+            load::run(
+                plan.connections,
+                Duration::from_millis(300),
+                None,
+                move |t, i| warm(t, i),
+            )
+            .await;
+            let run = call.clone();
+            let (l, cpu, rss) = measured(
+                &s.server,
+                load::run(
+                    plan.connections,
+                    Duration::from_secs(plan.small_secs),
+                    None,
+                    move |t, i| run(t, i),
+                ),
+            )
+            .await;
+            peak = peak.max(rss);
+            let workload = format!("{name} (c={})", plan.connections);
+            let cpu_us = cpu * 1e6 / l.ok.max(1) as f64;
+            progress.say(format_args!(
+                "{workload} on {}: {:.0} req/s, p99 {:.2} ms, {cpu_us:.1} CPU-µs/req, {} errors",
+                s.server.kind.label(),
+                l.rate(),
+                l.percentile_ms(99.0),
+                l.errors
+            ));
+            anyhow::ensure!(
+                l.ok > 0,
+                "{workload} on {}: every request failed",
+                s.server.kind.label()
+            );
+            let token_target = |t: Target| t.for_kinds(&[Kind::BerthToken]);
+            report.add(
+                &workload,
+                "req/s",
+                Better::Higher,
+                s.server.kind,
+                l.rate(),
+                None,
+            );
+            report.add(
+                &workload,
+                "p50 ms",
+                Better::Lower,
+                s.server.kind,
+                l.percentile_ms(50.0),
+                None,
+            );
+            report.add(
+                &workload,
+                "p99 ms",
+                Better::Lower,
+                s.server.kind,
+                l.percentile_ms(99.0),
+                Some(token_target(Target::AtMost(5.0))),
+            );
+            report.add(
+                &workload,
+                "server CPU-µs/req",
+                Better::Lower,
+                s.server.kind,
+                cpu_us,
+                Some(token_target(Target::AtMost(30.0))),
+            );
+        }
+        report.add(
+            "small requests",
+            "peak RSS MiB",
+            Better::Lower,
+            s.server.kind,
+            peak,
+            None,
+        );
+    }
+    Ok(())
+}
+
+/// One stream: a blob pushed each way, then pulled.
+async fn blobs(
+    subjects: &[Subject],
+    plan: &Plan,
+    report: &mut Report,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let mut data = random_bytes(plan.blob_bytes, 2);
+    let size = size_label(plan.blob_bytes);
+    let flows = [
+        ("monolithic (POST, PUT)", Flow::Monolithic),
+        ("docker (POST, streamed PATCH, PUT)", Flow::Docker),
+        ("chunked (10 MiB PATCHes)", Flow::Chunked(10 << 20)),
+    ];
+    let reference_rate =
+        |report: &Report, workload: &str| report.value(workload, "MiB/s", Kind::Reference);
+    for (k, s) in subjects.iter().enumerate() {
+        let r = s
+            .registry
+            .with_token(&["repository:bench/big:pull,push".to_owned()])
+            .await?;
+        let mut last = String::new();
+        for (f, (name, flow)) in flows.iter().enumerate() {
+            // A different blob each time: nothing is deduplicated.
+            data[..8].copy_from_slice(&((k * 16 + f) as u64).to_le_bytes());
+            let blob = Bytes::copy_from_slice(&data);
+            let d = digest(&blob);
+            let start = Instant::now();
+            let (pushed, cpu, rss) =
+                measured(&s.server, r.push_blob("bench/big", &blob, &d, *flow)).await;
+            pushed.with_context(|| format!("push {name} to {}", s.server.kind.label()))?;
+            let secs = start.elapsed().as_secs_f64();
+            let rate = mib(blob.len()) / secs;
+            let per_gib = cpu / (blob.len() as f64 / f64::from(1u32 << 30));
+            let workload = format!("push {size} {name}");
+            progress.say(format_args!(
+                "{workload} to {}: {rate:.0} MiB/s, {per_gib:.2} CPU-s/GiB, {rss:.0} MiB RSS",
+                s.server.kind.label()
+            ));
+            let berth = [Kind::Berth, Kind::BerthToken];
+            let relative = reference_rate(report, &workload).map(|v| v * 3.5);
+            report.add(
+                &workload,
+                "MiB/s",
+                Better::Higher,
+                s.server.kind,
+                rate,
+                Some(Target::AtLeast(relative.map_or(600.0, |r| r.max(600.0))).for_kinds(&berth)),
+            );
+            report.add(
+                &workload,
+                "server CPU-s/GiB",
+                Better::Lower,
+                s.server.kind,
+                per_gib,
+                Some(Target::AtMost(1.5).for_kinds(&berth)),
+            );
+            report.add(
+                &workload,
+                "peak RSS MiB",
+                Better::Lower,
+                s.server.kind,
+                rss,
+                Some(Target::AtMost(100.0).for_kinds(&berth)),
+            );
+            last = d;
+        }
+        let start = Instant::now();
+        let (pulled, cpu, rss) = measured(&s.server, r.pull_blob("bench/big", &last)).await;
+        let n = pulled?;
+        anyhow::ensure!(
+            n == plan.blob_bytes as u64,
+            "pull from {}: {n} bytes of {}",
+            s.server.kind.label(),
+            plan.blob_bytes
+        );
+        let rate = mib(plan.blob_bytes) / start.elapsed().as_secs_f64();
+        let per_gib = cpu / (plan.blob_bytes as f64 / f64::from(1u32 << 30));
+        let workload = format!("pull {size}");
+        progress.say(format_args!(
+            "{workload} from {}: {rate:.0} MiB/s, {per_gib:.2} CPU-s/GiB",
+            s.server.kind.label()
+        ));
+        let berth = [Kind::Berth, Kind::BerthToken];
+        report.add(
+            &workload,
+            "MiB/s",
+            Better::Higher,
+            s.server.kind,
+            rate,
+            Some(Target::AtLeast(1.8 * 1024.0).for_kinds(&berth)),
+        );
+        report.add(
+            &workload,
+            "server CPU-s/GiB",
+            Better::Lower,
+            s.server.kind,
+            per_gib,
+            Some(Target::AtMost(0.5).for_kinds(&berth)),
+        );
+        report.add(
+            &workload,
+            "peak RSS MiB",
+            Better::Lower,
+            s.server.kind,
+            rss,
+            None,
+        );
+    }
+    Ok(())
+}
+
+/// Whole images (config, layer, manifest) pushed and then pulled, at concurrency 1 and 16.
+async fn images(
+    subjects: &[Subject],
+    plan: &Plan,
+    report: &mut Report,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    for &(size, per_task_1, per_task_16) in &plan.images {
+        for (concurrency, per_task) in [(1usize, per_task_1), (16, per_task_16)] {
+            let images: Arc<Vec<Image>> = Arc::new(
+                (0..concurrency as u64 * per_task)
+                    .map(|i| Image::new(size, 1000 + i))
+                    .collect(),
+            );
+            let total: usize = images
+                .iter()
+                .map(|i| i.layer.0.len() + i.config.0.len())
+                .sum();
+            let repo = format!("bench/image-{}-{concurrency}", size / 1_000_000);
+            for s in subjects {
+                let r = s
+                    .registry
+                    .with_token(&[format!("repository:{repo}:pull,push")])
+                    .await?;
+                let push = {
+                    let (r, images, repo) = (r.clone(), images.clone(), repo.clone());
+                    move |task: usize, i: u64| {
+                        let (r, images, repo) = (r.clone(), images.clone(), repo.clone());
+                        async move {
+                            let n = task * per_task as usize + i as usize;
+                            images[n].push(&r, &repo, &format!("t{n}")).await.is_ok()
+                        }
+                    }
+                };
+                let pull = {
+                    let (r, repo) = (r.clone(), repo.clone());
+                    move |task: usize, i: u64| {
+                        let (r, repo) = (r.clone(), repo.clone());
+                        async move {
+                            let n = task * per_task as usize + i as usize;
+                            r.pull_image(&repo, &format!("t{n}")).await.is_ok()
+                        }
+                    }
+                };
+                let label = size_label(size);
+                for (what, l, cpu) in [
+                    {
+                        let (l, cpu, _) = measured(
+                            &s.server,
+                            load::run(concurrency, Duration::ZERO, Some(per_task), push),
+                        )
+                        .await;
+                        ("push", l, cpu)
+                    },
+                    {
+                        let (l, cpu, _) = measured(
+                            &s.server,
+                            load::run(concurrency, Duration::ZERO, Some(per_task), pull),
+                        )
+                        .await;
+                        ("pull", l, cpu)
+                    },
+                ] {
+                    anyhow::ensure!(
+                        l.errors == 0,
+                        "{what} {label} images at c={concurrency} on {}: {} failed",
+                        s.server.kind.label(),
+                        l.errors
+                    );
+                    let workload = format!("{what} {label} images (c={concurrency})");
+                    let rate = mib(total) / l.elapsed.as_secs_f64();
+                    let per_gib = cpu / (total as f64 / f64::from(1u32 << 30));
+                    progress.say(format_args!(
+                        "{workload} on {}: {:.1} images/s, {rate:.0} MiB/s, {per_gib:.2} CPU-s/GiB",
+                        s.server.kind.label(),
+                        l.rate()
+                    ));
+                    report.add(
+                        &workload,
+                        "images/s",
+                        Better::Higher,
+                        s.server.kind,
+                        l.rate(),
+                        None,
+                    );
+                    report.add(
+                        &workload,
+                        "MiB/s",
+                        Better::Higher,
+                        s.server.kind,
+                        rate,
+                        None,
+                    );
+                    report.add(
+                        &workload,
+                        "server CPU-s/GiB",
+                        Better::Lower,
+                        s.server.kind,
+                        per_gib,
+                        None,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Tokens from `/service/token` with Basic credentials (Berth with authentication only).
+async fn tokens(
+    subjects: &[Subject],
+    plan: &Plan,
+    report: &mut Report,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    for s in subjects
+        .iter()
+        .filter(|s| s.server.kind == Kind::BerthToken)
+    {
+        let r = s.registry.clone();
+        let call = move |_: usize, _: u64| {
+            let r = r.clone();
+            async move {
+                r.token(&["repository:bench/small:pull".to_owned()])
+                    .await
+                    .is_ok()
+            }
+        };
+        let (l, cpu, rss) = measured(
+            &s.server,
+            load::run(
+                plan.connections,
+                Duration::from_secs(plan.token_secs),
+                None,
+                call,
+            ),
+        )
+        .await;
+        let workload = format!("token with Basic credentials (c={})", plan.connections);
+        let cpu_us = cpu * 1e6 / l.ok.max(1) as f64;
+        progress.say(format_args!(
+            "{workload}: {:.0} tokens/s, p99 {:.2} ms, {cpu_us:.0} CPU-µs/token, {} errors",
+            l.rate(),
+            l.percentile_ms(99.0),
+            l.errors
+        ));
+        let kind = s.server.kind;
+        report.add(
+            &workload,
+            "tokens/s",
+            Better::Higher,
+            kind,
+            l.rate(),
+            Some(Target::AtLeast(5000.0).for_kinds(&[kind])),
+        );
+        report.add(
+            &workload,
+            "p99 ms",
+            Better::Lower,
+            kind,
+            l.percentile_ms(99.0),
+            None,
+        );
+        report.add(
+            &workload,
+            "server CPU-µs/token",
+            Better::Lower,
+            kind,
+            cpu_us,
+            None,
+        );
+        report.add(&workload, "peak RSS MiB", Better::Lower, kind, rss, None);
+    }
+    Ok(())
+}
+
+/// A tags list and a catalog of `list_entries` each: pages, and the whole tags list.
+async fn listings(
+    subjects: &[Subject],
+    plan: &Plan,
+    report: &mut Report,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let n = plan.list_entries;
+    let image = Image::new(1000, 3);
+    let manifest = Arc::new(registry::image_manifest(
+        (&image.config.1, image.config.0.len()),
+        &[(&image.layer.1, image.layer.0.len())],
+    ));
+    for s in subjects {
+        let label = s.server.kind.label();
+        image.push(&s.registry, "bench/tags", "t00000").await?;
+        // Seeding: n tags, and n repositories (mounts and a manifest each), 32 at a time.
+        let seed_tags = {
+            let (r, m) = (s.registry.clone(), manifest.clone());
+            move |task: usize, i: u64| {
+                let (r, m) = (r.clone(), m.clone());
+                async move {
+                    let k = i as usize * 32 + task;
+                    k >= n
+                        || r.push_manifest("bench/tags", &format!("t{k:05}"), &m)
+                            .await
+                            .is_ok()
+                }
+            }
+        };
+        let per_task = n.div_ceil(32) as u64;
+        let l = load::run(32, Duration::ZERO, Some(per_task), seed_tags).await;
+        anyhow::ensure!(l.errors == 0, "tagging on {label}: {} failed", l.errors);
+        let seed_repos = {
+            let (r, m) = (s.registry.clone(), manifest.clone());
+            let (cd, ld) = (image.config.1.clone(), image.layer.1.clone());
+            move |task: usize, i: u64| {
+                let (r, m, cd, ld) = (r.clone(), m.clone(), cd.clone(), ld.clone());
+                async move {
+                    let k = i as usize * 32 + task;
+                    if k >= n {
+                        return true;
+                    }
+                    let repo = format!("bench/r{k:05}");
+                    r.mount(&repo, &cd, "bench/tags").await.is_ok()
+                        && r.mount(&repo, &ld, "bench/tags").await.is_ok()
+                        && r.push_manifest(&repo, "v1", &m).await.is_ok()
+                }
+            }
+        };
+        let l = load::run(32, Duration::ZERO, Some(per_task), seed_repos).await;
+        anyhow::ensure!(
+            l.errors == 0,
+            "repositories on {label}: {} failed",
+            l.errors
+        );
+        progress.say(format_args!("{label}: {n} tags and {n} repositories made"));
+
+        let r = s
+            .registry
+            .with_token(&[
+                "repository:bench/tags:pull".to_owned(),
+                "registry:catalog:*".to_owned(),
+            ])
+            .await?;
+        let cases: [(String, usize, PathFor); 3] = [
+            (
+                format!("tags list, a page of 100 of {n} (c={})", plan.connections),
+                plan.connections,
+                Box::new(move |t, i| {
+                    format!("/v2/bench/tags/tags/list?n=100&last=t{:05}", pick(t, i, n))
+                }),
+            ),
+            (
+                format!("tags list, all {n} (c=4)"),
+                4,
+                Box::new(|_, _| "/v2/bench/tags/tags/list".to_owned()),
+            ),
+            (
+                format!("catalog, a page of 100 of {n} (c={})", plan.connections),
+                plan.connections,
+                Box::new(move |t, i| {
+                    format!("/v2/_catalog?n=100&last=bench/r{:05}", pick(t, i, n))
+                }),
+            ),
+        ];
+        for (workload, connections, path) in cases {
+            let path = Arc::new(path);
+            let call = {
+                let r = r.clone();
+                move |t: usize, i: u64| {
+                    let request = r.request(Method::GET, &path(t, i));
+                    async move {
+                        match request.send().await {
+                            Ok(resp) => resp.status() == 200 && resp.bytes().await.is_ok(),
+                            Err(_) => false,
+                        }
+                    }
+                }
+            };
+            let (l, cpu, _) = measured(
+                &s.server,
+                load::run(connections, Duration::from_secs(plan.list_secs), None, call),
+            )
+            .await;
+            anyhow::ensure!(l.ok > 0, "{workload} on {label}: every request failed");
+            let cpu_us = cpu * 1e6 / l.ok.max(1) as f64;
+            progress.say(format_args!(
+                "{workload} on {label}: {:.0} req/s, p99 {:.2} ms, {cpu_us:.0} CPU-µs/req",
+                l.rate(),
+                l.percentile_ms(99.0)
+            ));
+            let page_target = workload
+                .starts_with("tags list, a page")
+                .then(|| Target::AtMost(10.0).for_kinds(&[Kind::Berth, Kind::BerthToken]));
+            report.add(
+                &workload,
+                "req/s",
+                Better::Higher,
+                s.server.kind,
+                l.rate(),
+                None,
+            );
+            report.add(
+                &workload,
+                "p99 ms",
+                Better::Lower,
+                s.server.kind,
+                l.percentile_ms(99.0),
+                page_target,
+            );
+            report.add(
+                &workload,
+                "server CPU-µs/req",
+                Better::Lower,
+                s.server.kind,
+                cpu_us,
+                None,
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let plan = Plan::new(cli.quick);
+    let berth = match cli.berth {
+        Some(b) => b,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory")?
+            .join("berth"),
+    };
+    anyhow::ensure!(
+        berth.exists(),
+        "{} does not exist: build it (cargo build --release -p berth) or pass --berth",
+        berth.display()
+    );
+    let wanted = |w: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == w);
+    let progress = Progress(Instant::now());
+    progress.say(format_args!(
+        "starting the reference registry and {} (twice)",
+        berth.display()
+    ));
+    let mut subjects = Vec::new();
+    for server in [
+        Server::reference()?,
+        Server::berth(&berth, Kind::Berth)?,
+        Server::berth(&berth, Kind::BerthToken)?,
+    ] {
+        let registry = Registry::new(server.kind, &server.url)?;
+        registry.create_project("bench").await?;
+        subjects.push(Subject { server, registry });
+    }
+    let mut report = Report::default();
+    if wanted("small") {
+        small_requests(&subjects, &plan, &mut report, &progress).await?;
+    }
+    if wanted("token") {
+        tokens(&subjects, &plan, &mut report, &progress).await?;
+    }
+    if wanted("blob") {
+        blobs(&subjects, &plan, &mut report, &progress).await?;
+    }
+    if wanted("image") {
+        images(&subjects, &plan, &mut report, &progress).await?;
+    }
+    if wanted("list") {
+        listings(&subjects, &plan, &mut report, &progress).await?;
+    }
+    progress.say("done");
+    println!("{}", report::machine());
+    println!(
+        "{} run, {} connections for small requests; ratio: Berth (auth off) against the reference, \"better\" in the metric's direction.\n",
+        if cli.quick { "quick" } else { "full" },
+        plan.connections
+    );
+    println!("{}", report.table());
+    if let Some(path) = cli.json {
+        std::fs::write(&path, serde_json::to_vec_pretty(&report.json())?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let missed = report.missed();
+    if missed > 0 {
+        eprintln!("{missed} target(s) missed (marked ✗)");
+    }
+    Ok(())
+}
