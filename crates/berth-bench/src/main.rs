@@ -33,9 +33,16 @@ struct Cli {
     /// A reduced run (smaller blobs, fewer images and tags, shorter loads): under two minutes.
     #[arg(long)]
     quick: bool,
+    /// A tiny run that only checks every workload works (the tool's own test).
+    #[arg(long, hide = true)]
+    smoke: bool,
     /// The berth binary (default: `berth` next to this program).
     #[arg(long)]
     berth: Option<PathBuf>,
+    /// A configuration file for both Berth servers (`berth serve --config`), to measure
+    /// settings other than the defaults.
+    #[arg(long)]
+    berth_config: Option<PathBuf>,
     /// Run only these workloads (comma-separated): small, blob, image, token, list.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -46,38 +53,48 @@ struct Cli {
 
 /// How much of each workload to do.
 struct Plan {
-    small_secs: u64,
+    small: Duration,
     connections: usize,
     blob_bytes: usize,
     /// (image size, images per task at concurrency 1, images per task at concurrency 16).
     images: Vec<(usize, u64, u64)>,
-    token_secs: u64,
+    token: Duration,
     list_entries: usize,
-    list_secs: u64,
+    list: Duration,
 }
 
 impl Plan {
-    fn new(quick: bool) -> Self {
+    fn new(quick: bool, smoke: bool) -> Self {
         const MB: usize = 1_000_000;
-        if quick {
+        if smoke {
             Self {
-                small_secs: 2,
+                small: Duration::from_millis(200),
+                connections: 8,
+                blob_bytes: 12 << 20,
+                images: vec![(MB / 10, 2, 1)],
+                token: Duration::from_millis(200),
+                list_entries: 30,
+                list: Duration::from_millis(200),
+            }
+        } else if quick {
+            Self {
+                small: Duration::from_secs(2),
                 connections: 64,
                 blob_bytes: 256 << 20,
                 images: vec![(MB, 16, 2), (10 * MB, 4, 1)],
-                token_secs: 2,
+                token: Duration::from_secs(2),
                 list_entries: 1000,
-                list_secs: 2,
+                list: Duration::from_secs(2),
             }
         } else {
             Self {
-                small_secs: 10,
+                small: Duration::from_secs(10),
                 connections: 64,
                 blob_bytes: 1 << 30,
                 images: vec![(MB, 50, 8), (10 * MB, 20, 2), (100 * MB, 4, 1)],
-                token_secs: 10,
+                token: Duration::from_secs(10),
                 list_entries: 10_000,
-                list_secs: 5,
+                list: Duration::from_secs(5),
             }
         }
     }
@@ -117,8 +134,10 @@ fn size_label(bytes: usize) -> String {
         format!("{} GiB", bytes >> 30)
     } else if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
-    } else {
+    } else if bytes >= 1_000_000 {
         format!("{} MB", bytes / 1_000_000)
+    } else {
+        format!("{} kB", bytes / 1000)
     }
 }
 
@@ -229,12 +248,7 @@ async fn small_requests(
             let run = call.clone();
             let (l, cpu, rss) = measured(
                 &s.server,
-                load::run(
-                    plan.connections,
-                    Duration::from_secs(plan.small_secs),
-                    None,
-                    move |t, i| run(t, i),
-                ),
+                load::run(plan.connections, plan.small, None, move |t, i| run(t, i)),
             )
             .await;
             peak = peak.max(rss);
@@ -428,7 +442,7 @@ async fn images(
                 .iter()
                 .map(|i| i.layer.0.len() + i.config.0.len())
                 .sum();
-            let repo = format!("bench/image-{}-{concurrency}", size / 1_000_000);
+            let repo = format!("bench/image-{size}-{concurrency}");
             for s in subjects {
                 let r = s
                     .registry
@@ -540,12 +554,7 @@ async fn tokens(
         };
         let (l, cpu, rss) = measured(
             &s.server,
-            load::run(
-                plan.connections,
-                Duration::from_secs(plan.token_secs),
-                None,
-                call,
-            ),
+            load::run(plan.connections, plan.token, None, call),
         )
         .await;
         let workload = format!("token with Basic credentials (c={})", plan.connections);
@@ -686,11 +695,8 @@ async fn listings(
                     }
                 }
             };
-            let (l, cpu, _) = measured(
-                &s.server,
-                load::run(connections, Duration::from_secs(plan.list_secs), None, call),
-            )
-            .await;
+            let (l, cpu, _) =
+                measured(&s.server, load::run(connections, plan.list, None, call)).await;
             anyhow::ensure!(l.ok > 0, "{workload} on {label}: every request failed");
             let cpu_us = cpu * 1e6 / l.ok.max(1) as f64;
             progress.say(format_args!(
@@ -733,7 +739,7 @@ async fn listings(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let plan = Plan::new(cli.quick);
+    let plan = Plan::new(cli.quick, cli.smoke);
     let berth = match cli.berth {
         Some(b) => b,
         None => std::env::current_exe()?
@@ -755,8 +761,8 @@ async fn main() -> anyhow::Result<()> {
     let mut subjects = Vec::new();
     for server in [
         Server::reference()?,
-        Server::berth(&berth, Kind::Berth)?,
-        Server::berth(&berth, Kind::BerthToken)?,
+        Server::berth(&berth, Kind::Berth, cli.berth_config.as_deref())?,
+        Server::berth(&berth, Kind::BerthToken, cli.berth_config.as_deref())?,
     ] {
         let registry = Registry::new(server.kind, &server.url)?;
         registry.create_project("bench").await?;
@@ -782,7 +788,13 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", report::machine());
     println!(
         "{} run, {} connections for small requests; ratio: Berth (auth off) against the reference, \"better\" in the metric's direction.\n",
-        if cli.quick { "quick" } else { "full" },
+        if cli.smoke {
+            "smoke"
+        } else if cli.quick {
+            "quick"
+        } else {
+            "full"
+        },
         plan.connections
     );
     println!("{}", report.table());

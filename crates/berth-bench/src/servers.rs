@@ -55,13 +55,17 @@ fn ticks_per_second() -> f64 {
 }
 
 impl Server {
-    /// Starts Berth (`bin`) with its defaults apart from the port, the data directory and
-    /// whether authentication is on.
-    pub fn berth(bin: &Path, kind: Kind) -> anyhow::Result<Self> {
+    /// Starts Berth (`bin`) with its defaults (or `config`) apart from the port, the data
+    /// directory and whether authentication is on.
+    pub fn berth(bin: &Path, kind: Kind, config: Option<&Path>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = berth_testkit::free_port();
         let log = std::fs::File::create(dir.path().join("berth.log"))?;
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -200,6 +200,34 @@ pub struct Referrer {
     pub annotations: Option<String>,
 }
 
+/// A page of a sorted, newline-terminated list: the entries after `last`, at most `limit`.
+/// The start is found by binary search over byte positions (each probe widened to its line),
+/// so a page costs its own size, not the list's.
+fn page_of_list(list: &str, last: Option<&str>, limit: Option<u32>) -> Vec<String> {
+    let mut lo = 0;
+    if let Some(last) = last {
+        // Invariant: `lo` and `hi` are line starts; lines before `lo` are <= last, lines from
+        // `hi` on are > last.
+        let mut hi = list.len();
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let start = list[lo..mid].rfind('\n').map_or(lo, |p| lo + p + 1);
+            let end = list[start..].find('\n').map_or(list.len(), |p| start + p);
+            if &list[start..end] <= last {
+                lo = end + 1;
+            } else {
+                hi = start;
+            }
+        }
+    }
+    list.get(lo..)
+        .unwrap_or_default()
+        .split_terminator('\n')
+        .take(limit.map_or(usize::MAX, |n| n as usize))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The lookup-cache field of a repository's tag list.
 const TAG_LIST: &str = "tags";
 /// Longest tag list cached whole, in tags and in bytes; a longer one is paged from the database.
@@ -928,8 +956,7 @@ impl MetadataStore {
             Lookup::Hit(v) => match v.split_first() {
                 Some((b'L', list)) => {
                     let list = std::str::from_utf8(list).unwrap_or_default();
-                    let tags: Vec<&str> = list.split('\n').filter(|t| !t.is_empty()).collect();
-                    return Ok(Some(page_of(&tags)));
+                    return Ok(Some(page_of_list(list, last, limit)));
                 }
                 _ => Ticket::None,
             },
@@ -1021,4 +1048,42 @@ fn upload_from_row(r: &AnyRow) -> Result<UploadSession, MetaError> {
         size: to_u64(r.try_get(2)?),
         hash_state: r.try_get(3)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_of_list;
+
+    #[test]
+    fn pages_of_a_cached_list_match_a_linear_scan() {
+        let tags: Vec<String> = (0..500)
+            .map(|i| format!("t{:0w$}", i * 3, w = i % 4 + 1))
+            .collect();
+        let mut tags = tags;
+        tags.sort();
+        tags.dedup();
+        let list: String = tags.iter().map(|t| format!("{t}\n")).collect();
+        let probes = ["", "a", "t", "t0", "t1", "t150", "t99999", "u", "t00", "t3"];
+        for last in probes
+            .iter()
+            .map(|p| Some(*p))
+            .chain([None])
+            .chain(tags.iter().map(|t| Some(t.as_str())))
+        {
+            for limit in [None, Some(0), Some(1), Some(7), Some(1000)] {
+                let expected: Vec<String> = tags
+                    .iter()
+                    .filter(|t| last.is_none_or(|l| t.as_str() > l))
+                    .take(limit.map_or(usize::MAX, |n| n as usize))
+                    .cloned()
+                    .collect();
+                assert_eq!(
+                    page_of_list(&list, last, limit),
+                    expected,
+                    "{last:?} {limit:?}"
+                );
+            }
+        }
+        assert!(page_of_list("", Some("x"), None).is_empty());
+    }
 }
