@@ -121,8 +121,8 @@ async fn blocking<T: Send + 'static>(
         })?
 }
 
-/// Maps `len` bytes of `file` at `offset` and returns them as `Bytes` backed by the mapping.
-fn map_window(file: &File, path: &Path, offset: u64, len: u64) -> Result<Bytes, StorageError> {
+/// Maps `len` bytes of `file` at `offset` without reading them.
+fn map_range(file: &File, offset: u64, len: u64) -> io::Result<(memmap2::Mmap, usize)> {
     let aligned = offset - offset % MAP_ALIGN;
     let lead = (offset - aligned) as usize;
     #[allow(unsafe_code)]
@@ -133,10 +133,33 @@ fn map_window(file: &File, path: &Path, offset: u64, len: u64) -> Result<Bytes, 
         memmap2::MmapOptions::new()
             .offset(aligned)
             .len(lead + len as usize)
-            .populate()
             .map(file)
+    }?;
+    Ok((map, lead))
+}
+
+/// Maps `len` bytes of `file` at `offset` and returns them as `Bytes` backed by the mapping,
+/// resident: the window is read in one request rather than faulted in page by page, and the
+/// next window (up to `end`) is asked for ahead, so a blob that is not in memory streams at
+/// the disk's pace instead of one read-around at a time.
+fn map_window(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    len: u64,
+    end: u64,
+) -> Result<Bytes, StorageError> {
+    let (map, lead) =
+        map_range(file, offset, len).map_err(StorageError::io("mapping blob", path))?;
+    // Hints only: where the kernel does not take them, pages fault in as they are read.
+    let _ = map.advise(memmap2::Advice::WillNeed);
+    let next = offset + len;
+    if next < end
+        && let Ok((ahead, _)) = map_range(file, next, (end - next).min(READ_WINDOW))
+    {
+        let _ = ahead.advise(memmap2::Advice::WillNeed);
     }
-    .map_err(StorageError::io("mapping blob", path))?;
+    let _ = map.advise(memmap2::Advice::PopulateRead);
     Ok(Bytes::from_owner(map).slice(lead..))
 }
 
@@ -181,7 +204,7 @@ impl BlobStore for FilesystemStore {
                     return Ok(None);
                 }
                 let len = (end - pos).min(READ_WINDOW);
-                let chunk = blocking(move || map_window(&file, &path, pos, len))
+                let chunk = blocking(move || map_window(&file, &path, pos, len, end))
                     .await
                     .map_err(io::Error::other)?;
                 Ok(Some((chunk, pos + len)))
