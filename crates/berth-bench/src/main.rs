@@ -182,6 +182,43 @@ impl Image {
     }
 }
 
+/// Records a request load's rate, median and p99 latency and server CPU per request.
+fn add_requests(
+    report: &mut Report,
+    workload: &str,
+    kind: Kind,
+    l: &load::Load,
+    cpu_us: f64,
+    p99_target: Option<Target>,
+    cpu_target: Option<Target>,
+) {
+    report.add(workload, "req/s", Better::Higher, kind, l.rate(), None);
+    report.add(
+        workload,
+        "p50 ms",
+        Better::Lower,
+        kind,
+        l.percentile_ms(50.0),
+        None,
+    );
+    report.add(
+        workload,
+        "p99 ms",
+        Better::Lower,
+        kind,
+        l.percentile_ms(99.0),
+        p99_target,
+    );
+    report.add(
+        workload,
+        "server CPU-µs/req",
+        Better::Lower,
+        kind,
+        cpu_us,
+        cpu_target,
+    );
+}
+
 /// GET /v2/, HEAD blob, GET manifest by tag and by digest, at `connections` connections.
 async fn small_requests(
     subjects: &[Subject],
@@ -266,38 +303,15 @@ async fn small_requests(
                 "{workload} on {}: every request failed",
                 s.server.kind.label()
             );
-            let token_target = |t: Target| t.for_kinds(&[Kind::BerthToken]);
-            report.add(
+            let token = |t: Target| Some(t.for_kinds(&[Kind::BerthToken]));
+            add_requests(
+                report,
                 &workload,
-                "req/s",
-                Better::Higher,
                 s.server.kind,
-                l.rate(),
-                None,
-            );
-            report.add(
-                &workload,
-                "p50 ms",
-                Better::Lower,
-                s.server.kind,
-                l.percentile_ms(50.0),
-                None,
-            );
-            report.add(
-                &workload,
-                "p99 ms",
-                Better::Lower,
-                s.server.kind,
-                l.percentile_ms(99.0),
-                Some(token_target(Target::AtMost(5.0))),
-            );
-            report.add(
-                &workload,
-                "server CPU-µs/req",
-                Better::Lower,
-                s.server.kind,
+                &l,
                 cpu_us,
-                Some(token_target(Target::AtMost(30.0))),
+                token(Target::AtMost(5.0)),
+                token(Target::AtMost(30.0)),
             );
         }
         report.add(
@@ -707,28 +721,13 @@ async fn listings(
             let page_target = workload
                 .starts_with("tags list, a page")
                 .then(|| Target::AtMost(10.0).for_kinds(&[Kind::Berth, Kind::BerthToken]));
-            report.add(
+            add_requests(
+                report,
                 &workload,
-                "req/s",
-                Better::Higher,
                 s.server.kind,
-                l.rate(),
-                None,
-            );
-            report.add(
-                &workload,
-                "p99 ms",
-                Better::Lower,
-                s.server.kind,
-                l.percentile_ms(99.0),
-                page_target,
-            );
-            report.add(
-                &workload,
-                "server CPU-µs/req",
-                Better::Lower,
-                s.server.kind,
+                &l,
                 cpu_us,
+                page_target,
                 None,
             );
         }

@@ -172,13 +172,8 @@ impl Write for UploadFileWriter<'_> {
 mod tests {
     use super::*;
 
-    fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 + i / 4099) as u8).collect()
-    }
-
-    /// Appends of every alignment, resumed at every kind of offset, read back whole.
-    #[test]
-    fn appends_at_any_offset_read_back_whole() {
+    /// An empty file in a new directory (kept alive by the first element).
+    fn scratch() -> (tempfile::TempDir, std::path::PathBuf, File) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("upload");
         let file = File::options()
@@ -188,6 +183,17 @@ mod tests {
             .truncate(true)
             .open(&path)
             .unwrap();
+        (dir, path, file)
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 4099) as u8).collect()
+    }
+
+    /// Appends of every alignment, resumed at every kind of offset, read back whole.
+    #[test]
+    fn appends_at_any_offset_read_back_whole() {
+        let (_dir, path, file) = scratch();
         let all = data(3 * BUFFER + 12_345);
         let cuts = [
             0,
@@ -220,15 +226,7 @@ mod tests {
     /// still read back whole.
     #[test]
     fn buffered_appends_write_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("upload");
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let (_dir, path, file) = scratch();
         let all = data(2 * WRITE_BEHIND as usize + 777);
         let mut w = UploadFileWriter::new(&file, &path, 0, false).unwrap();
         for piece in all.chunks(65_521) {
