@@ -105,6 +105,9 @@ mod lookups {
         }
         super::lookups_follow_every_write(&writer, &reader).await;
         super::lookups_follow_every_write(&reader, &reader).await;
+        // Redis gone: reads go to the database and stay right; writes still succeed.
+        redis.server.kill();
+        super::lookups_follow_every_write(&writer, &reader).await;
     }
 
     #[tokio::test]
