@@ -434,3 +434,34 @@ async fn a_fresh_start_requires_login_and_writes_a_generated_admin_password() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn sessions_need_authentication_to_be_on() {
+    let b = Berth::start().await;
+    let c = reqwest::Client::new();
+    let r = c
+        .post(b.url("/c/login"))
+        .form(&[("principal", "admin"), ("password", "whatever")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("set-cookie").is_none());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("authentication is disabled"),
+        "{body}"
+    );
+    // Logging out without a session is harmless and clears the cookies.
+    let r = c.get(b.url("/c/log_out")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}

@@ -36,11 +36,8 @@ pub struct CredentialCache<V = ()> {
 impl<V: Clone> CredentialCache<V> {
     /// A cache whose entries live `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        let mut key = [0u8; 32];
-        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         Self {
-            key,
+            key: crate::password::random_bytes(),
             ttl,
             entries: Mutex::new(HashMap::new()),
         }

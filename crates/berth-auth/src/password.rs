@@ -23,16 +23,22 @@ pub enum PasswordError {
     Hash(String),
 }
 
+/// 32 bytes from the OS generator (what v4 UUIDs are made of): 244 random bits. For salts,
+/// keys and session ids.
+pub fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes
+}
+
 /// Hashes a password for storage.
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
         return Err(PasswordError::Length);
     }
-    // 32 bytes from the OS generator (what v4 UUIDs are made of): 244 random bits.
-    let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let salt = SaltString::encode_b64(&bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&random_bytes()).map_err(|e| PasswordError::Hash(e.to_string()))?;
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())

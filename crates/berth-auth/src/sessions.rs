@@ -57,10 +57,7 @@ fn key(id: &str) -> String {
 
 /// A random 256-bit identifier, hex.
 pub(crate) fn random_id() -> String {
-    let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    hex::encode(bytes)
+    hex::encode(crate::password::random_bytes())
 }
 
 /// The stamp of a password hash (`None` for directory users).

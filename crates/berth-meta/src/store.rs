@@ -943,15 +943,6 @@ impl MetadataStore {
     ) -> Result<Option<Vec<String>>, MetaError> {
         // The whole list is cached (when it is not too long) and pages are cut from it: a
         // page from the database costs a round trip per row through sqlx's SQLite worker.
-        let page_of = |tags: &[&str]| -> Vec<String> {
-            let from = last.map_or(0, |l| tags.partition_point(|t| *t <= l));
-            let n = limit.map_or(usize::MAX, |n| n as usize);
-            tags[from..]
-                .iter()
-                .take(n)
-                .map(|t| (*t).to_owned())
-                .collect()
-        };
         let ticket = match self.lookups.read(repository, TAG_LIST).await {
             Lookup::Hit(v) => match v.split_first() {
                 Some((b'L', list)) => {
@@ -982,19 +973,13 @@ impl MetadataStore {
             let all: Vec<String> = query("", CACHED_TAGS as i64 + 1)
                 .fetch_all(&self.pool)
                 .await?;
-            let bytes = 1 + all.iter().map(|t| t.len() + 1).sum::<usize>();
-            if all.len() <= CACHED_TAGS && bytes <= CACHED_TAG_BYTES {
-                let mut value = Vec::with_capacity(bytes);
-                value.push(b'L');
-                for t in &all {
-                    value.extend_from_slice(t.as_bytes());
-                    value.push(b'\n');
-                }
+            let list: String = all.iter().flat_map(|t| [t.as_str(), "\n"]).collect();
+            if all.len() <= CACHED_TAGS && list.len() < CACHED_TAG_BYTES {
+                let value = [b"L", list.as_bytes()].concat();
                 self.lookups
                     .fill(repository, ticket, TAG_LIST, &value)
                     .await;
-                let tags: Vec<&str> = all.iter().map(String::as_str).collect();
-                return Ok(Some(page_of(&tags)));
+                return Ok(Some(page_of_list(&list, last, limit)));
             }
             // Too long to cache whole: remember that, and page from the database.
             self.lookups.fill(repository, ticket, TAG_LIST, b"X").await;
