@@ -42,7 +42,7 @@ pub struct LdapSettings {
 }
 
 /// A user the directory vouched for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LdapUser {
     /// The user's DN.
     pub dn: String,

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_meta::{MetaError, MetadataStore, StoredKey};
+use sha2::{Digest, Sha256};
 
 use crate::access::{Permission, Principal, ROBOT_PREFIX, Role, Standing};
 use crate::guard::{CredentialCache, TokenCache};
@@ -107,7 +108,12 @@ pub struct AuthService {
     tokens: TokenCache,
     limits: crate::limits::LoginLimits,
     sessions: crate::sessions::Sessions,
+    /// The cluster's key for naming shared credential-cache entries.
+    login_key: [u8; 32],
 }
+
+/// The name of the cluster secret that keys the shared credential cache.
+const LOGIN_CACHE_SECRET: &str = "credential-cache";
 
 fn now() -> i64 {
     SystemTime::now()
@@ -134,24 +140,30 @@ impl AuthService {
             )
         });
         let sessions = crate::sessions::Sessions::new(settings.session_idle);
+        let candidate = hex::encode(password::random_bytes());
+        let secret = meta.cluster_secret(LOGIN_CACHE_SECRET, &candidate).await?;
+        let login_key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         let service = Self {
             meta,
             settings,
             sessions,
             configured,
             keys: RwLock::new(Arc::new(keys)),
-            credentials: CredentialCache::new(CREDENTIAL_TTL),
-            directory: CredentialCache::new(CREDENTIAL_TTL),
+            credentials: CredentialCache::new("password", CREDENTIAL_TTL),
+            directory: CredentialCache::new("directory", CREDENTIAL_TTL),
             tokens: TokenCache::default(),
             limits: crate::limits::LoginLimits::default(),
+            login_key,
         };
         Ok((service, problem))
     }
 
-    /// Keeps the failed-login counts and the sessions in Redis from now on, shared with the
-    /// other nodes.
+    /// Keeps the failed-login counts, the sessions and the credential checks in Redis from now
+    /// on, shared with the other nodes.
     pub fn share_state(&self, shared: berth_shared::Shared) {
         self.sessions.share(shared.clone());
+        self.credentials.share(shared.clone(), self.login_key);
+        self.directory.share(shared.clone(), self.login_key);
         self.limits.share(shared);
     }
 
@@ -315,7 +327,12 @@ impl AuthService {
                     sysadmin: user.sysadmin,
                     groups: Vec::new(),
                 };
-                if self.credentials.hit(username, secret, &hash).is_none() {
+                if self
+                    .credentials
+                    .hit(username, secret, &hash)
+                    .await
+                    .is_none()
+                {
                     let (candidate, stored) = (secret.to_owned(), hash.clone());
                     // argon2id costs milliseconds of CPU: keep it off the async workers.
                     let ok =
@@ -325,7 +342,7 @@ impl AuthService {
                     if !ok {
                         return Ok(None);
                     }
-                    self.credentials.remember(username, secret, &hash, ());
+                    self.credentials.remember(username, secret, &hash, ()).await;
                 }
                 principal
             }
@@ -334,7 +351,7 @@ impl AuthService {
                 let Some(ldap) = &self.settings.ldap else {
                     return Ok(None);
                 };
-                let found = match self.directory.hit(username, secret, LDAP_STAMP) {
+                let found = match self.directory.hit(username, secret, LDAP_STAMP).await {
                     Some(found) => Some(found),
                     None => crate::ldap::authenticate(ldap, username, secret)
                         .await
@@ -344,7 +361,8 @@ impl AuthService {
                     return Ok(None);
                 };
                 self.directory
-                    .remember(username, secret, LDAP_STAMP, found.clone());
+                    .remember(username, secret, LDAP_STAMP, found.clone())
+                    .await;
                 let (id, sysadmin) = match existing {
                     Some(u) => (u.id, u.sysadmin),
                     None => match self.meta.create_user(username, None, false).await? {
@@ -380,6 +398,7 @@ impl AuthService {
         if self
             .credentials
             .hit(name, secret, &robot.secret_hash)
+            .await
             .is_none()
         {
             let (candidate, stored) = (secret.to_owned(), robot.secret_hash.clone());
@@ -390,7 +409,8 @@ impl AuthService {
                 return Ok(None);
             }
             self.credentials
-                .remember(name, secret, &robot.secret_hash, ());
+                .remember(name, secret, &robot.secret_hash, ())
+                .await;
         }
         Ok(Some(robot_principal(robot)))
     }
@@ -675,7 +695,6 @@ pub fn signing_key_index(keys: &[StoredKey], now: i64) -> Option<usize> {
 
 /// A short fingerprint of a stored password hash (never the hash itself) for refresh tokens.
 fn password_fingerprint(hash: &str) -> String {
-    use sha2::{Digest, Sha256};
     let digest = Sha256::digest(hash.as_bytes());
     data_encoding::HEXLOWER.encode(&digest[..12])
 }

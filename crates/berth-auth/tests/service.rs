@@ -390,3 +390,101 @@ fn the_newest_active_key_signs() {
     assert_eq!(berth_auth::signing_key_index(&keys, 5), Some(0));
     assert_eq!(berth_auth::signing_key_index(&[], 5), None);
 }
+
+/// Two nodes on one database and one real Redis: a password checked on one node is not checked
+/// again on the other, Redis holds neither the password nor its stored hash, a password change
+/// ends the shared entry at once, and a node that cannot reach Redis still logs users in.
+#[tokio::test]
+async fn nodes_share_credential_checks_through_redis() {
+    let redis = berth_testkit::Redis::start();
+    let spec = berth_shared::RedisSpec::parse(&redis.url()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let meta = store(&dir).await;
+    let (a, _) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    let (b, _) = AuthService::start(meta.clone(), settings(), None)
+        .await
+        .unwrap();
+    for node in [&a, &b] {
+        node.share_state(berth_shared::Shared::connect(&spec).await.unwrap());
+    }
+    let hash = password::hash("Old-pass1").unwrap();
+    meta.create_user("alice", Some(&hash), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let entries = || {
+        let keys = redis
+            .server
+            .cli(&["--scan", "--pattern", "berth:login:password:*"])
+            .unwrap_or_default();
+        keys.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert!(entries().is_empty());
+    assert!(matches!(
+        a.authenticate("alice", "Old-pass1", "10.0.0.1")
+            .await
+            .unwrap(),
+        Login::Accepted(_)
+    ));
+    let first = entries();
+    assert_eq!(first.len(), 1, "one shared entry: {first:?}");
+    let stored = redis.server.cli(&["GET", &first[0]]).unwrap_or_default();
+    assert!(!stored.is_empty());
+    for secret in ["Old-pass1", "argon2", &hash[hash.len() - 20..]] {
+        assert!(!stored.contains(secret), "{secret} in {stored}");
+    }
+    assert!(
+        !first[0].contains("alice"),
+        "the entry's name is a keyed hash"
+    );
+    // Node b finds a's check under the same name: had it checked the password itself under a
+    // key of its own, a second entry would appear.
+    assert!(matches!(
+        b.authenticate("alice", "Old-pass1", "10.0.0.2")
+            .await
+            .unwrap(),
+        Login::Accepted(_)
+    ));
+    assert_eq!(entries(), first, "b used a's entry");
+    assert_eq!(
+        b.authenticate("alice", "wrong", "10.0.0.2").await.unwrap(),
+        Login::Rejected
+    );
+    // A new password (set through the database, as any node would) ends the old entry on both.
+    let new_hash = password::hash("New-pass2").unwrap();
+    assert!(meta.set_password("alice", &new_hash).await.unwrap());
+    for node in [&a, &b] {
+        assert_eq!(
+            node.authenticate("alice", "Old-pass1", "10.0.0.3")
+                .await
+                .unwrap(),
+            Login::Rejected
+        );
+        assert!(matches!(
+            node.authenticate("alice", "New-pass2", "10.0.0.3")
+                .await
+                .unwrap(),
+            Login::Accepted(_)
+        ));
+    }
+    // Without Redis, checks go on in process.
+    redis.server.kill();
+    let third = password::hash("Third-pass3").unwrap();
+    assert!(meta.set_password("alice", &third).await.unwrap());
+    for _ in 0..2 {
+        assert!(matches!(
+            a.authenticate("alice", "Third-pass3", "10.0.0.4")
+                .await
+                .unwrap(),
+            Login::Accepted(_)
+        ));
+    }
+    assert_eq!(
+        a.authenticate("alice", "New-pass2", "10.0.0.4")
+            .await
+            .unwrap(),
+        Login::Rejected
+    );
+}

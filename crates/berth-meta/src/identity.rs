@@ -1076,6 +1076,25 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// The cluster's secret `name`: `candidate` if no node stored one before, otherwise the one
+    /// stored first (every node gets the same answer, however many ask at once).
+    pub async fn cluster_secret(&self, name: &str, candidate: &str) -> Result<String, MetaError> {
+        sqlx::query(
+            &self
+                .dialect
+                .insert_ignore("cluster_secrets (name, secret) VALUES (?, ?)"),
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT secret FROM cluster_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(text(&row, 0)?.unwrap_or_default())
+    }
+
     /// Schedules the retirement of every key other than `keep` that is not retiring already.
     pub async fn retire_signing_keys_except(&self, keep: &str, at: i64) -> Result<u64, MetaError> {
         Ok(sqlx::query(

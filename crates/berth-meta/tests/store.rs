@@ -66,6 +66,7 @@ on_every_backend!(
     users_projects_members_and_keys,
     project_listings_follow_visibility_and_deletion_cleans_up,
     job_leases_go_to_one_holder_at_a_time,
+    cluster_secrets_are_the_first_stored,
 );
 
 /// The lookup cache, as deployments use it: a single node caching in process (writes and reads
@@ -782,4 +783,22 @@ async fn job_leases_go_to_one_holder_at_a_time(s: &MetadataStore) {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(s.acquire_lease("expiring", "node-b", minute).await.unwrap());
     assert!(!s.acquire_lease("expiring", "node-a", minute).await.unwrap());
+}
+
+async fn cluster_secrets_are_the_first_stored(s: &MetadataStore) {
+    assert_eq!(s.cluster_secret("login", "first").await.unwrap(), "first");
+    assert_eq!(
+        s.cluster_secret("login", "second").await.unwrap(),
+        "first",
+        "a later node gets the stored one"
+    );
+    assert_eq!(s.cluster_secret("other", "x").await.unwrap(), "x");
+    // Nodes asking at once all get one answer.
+    let mut asking = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let s = s.clone();
+        asking.spawn(async move { s.cluster_secret("race", &format!("c{i}")).await.unwrap() });
+    }
+    let answers = asking.join_all().await;
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
 }

@@ -173,6 +173,11 @@ const INVALIDATE: &str = "redis.call('DEL', KEYS[1]) \
 
 const PUT: &str = "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
 
+/// A value and its milliseconds left (Lua `false` is Redis' nil).
+const GET: &str = "local v = redis.call('GET', KEYS[1]) \
+    if not v then return {false, 0} end \
+    return {v, redis.call('PTTL', KEYS[1])}";
+
 const TOUCH: &str = "local v = redis.call('GET', KEYS[1]) \
     if v then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
     return v";
@@ -382,6 +387,12 @@ impl Shared {
         let ttl = millis(ttl);
         let _: i64 = self.invoke(PUT, key, &[value, ttl.as_bytes()]).await?;
         Ok(())
+    }
+
+    /// The value under `key` and how long it has left.
+    pub async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Duration)>, SharedError> {
+        let (value, left): (Option<Vec<u8>>, i64) = self.invoke(GET, key, &[]).await?;
+        Ok(value.map(|v| (v, Duration::from_millis(u64::try_from(left).unwrap_or(0)))))
     }
 
     /// The value under `key`, whose lifetime starts again at `ttl` (sliding expiry).

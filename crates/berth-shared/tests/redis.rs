@@ -86,6 +86,22 @@ async fn caches_and_sessions(a: &Shared, b: &Shared, key: &str) {
     a.put(&session, b"bob", ttl).await.unwrap();
     b.clear(&session).await.unwrap();
     assert_eq!(a.touch(&session, ttl).await.unwrap(), None, "deleted");
+
+    // Plain values: read with what is left of their lifetime, which reading does not extend.
+    let plain = format!("{key}:plain");
+    assert_eq!(a.get(&plain).await.unwrap(), None);
+    a.put(&plain, b"v", Duration::from_millis(600))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (value, left) = b.get(&plain).await.unwrap().unwrap();
+    assert_eq!(value, b"v");
+    assert!(
+        left <= Duration::from_millis(400) && left > Duration::ZERO,
+        "{left:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(b.get(&plain).await.unwrap(), None, "expired");
 }
 
 #[tokio::test(flavor = "multi_thread")]
