@@ -30,6 +30,9 @@ use crate::{Appended, BlobStore, ByteStream, StorageError, UploadWriter};
 /// Bytes mapped per chunk when serving a blob. Larger windows mean fewer syscalls; the window
 /// bounds how much of a blob a response holds mapped at once.
 const READ_WINDOW: u64 = 4 << 20;
+/// Bytes past the window being sent that a read asks the disk for ahead of time: several
+/// reads in flight at once, which a disk needs to reach its full speed.
+const READ_AHEAD: u64 = 3 * READ_WINDOW;
 /// Offsets of mappings are aligned to this (a multiple of every page size Linux uses).
 const MAP_ALIGN: u64 = 64 << 10;
 /// Bytes gathered from the network before they are handed to the writing thread.
@@ -138,9 +141,23 @@ fn map_range(file: &File, offset: u64, len: u64) -> io::Result<(memmap2::Mmap, u
     Ok((map, lead))
 }
 
+/// Asks the kernel to start reading `len` bytes of `file` at `offset` into the page cache.
+fn will_need(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: posix_fadvise only reads its integer arguments; the descriptor is open for the
+    // duration of the call (borrowed from `file`).
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED);
+    }
+}
+
 /// Maps `len` bytes of `file` at `offset` and returns them as `Bytes` backed by the mapping,
 /// resident: the window is read in one request rather than faulted in page by page, and the
-/// next window (up to `end`) is asked for ahead, so a blob that is not in memory streams at
+/// next windows (up to `end`) are asked for ahead, so a blob that is not in memory streams at
 /// the disk's pace instead of one read-around at a time.
 fn map_window(
     file: &File,
@@ -151,14 +168,10 @@ fn map_window(
 ) -> Result<Bytes, StorageError> {
     let (map, lead) =
         map_range(file, offset, len).map_err(StorageError::io("mapping blob", path))?;
-    // Hints only: where the kernel does not take them, pages fault in as they are read.
-    let _ = map.advise(memmap2::Advice::WillNeed);
-    let next = offset + len;
-    if next < end
-        && let Ok((ahead, _)) = map_range(file, next, (end - next).min(READ_WINDOW))
-    {
-        let _ = ahead.advise(memmap2::Advice::WillNeed);
-    }
+    // Hints only: where the kernel does not take them, pages fault in as they are read. The
+    // kernel skips what is cached or already being read, so asking again is cheap.
+    let ahead = (end - offset).min(len + READ_AHEAD);
+    will_need(file, offset, ahead);
     let _ = map.advise(memmap2::Advice::PopulateRead);
     Ok(Bytes::from_owner(map).slice(lead..))
 }
