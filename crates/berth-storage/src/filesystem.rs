@@ -299,6 +299,41 @@ impl BlobStore for FilesystemStore {
     }
 }
 
+/// Hashes the batches from `rx` on a thread of its own while this thread writes the same
+/// batches to `out`, so that a write waiting for the disk does not hold up the hash: the bytes
+/// hashed and the hasher. A failed write stops both, and then the sender (its next send fails).
+fn hash_and_write(
+    mut rx: mpsc::Receiver<Vec<Bytes>>,
+    mut hasher: UploadHasher,
+    out: &mut impl Write,
+) -> io::Result<(u64, UploadHasher)> {
+    let (to_disk, hashed) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(WRITE_QUEUE);
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(move || {
+            let mut written = 0u64;
+            while let Some(batch) = rx.blocking_recv() {
+                for chunk in &batch {
+                    hasher.update(chunk);
+                    written += chunk.len() as u64;
+                }
+                if to_disk.send(batch).is_err() {
+                    break; // the write failed
+                }
+            }
+            (written, hasher)
+        });
+        let wrote = hashed
+            .iter()
+            .try_for_each(|batch| batch.iter().try_for_each(|chunk| out.write_all(chunk)));
+        // After a failed write, this makes the hashing thread's next send fail.
+        drop(hashed);
+        let done = hashing
+            .join()
+            .map_err(|_| io::Error::other("the hashing thread panicked"))?;
+        wrote.map(|()| done)
+    })
+}
+
 /// Exclusive writer of one upload file; the flock lives as long as the open file.
 struct FsUploadWriter {
     file: Arc<File>,
@@ -311,29 +346,22 @@ impl UploadWriter for FsUploadWriter {
     async fn append(
         &mut self,
         offset: u64,
-        mut hasher: UploadHasher,
+        hasher: UploadHasher,
         mut body: ByteStream,
     ) -> Result<Appended, StorageError> {
         let (file, path) = (self.file.clone(), self.path.clone());
         let direct = self.blob_root.direct_writes;
-        let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
-        // Hashing and writing run on a blocking thread while this task keeps reading the
-        // network: the two overlap, and neither blocks the async runtime.
+        let (tx, rx) = mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
+        // Hashing and writing run on two threads of their own while this task keeps reading
+        // the network: the three overlap (a write that waits for the disk no longer holds up
+        // the hash), and none blocks the async runtime. Both threads see the same buffers.
         let writer = task::spawn_blocking(move || -> Result<(u64, UploadHasher), StorageError> {
             file.set_len(offset)
                 .map_err(StorageError::io("truncating upload", &*path))?;
             let mut out = crate::direct::UploadFileWriter::new(&file, &path, offset, direct)
                 .map_err(StorageError::io("opening upload", &*path))?;
-            let mut written = 0u64;
-            while let Some(batch) = rx.blocking_recv() {
-                for chunk in batch {
-                    out.write_all(&chunk)
-                        .map_err(StorageError::io("writing upload", &*path))?;
-                    hasher.update(&chunk);
-                    written += chunk.len() as u64;
-                }
-            }
-            out.finish()
+            let (written, hasher) = hash_and_write(rx, hasher, &mut out)
+                .and_then(|done| out.finish().map(|()| done))
                 .map_err(StorageError::io("writing upload", &*path))?;
             Ok((written, hasher))
         });
@@ -568,6 +596,89 @@ mod tests {
         let a = w.append(0, UploadHasher::default(), failing).await.unwrap();
         assert_eq!(a.written, 3);
         assert!(a.interrupted.unwrap().contains("client went away"));
+    }
+
+    /// A sink that takes `left` bytes, then fails every write.
+    struct FailingSink {
+        left: usize,
+    }
+
+    impl Write for FailingSink {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::other("disk full"));
+            }
+            let n = data.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn hashing_and_writing_overlap_and_a_failed_write_stops_the_sender() {
+        // Everything arrives: hashed and written whole.
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let batches: Vec<Vec<Bytes>> = (0..40u8)
+            .map(|i| vec![Bytes::from(vec![i; 100_000])])
+            .collect();
+        let all: Vec<u8> = batches.iter().flatten().flat_map(|b| b.to_vec()).collect();
+        let feed = {
+            let batches = batches.clone();
+            tokio::spawn(async move {
+                for b in batches {
+                    tx.send(b).await.unwrap();
+                }
+            })
+        };
+        let mut sink = Vec::new();
+        let (written, hasher) = task::spawn_blocking(move || {
+            let done = hash_and_write(rx, UploadHasher::default(), &mut sink).unwrap();
+            assert!(sink == all);
+            done
+        })
+        .await
+        .unwrap();
+        feed.await.unwrap();
+        assert_eq!(written, 4_000_000);
+        let whole: Vec<u8> = batches.iter().flatten().flat_map(|b| b.to_vec()).collect();
+        assert_eq!(hasher.digest(), sha256(&whole));
+
+        // The disk fails part way while far more is coming than the queues hold: the error
+        // comes back, and the sender's sends fail instead of waiting forever.
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let sender = tokio::spawn(async move {
+            for i in 0..1000u32 {
+                if tx
+                    .send(vec![Bytes::from(vec![1u8; 64 << 10])])
+                    .await
+                    .is_err()
+                {
+                    return Some(i);
+                }
+            }
+            None
+        });
+        // On a thread of its own, so that a hang fails the test instead of blocking the
+        // runtime's shutdown.
+        let (done, outcome) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(hash_and_write(
+                rx,
+                UploadHasher::default(),
+                &mut FailingSink { left: 1 << 20 },
+            ));
+        });
+        let failed =
+            task::spawn_blocking(move || outcome.recv_timeout(std::time::Duration::from_secs(20)))
+                .await
+                .unwrap()
+                .expect("hash_and_write returns instead of waiting on a stopped writer");
+        assert_eq!(failed.err().unwrap().to_string(), "disk full");
+        let stopped_at = sender.await.unwrap().expect("the sender is told to stop");
+        assert!(stopped_at < 1000);
     }
 
     #[tokio::test]
