@@ -37,9 +37,12 @@ const READ_AHEAD: u64 = 3 * READ_WINDOW;
 const MAP_ALIGN: u64 = 64 << 10;
 /// Bytes gathered from the network before they are handed to the writing thread.
 const HANDOFF: usize = 256 << 10;
-/// Batches queued between the network task and the writing thread of an upload (bounds the
-/// memory an upload holds to about `WRITE_QUEUE * HANDOFF` plus the 1 MiB write buffer).
+/// Batches queued between the network task and the hashing thread of an upload.
 const WRITE_QUEUE: usize = 8;
+/// Batches hashed but not yet written (1 MiB: enough to hash on while a write waits for the
+/// disk). With `WRITE_QUEUE`, this bounds the memory an upload holds to about
+/// `(WRITE_QUEUE + HASHED_QUEUE) * HANDOFF` plus the 1 MiB write buffer.
+const HASHED_QUEUE: usize = 4;
 
 /// Blob storage in a directory tree.
 #[derive(Debug, Clone)]
@@ -307,7 +310,7 @@ fn hash_and_write(
     mut hasher: UploadHasher,
     out: &mut impl Write,
 ) -> io::Result<(u64, UploadHasher)> {
-    let (to_disk, hashed) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(WRITE_QUEUE);
+    let (to_disk, hashed) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(HASHED_QUEUE);
     std::thread::scope(|scope| {
         let hashing = scope.spawn(move || {
             let mut written = 0u64;
