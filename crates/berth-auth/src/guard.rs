@@ -48,10 +48,6 @@ struct SharedEntry<V> {
     value: V,
 }
 
-fn stamp_digest(stamp: &str) -> String {
-    hex::encode(&Sha256::digest(stamp.as_bytes())[..16])
-}
-
 /// The Redis side of a credential cache.
 struct SharedCredentials {
     redis: berth_shared::Shared,
@@ -131,7 +127,7 @@ impl<V: Clone + Serialize + DeserializeOwned> CredentialCache<V> {
         match shared.redis.get(&name).await {
             Ok(Some((bytes, left))) => {
                 let entry: SharedEntry<V> = serde_json::from_slice(&bytes).ok()?;
-                if entry.stamp != stamp_digest(stamp) || left.is_zero() {
+                if entry.stamp != crate::sessions::stamp(Some(stamp)) || left.is_zero() {
                     return None;
                 }
                 // Kept here for what is left of its life, not a new one.
@@ -155,7 +151,7 @@ impl<V: Clone + Serialize + DeserializeOwned> CredentialCache<V> {
                 hex::encode(keyed(&shared.key, username, password))
             );
             let entry = SharedEntry {
-                stamp: stamp_digest(stamp),
+                stamp: crate::sessions::stamp(Some(stamp)),
                 value: value.clone(),
             };
             let bytes = serde_json::to_vec(&entry).unwrap_or_default();
