@@ -57,6 +57,17 @@ struct SharedCredentials {
     prefix: String,
 }
 
+impl SharedCredentials {
+    /// The Redis key of a check of these credentials.
+    fn name(&self, username: &str, password: &str) -> String {
+        format!(
+            "{}{}",
+            self.prefix,
+            hex::encode(keyed(&self.key, username, password))
+        )
+    }
+}
+
 /// Remembers successful password checks, with what they established (`V`).
 pub struct CredentialCache<V = ()> {
     key: [u8; 32],
@@ -119,12 +130,7 @@ impl<V: Clone + Serialize + DeserializeOwned> CredentialCache<V> {
             return Some(value);
         }
         let shared = self.shared.get()?;
-        let name = format!(
-            "{}{}",
-            shared.prefix,
-            hex::encode(keyed(&shared.key, username, password))
-        );
-        match shared.redis.get(&name).await {
+        match shared.redis.get(&shared.name(username, password)).await {
             Ok(Some((bytes, left))) => {
                 let entry: SharedEntry<V> = serde_json::from_slice(&bytes).ok()?;
                 if entry.stamp != crate::sessions::stamp(Some(stamp)) || left.is_zero() {
@@ -145,11 +151,7 @@ impl<V: Clone + Serialize + DeserializeOwned> CredentialCache<V> {
     /// Records a successful check against `stamp`, for every node when shared.
     pub async fn remember(&self, username: &str, password: &str, stamp: &str, value: V) {
         if let Some(shared) = self.shared.get() {
-            let name = format!(
-                "{}{}",
-                shared.prefix,
-                hex::encode(keyed(&shared.key, username, password))
-            );
+            let name = shared.name(username, password);
             let entry = SharedEntry {
                 stamp: crate::sessions::stamp(Some(stamp)),
                 value: value.clone(),
