@@ -628,14 +628,12 @@ mod tests {
             .map(|i| vec![Bytes::from(vec![i; 100_000])])
             .collect();
         let all: Vec<u8> = batches.iter().flatten().flat_map(|b| b.to_vec()).collect();
-        let feed = {
-            let batches = batches.clone();
-            tokio::spawn(async move {
-                for b in batches {
-                    tx.send(b).await.unwrap();
-                }
-            })
-        };
+        let expected = sha256(&all);
+        let feed = tokio::spawn(async move {
+            for b in batches {
+                tx.send(b).await.unwrap();
+            }
+        });
         let mut sink = Vec::new();
         let (written, hasher) = task::spawn_blocking(move || {
             let done = hash_and_write(rx, UploadHasher::default(), &mut sink).unwrap();
@@ -646,8 +644,7 @@ mod tests {
         .unwrap();
         feed.await.unwrap();
         assert_eq!(written, 4_000_000);
-        let whole: Vec<u8> = batches.iter().flatten().flat_map(|b| b.to_vec()).collect();
-        assert_eq!(hasher.digest(), sha256(&whole));
+        assert_eq!(hasher.digest(), expected);
 
         // The disk fails part way while far more is coming than the queues hold: the error
         // comes back, and the sender's sends fail instead of waiting forever.
