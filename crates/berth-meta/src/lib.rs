@@ -15,6 +15,7 @@ mod cache;
 mod error;
 mod identity;
 mod store;
+mod tags;
 
 pub use browse::{Artifact, RepositorySummary, TagCreate};
 pub use error::MetaError;
@@ -26,3 +27,4 @@ pub use store::{
     BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings, Referrer,
     StoredManifest, UploadSession,
 };
+pub use tags::{Lines, TagPage};

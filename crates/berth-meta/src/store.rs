@@ -7,6 +7,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::MetaError;
 use crate::cache::{Lookup, LookupCache, Ticket};
+use crate::tags::{self, TagPage};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -203,31 +204,6 @@ pub struct Referrer {
 /// A page of a sorted, newline-terminated list: the entries after `last`, at most `limit`.
 /// The start is found by binary search over byte positions (each probe widened to its line),
 /// so a page costs its own size, not the list's.
-fn page_of_list(list: &str, last: Option<&str>, limit: Option<u32>) -> Vec<String> {
-    let mut lo = 0;
-    if let Some(last) = last {
-        // Invariant: `lo` and `hi` are line starts; lines before `lo` are <= last, lines from
-        // `hi` on are > last.
-        let mut hi = list.len();
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let start = list[lo..mid].rfind('\n').map_or(lo, |p| lo + p + 1);
-            let end = list[start..].find('\n').map_or(list.len(), |p| start + p);
-            if &list[start..end] <= last {
-                lo = end + 1;
-            } else {
-                hi = start;
-            }
-        }
-    }
-    list.get(lo..)
-        .unwrap_or_default()
-        .split_terminator('\n')
-        .take(limit.map_or(usize::MAX, |n| n as usize))
-        .map(str::to_owned)
-        .collect()
-}
-
 /// The lookup-cache field of a repository's tag list.
 const TAG_LIST: &str = "tags";
 /// Longest tag list cached whole, in tags and in bytes; a longer one is paged from the database.
@@ -940,17 +916,17 @@ impl MetadataStore {
         repository: &str,
         last: Option<&str>,
         limit: Option<u32>,
-    ) -> Result<Option<Vec<String>>, MetaError> {
+    ) -> Result<Option<TagPage>, MetaError> {
         // The whole list is cached (when it is not too long) and pages are cut from it: a
         // page from the database costs a round trip per row through sqlx's SQLite worker.
         let ticket = match self.lookups.read(repository, TAG_LIST).await {
-            Lookup::Hit(v) => match v.split_first() {
-                Some((b'L', list)) => {
-                    let list = std::str::from_utf8(list).unwrap_or_default();
-                    return Ok(Some(page_of_list(list, last, limit)));
+            Lookup::Hit(v) if v.first() == Some(&b'L') => {
+                match TagPage::of_cached(v, 1, last, limit) {
+                    Some(page) => return Ok(Some(page)),
+                    None => Ticket::None,
                 }
-                _ => Ticket::None,
-            },
+            }
+            Lookup::Hit(_) => Ticket::None,
             Lookup::Miss(ticket) => ticket,
         };
         let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
@@ -973,21 +949,20 @@ impl MetadataStore {
             let all: Vec<String> = query("", CACHED_TAGS as i64 + 1)
                 .fetch_all(&self.pool)
                 .await?;
-            let list: String = all.iter().flat_map(|t| [t.as_str(), "\n"]).collect();
-            if all.len() <= CACHED_TAGS && list.len() < CACHED_TAG_BYTES {
-                let value = [b"L", list.as_bytes()].concat();
+            let value = [b"L", tags::list_of(&all).as_slice()].concat();
+            if all.len() <= CACHED_TAGS && value.len() <= CACHED_TAG_BYTES {
                 self.lookups
                     .fill(repository, ticket, TAG_LIST, &value)
                     .await;
-                return Ok(Some(page_of_list(&list, last, limit)));
+                return Ok(Some(TagPage::of_list(value.into(), 1, last, limit)));
             }
             // Too long to cache whole: remember that, and page from the database.
             self.lookups.fill(repository, ticket, TAG_LIST, b"X").await;
         }
-        let tags = query(last.unwrap_or(""), limit.map_or(i64::MAX, i64::from))
+        let tags: Vec<String> = query(last.unwrap_or(""), limit.map_or(i64::MAX, i64::from))
             .fetch_all(&self.pool)
             .await?;
-        Ok(Some(tags))
+        Ok(Some(TagPage::of_tags(&tags, None, None)))
     }
 
     /// Manifests in `repository` whose subject is `subject`, optionally of one artifact type.
@@ -1033,42 +1008,4 @@ fn upload_from_row(r: &AnyRow) -> Result<UploadSession, MetaError> {
         size: to_u64(r.try_get(2)?),
         hash_state: r.try_get(3)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::page_of_list;
-
-    #[test]
-    fn pages_of_a_cached_list_match_a_linear_scan() {
-        let tags: Vec<String> = (0..500)
-            .map(|i| format!("t{:0w$}", i * 3, w = i % 4 + 1))
-            .collect();
-        let mut tags = tags;
-        tags.sort();
-        tags.dedup();
-        let list: String = tags.iter().map(|t| format!("{t}\n")).collect();
-        let probes = ["", "a", "t", "t0", "t1", "t150", "t99999", "u", "t00", "t3"];
-        for last in probes
-            .iter()
-            .map(|p| Some(*p))
-            .chain([None])
-            .chain(tags.iter().map(|t| Some(t.as_str())))
-        {
-            for limit in [None, Some(0), Some(1), Some(7), Some(1000)] {
-                let expected: Vec<String> = tags
-                    .iter()
-                    .filter(|t| last.is_none_or(|l| t.as_str() > l))
-                    .take(limit.map_or(usize::MAX, |n| n as usize))
-                    .cloned()
-                    .collect();
-                assert_eq!(
-                    page_of_list(&list, last, limit),
-                    expected,
-                    "{last:?} {limit:?}"
-                );
-            }
-        }
-        assert!(page_of_list("", Some("x"), None).is_empty());
-    }
 }

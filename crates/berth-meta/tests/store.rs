@@ -136,8 +136,13 @@ async fn lookups_follow_every_write(w: &MetadataStore, r: &MetadataStore) {
         first
     }
     async fn tags(r: &MetadataStore, repo: &str) -> Option<Vec<String>> {
-        let first = r.list_tags(repo, None, None).await.unwrap();
-        assert_eq!(first, r.list_tags(repo, None, None).await.unwrap());
+        let first = r
+            .list_tags(repo, None, None)
+            .await
+            .unwrap()
+            .map(|t| t.to_vec());
+        let again = r.list_tags(repo, None, None).await.unwrap();
+        assert_eq!(first, again.map(|t| t.to_vec()));
         if let Some(all) = &first {
             // Pages cut from the (cached) list agree with it.
             let page = r
@@ -145,7 +150,7 @@ async fn lookups_follow_every_write(w: &MetadataStore, r: &MetadataStore) {
                 .await
                 .unwrap();
             assert_eq!(
-                page.unwrap(),
+                page.unwrap().to_vec(),
                 all.iter().skip(1).take(1).cloned().collect::<Vec<_>>()
             );
         }
@@ -382,18 +387,27 @@ async fn manifests_check_references_and_tags(s: &MetadataStore) {
     );
 
     assert_eq!(
-        s.list_tags("r", None, None).await.unwrap().unwrap(),
+        s.list_tags("r", None, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .to_vec(),
         vec!["v1", "v2"]
     );
     assert_eq!(
         s.list_tags("r", Some("v1"), Some(5))
             .await
             .unwrap()
-            .unwrap(),
+            .unwrap()
+            .to_vec(),
         vec!["v2"]
     );
     assert_eq!(
-        s.list_tags("r", None, Some(1)).await.unwrap().unwrap(),
+        s.list_tags("r", None, Some(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .to_vec(),
         vec!["v1"]
     );
     assert!(

@@ -6,9 +6,10 @@ use axum::response::{IntoResponse, Response};
 use berth_core::media_type::OCI_INDEX;
 use berth_core::{Digest, ErrorCode, RepositoryName};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{header_value, query_param};
+use super::{header_value, query_pairs, query_param};
 use crate::{App, RegistryError};
 
 /// The `n` and `last` pagination parameters.
@@ -19,7 +20,15 @@ struct Page {
 
 impl Page {
     fn from_request(req: &Parts) -> Result<Self, RegistryError> {
-        let n = query_param(&req.uri, "n")
+        let (mut n, mut last) = (None, None);
+        for (key, value) in query_pairs(req.uri.query().unwrap_or_default()) {
+            match key.as_str() {
+                "n" => n = Some(value),
+                "last" => last = Some(value),
+                _ => {}
+            }
+        }
+        let n = n
             .map(|n| {
                 n.parse::<u32>().map_err(|_| {
                     RegistryError::new(
@@ -31,31 +40,86 @@ impl Page {
             .transpose()?;
         Ok(Self {
             n,
-            last: query_param(&req.uri, "last").filter(|l| !l.is_empty()),
+            last: last.filter(|l| !l.is_empty()),
         })
     }
 
-    /// Cuts `items` (fetched with a limit of `n + 1`) to `n` and, if more remain, returns the
-    /// `Link` header for the next page.
-    fn finish(&self, items: &mut Vec<String>, base: &str) -> Option<HeaderValue> {
+    /// Whether a list fetched with a limit of `n + 1` holds more than the page: then the `n`
+    /// it is to be cut to.
+    fn overflow(&self, len: usize) -> Option<usize> {
         let n = self.n? as usize;
-        if items.len() <= n {
-            return None;
-        }
-        items.truncate(n);
-        let last = utf8_percent_encode(items.last()?, NON_ALPHANUMERIC);
-        Some(header_value(&format!(
-            "<{base}?n={n}&last={last}>; rel=\"next\""
-        )))
+        (len > n).then_some(n)
     }
 }
 
-fn json_response(body: Value, link: Option<HeaderValue>) -> Response {
+/// The `Link` header to the page of `n` entries after `last`.
+fn next_link(base: &str, n: usize, last: &str) -> HeaderValue {
+    let mut link = format!("<{base}?n={n}&last=");
+    link.extend(utf8_percent_encode(last, NON_ALPHANUMERIC));
+    link.push_str(">; rel=\"next\"");
+    header_value(&link)
+}
+
+fn json_response(body: impl Serialize, link: Option<HeaderValue>) -> Response {
     let mut headers = HeaderMap::new();
     if let Some(link) = link {
         headers.insert(header::LINK, link);
     }
     (StatusCode::OK, headers, axum::Json(body)).into_response()
+}
+
+/// `{"name":…,"tags":[…]}` for a page's text (a tag per line), written straight from it: no copy of a tag, and no
+/// escaping pass over a tag that needs none (which every tag the API accepts is).
+fn tag_list_body(name: &str, text: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(32 + name.len() + text.len() * 2);
+    body.extend_from_slice(b"{\"name\":");
+    push_json_str(&mut body, name);
+    body.extend_from_slice(b",\"tags\":[");
+    let bytes = text.as_bytes();
+    if bytes.iter().all(|&b| b == b'\n' || is_plain(b)) {
+        // Every tag the API accepts: quote the lines as they are.
+        let lines = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        if !bytes.is_empty() {
+            body.push(b'"');
+            for (i, tag) in lines.split(|&b| b == b'\n').enumerate() {
+                if i > 0 {
+                    body.extend_from_slice(b"\",\"");
+                }
+                body.extend_from_slice(tag);
+            }
+            body.push(b'"');
+        }
+    } else {
+        for (i, tag) in text.split_terminator('\n').enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            push_json_str(&mut body, tag);
+        }
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+/// Whether a byte stands for itself inside a JSON string.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b'"' && b != b'\\'
+}
+
+fn quote(body: &mut Vec<u8>, s: &str) {
+    body.push(b'"');
+    body.extend_from_slice(s.as_bytes());
+    body.push(b'"');
+}
+
+/// Appends `s` as a JSON string.
+fn push_json_str(body: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(is_plain) {
+        quote(body, s);
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *body, s);
+    }
 }
 
 /// `GET /v2/<name>/tags/list?n=&last=`: tags in lexical order.
@@ -79,11 +143,23 @@ pub(super) async fn tags(
             format!("repository {name} is not known"),
         ));
     };
-    let link = page.finish(&mut tags, &format!("/v2/{name}/tags/list"));
-    Ok(json_response(
-        json!({"name": name.as_str(), "tags": tags}),
-        link,
-    ))
+    let link = page.overflow(tags.len()).and_then(|n| {
+        tags.truncate(n);
+        let base = format!("/v2/{name}/tags/list");
+        tags.last().map(|last| next_link(&base, n, last))
+    });
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        tag_list_body(name.as_str(), tags.text()),
+    )
+        .into_response();
+    if let Some(link) = link {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }
 
 /// `GET /v2/_catalog?n=&last=`: repositories in lexical order, a page at a time.
@@ -96,7 +172,12 @@ pub(super) async fn catalog(app: &App, req: &Parts) -> Result<Response, Registry
         .meta
         .list_repositories(page.last.as_deref(), limit)
         .await?;
-    let link = page.finish(&mut repositories, "/v2/_catalog");
+    let link = page.overflow(repositories.len()).and_then(|n| {
+        repositories.truncate(n);
+        repositories
+            .last()
+            .map(|last| next_link("/v2/_catalog", n, last))
+    });
     Ok(json_response(json!({ "repositories": repositories }), link))
 }
 
@@ -139,4 +220,39 @@ pub(super) async fn referrers(
         );
     }
     Ok((StatusCode::OK, headers, body.to_string()).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_meta::TagPage;
+
+    fn body(name: &str, text: &str) -> serde_json::Value {
+        let bytes = tag_list_body(name, text);
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&bytes));
+        })
+    }
+
+    #[test]
+    fn tag_lists_are_json_whatever_the_tags_hold() {
+        assert_eq!(
+            body("a/b", "1.0\nlatest\nv_2-rc\n"),
+            json!({"name": "a/b", "tags": ["1.0", "latest", "v_2-rc"]})
+        );
+        assert_eq!(body("a", ""), json!({"name": "a", "tags": []}));
+        assert_eq!(body("a", "x\n"), json!({"name": "a", "tags": ["x"]}));
+        // A last line without its newline (only a damaged cache entry has one).
+        assert_eq!(body("a", "x\ny"), json!({"name": "a", "tags": ["x", "y"]}));
+        // Nothing the API accepts needs escaping, but a list is JSON whatever it holds.
+        assert_eq!(
+            body("a\"b", "ok\nq\"uote\nback\\slash\ntab\there\né\n"),
+            json!({"name": "a\"b", "tags": ["ok", "q\"uote", "back\\slash", "tab\there", "é"]})
+        );
+        let page = TagPage::from_tags(&["1".to_owned(), "2".to_owned()]);
+        assert_eq!(
+            body("r", page.text()),
+            json!({"name": "r", "tags": ["1", "2"]})
+        );
+    }
 }
