@@ -91,6 +91,33 @@ pub(crate) struct LookupCache {
     ttl: Duration,
     last_warning: AtomicU64,
     started: Instant,
+    /// Fills in progress on this node, by repository and field (see [`LookupCache::gate`]).
+    gates: Mutex<HashMap<GateKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A repository and one of its fields.
+type GateKey = (String, &'static str);
+
+/// The right to fill one field of one repository on this node; others asking wait until it
+/// is dropped.
+pub(crate) struct FillGate<'a> {
+    cache: &'a LookupCache,
+    key: GateKey,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for FillGate<'_> {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut gates = lock(&self.cache.gates);
+        // Only the map holds it: nobody is waiting, so forget it.
+        if gates
+            .get(&self.key)
+            .is_some_and(|g| Arc::strong_count(g) == 1)
+        {
+            gates.remove(&self.key);
+        }
+    }
 }
 
 impl std::fmt::Debug for LookupCache {
@@ -114,6 +141,22 @@ impl LookupCache {
             ttl,
             last_warning: AtomicU64::new(0),
             started: Instant::now(),
+            gates: Mutex::default(),
+        }
+    }
+
+    /// Waits until no other fill of `field` of `repository` is running on this node, and
+    /// holds off the next until the gate is dropped. A fill that reads a lot (a whole tag list)
+    /// takes the gate and reads the cache again first: concurrent misses then make one
+    /// database read, not one each.
+    pub(crate) async fn gate(&self, repository: &str, field: &'static str) -> FillGate<'_> {
+        let key = (repository.to_owned(), field);
+        let gate = lock(&self.gates).entry(key.clone()).or_default().clone();
+        let held = gate.lock_owned().await;
+        FillGate {
+            cache: self,
+            key,
+            held: Some(held),
         }
     }
 
@@ -406,5 +449,31 @@ mod tests {
             panic!()
         };
         assert!(lock(pending).contains("r"));
+    }
+
+    #[tokio::test]
+    async fn a_fill_gate_holds_off_the_next_and_is_forgotten_when_free() {
+        let c = Arc::new(LookupCache::in_process(Duration::from_secs(60)));
+        let first = c.gate("r", "tags").await;
+        // Another repository or field is not held up.
+        drop(c.gate("other", "tags").await);
+        drop(c.gate("r", "f").await);
+        let waiter = tokio::spawn({
+            let c = c.clone();
+            async move {
+                let _second = c.gate("r", "tags").await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "the second fill waits for the first");
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the second fill goes on once the first is done")
+            .unwrap();
+        assert!(
+            lock(&c.gates).is_empty(),
+            "no gate is kept once nobody holds or awaits it"
+        );
     }
 }

@@ -919,15 +919,29 @@ impl MetadataStore {
     ) -> Result<Option<TagPage>, MetaError> {
         // The whole list is cached (when it is not too long) and pages are cut from it: a
         // page from the database costs a round trip per row through sqlx's SQLite worker.
-        let ticket = match self.lookups.read(repository, TAG_LIST).await {
+        let cached = |lookup| match lookup {
             Lookup::Hit(v) if v.first() == Some(&b'L') => {
-                match TagPage::of_cached(v, 1, last, limit) {
-                    Some(page) => return Ok(Some(page)),
-                    None => Ticket::None,
-                }
+                TagPage::of_cached(v, 1, last, limit).ok_or(Ticket::None)
             }
-            Lookup::Hit(_) => Ticket::None,
-            Lookup::Miss(ticket) => ticket,
+            Lookup::Hit(_) => Err(Ticket::None),
+            Lookup::Miss(ticket) => Err(ticket),
+        };
+        let mut ticket = match cached(self.lookups.read(repository, TAG_LIST).await) {
+            Ok(page) => return Ok(Some(page)),
+            Err(ticket) => ticket,
+        };
+        // One whole-list read per repository at a time: requests that missed together wait for
+        // the first to fill the cache, then page from what it stored.
+        let _gate = match ticket {
+            Ticket::None => None,
+            _ => {
+                let gate = self.lookups.gate(repository, TAG_LIST).await;
+                ticket = match cached(self.lookups.read(repository, TAG_LIST).await) {
+                    Ok(page) => return Ok(Some(page)),
+                    Err(ticket) => ticket,
+                };
+                Some(gate)
+            }
         };
         let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
             .bind(repository)
@@ -1008,4 +1022,48 @@ fn upload_from_row(r: &AnyRow) -> Result<UploadSession, MetaError> {
         size: to_u64(r.try_get(2)?),
         hash_state: r.try_get(3)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tag_lists_missed_together_are_read_from_the_database_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/meta.db", dir.path().display());
+        let store = MetadataStore::connect(&url, &PoolSettings::default())
+            .await
+            .unwrap()
+            .cache_in_process(Duration::from_secs(60));
+        store.migrate().await.unwrap();
+        // A fill is under way: a request that missed waits for it...
+        let gate = store.lookups.gate("r", TAG_LIST).await;
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.list_tags("r", None, None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        // ...and then pages from what the fill stored. Had it gone to the database, it would
+        // have found no repository "r".
+        let Lookup::Miss(ticket) = store.lookups.read("r", TAG_LIST).await else {
+            panic!("nothing was cached yet")
+        };
+        store.lookups.fill("r", ticket, TAG_LIST, b"La\nb\n").await;
+        drop(gate);
+        let page = waiting
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("served from the cache");
+        assert_eq!(page.to_vec(), ["a", "b"]);
+        assert!(
+            store
+                .list_tags("missing", None, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
 }
