@@ -50,7 +50,8 @@ impl TagPage {
         last: Option<&str>,
         limit: Option<u32>,
     ) -> Self {
-        let body = list.get(offset..).unwrap_or_default();
+        let offset = offset.min(list.len());
+        let body = &list[offset..];
         let mut lo = 0;
         if let Some(last) = last.map(str::as_bytes) {
             // Invariant: `lo` and `hi` are line starts; lines before `lo` are <= last, lines
@@ -235,6 +236,13 @@ mod tests {
         assert!(TagPage::of_tags(&[], Some("x"), None).is_empty());
         assert!(
             TagPage::of_cached(Arc::from(*b"L"), 1, None, None)
+                .unwrap()
+                .is_empty()
+        );
+        // An offset past the end reads as an empty list.
+        let empty: Arc<[u8]> = Arc::from(*b"");
+        assert!(
+            TagPage::of_cached(empty, 1, Some("a"), None)
                 .unwrap()
                 .is_empty()
         );

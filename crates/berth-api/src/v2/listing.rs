@@ -68,8 +68,8 @@ fn json_response(body: impl Serialize, link: Option<HeaderValue>) -> Response {
     (StatusCode::OK, headers, axum::Json(body)).into_response()
 }
 
-/// `{"name":…,"tags":[…]}` for a page's text (a tag per line), written straight from it: no copy of a tag, and no
-/// escaping pass over a tag that needs none (which every tag the API accepts is).
+/// `{"name":…,"tags":[…]}` for a page's text (a tag per line), written straight from it: no
+/// copy per tag, and no escaping pass over tags that need none (every tag the API accepts).
 fn tag_list_body(name: &str, text: &str) -> Vec<u8> {
     let mut body = Vec::with_capacity(32 + name.len() + text.len() * 2);
     body.extend_from_slice(b"{\"name\":");
@@ -106,16 +106,12 @@ fn is_plain(b: u8) -> bool {
     b.is_ascii_graphic() && b != b'"' && b != b'\\'
 }
 
-fn quote(body: &mut Vec<u8>, s: &str) {
-    body.push(b'"');
-    body.extend_from_slice(s.as_bytes());
-    body.push(b'"');
-}
-
 /// Appends `s` as a JSON string.
 fn push_json_str(body: &mut Vec<u8>, s: &str) {
     if s.bytes().all(is_plain) {
-        quote(body, s);
+        body.push(b'"');
+        body.extend_from_slice(s.as_bytes());
+        body.push(b'"');
     } else {
         // Writing into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *body, s);
