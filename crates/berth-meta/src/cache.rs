@@ -151,7 +151,13 @@ impl LookupCache {
     /// database read, not one each.
     pub(crate) async fn gate(&self, repository: &str, field: &'static str) -> FillGate<'_> {
         let key = (repository.to_owned(), field);
-        let gate = lock(&self.gates).entry(key.clone()).or_default().clone();
+        let gate = {
+            let mut gates = lock(&self.gates);
+            // Forget gates nobody holds or awaits: a request dropped while waiting leaves its
+            // gate behind.
+            gates.retain(|_, g| Arc::strong_count(g) > 1);
+            gates.entry(key.clone()).or_default().clone()
+        };
         let held = gate.lock_owned().await;
         FillGate {
             cache: self,
@@ -475,5 +481,22 @@ mod tests {
             lock(&c.gates).is_empty(),
             "no gate is kept once nobody holds or awaits it"
         );
+        // A request dropped while it waits (its client went away) leaves no gate for good.
+        let first = c.gate("r", "tags").await;
+        let dropped = tokio::spawn({
+            let c = c.clone();
+            async move {
+                let _never = c.gate("r", "tags").await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The holder finishes while the other still waits, which is then dropped before it
+        // runs again (one thread: it cannot run before this test yields).
+        drop(first);
+        dropped.abort();
+        assert!(dropped.await.unwrap_err().is_cancelled());
+        assert_eq!(lock(&c.gates).len(), 1, "left behind by the dropped waiter");
+        drop(c.gate("other", "tags").await);
+        assert!(lock(&c.gates).is_empty());
     }
 }

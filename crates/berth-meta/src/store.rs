@@ -201,9 +201,6 @@ pub struct Referrer {
     pub annotations: Option<String>,
 }
 
-/// A page of a sorted, newline-terminated list: the entries after `last`, at most `limit`.
-/// The start is found by binary search over byte positions (each probe widened to its line),
-/// so a page costs its own size, not the list's.
 /// The lookup-cache field of a repository's tag list.
 const TAG_LIST: &str = "tags";
 /// Longest tag list cached whole, in tags and in bytes; a longer one is paged from the database.
