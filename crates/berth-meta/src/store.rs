@@ -973,7 +973,7 @@ impl MetadataStore {
         let tags: Vec<String> = query(last.unwrap_or(""), limit.map_or(i64::MAX, i64::from))
             .fetch_all(&self.pool)
             .await?;
-        Ok(Some(TagPage::of_tags(&tags, None, None)))
+        Ok(Some(TagPage::from_tags(&tags)))
     }
 
     /// Manifests in `repository` whose subject is `subject`, optionally of one artifact type.

@@ -21,12 +21,7 @@ pub struct TagPage {
 impl TagPage {
     /// A page of exactly `tags`.
     pub fn from_tags(tags: &[String]) -> Self {
-        Self::of_tags(tags, None, None)
-    }
-
-    /// The tags of `tags` (sorted bytewise) after `last`, at most `limit`.
-    pub(crate) fn of_tags(tags: &[String], last: Option<&str>, limit: Option<u32>) -> Self {
-        Self::of_list(list_of(tags).into(), 0, last, limit)
+        Self::of_list(list_of(tags).into(), 0, None, None)
     }
 
     /// The page of a list read back from a cache, from byte `offset` on; `None` when the page
@@ -225,7 +220,7 @@ mod tests {
                     .take(limit.map_or(usize::MAX, |n| n as usize))
                     .cloned()
                     .collect();
-                let page = TagPage::of_tags(&tags, last, limit);
+                let page = TagPage::of_list(list_of(&tags).into(), 0, last, limit);
                 assert_eq!(page.to_vec(), expected, "{last:?} {limit:?}");
                 assert_eq!(page.len(), expected.len());
                 assert_eq!(page.last(), expected.last().map(String::as_str));
@@ -233,7 +228,7 @@ mod tests {
                 assert_eq!(from_cache.to_vec(), expected, "cached {last:?} {limit:?}");
             }
         }
-        assert!(TagPage::of_tags(&[], Some("x"), None).is_empty());
+        assert!(TagPage::of_list(list_of(&[]).into(), 0, Some("x"), None).is_empty());
         assert!(
             TagPage::of_cached(Arc::from(*b"L"), 1, None, None)
                 .unwrap()
@@ -251,7 +246,7 @@ mod tests {
     #[test]
     fn truncation_keeps_the_first_tags() {
         let tags = tags();
-        let mut page = TagPage::of_tags(&tags, Some("t1"), Some(10));
+        let mut page = TagPage::of_list(list_of(&tags).into(), 0, Some("t1"), Some(10));
         let first: Vec<String> = page.to_vec();
         page.truncate(20);
         assert_eq!(page.to_vec(), first);

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use berth_core::media_type::OCI_INDEX;
 use berth_core::{Digest, ErrorCode, RepositoryName};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{header_value, query_pairs, query_param};
@@ -60,12 +59,17 @@ fn next_link(base: &str, n: usize, last: &str) -> HeaderValue {
     header_value(&link)
 }
 
-fn json_response(body: impl Serialize, link: Option<HeaderValue>) -> Response {
+/// A 200 with a JSON body and, when more follows, the `Link` to the next page.
+fn json_page(body: Vec<u8>, link: Option<HeaderValue>) -> Response {
     let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Some(link) = link {
         headers.insert(header::LINK, link);
     }
-    (StatusCode::OK, headers, axum::Json(body)).into_response()
+    (StatusCode::OK, headers, body).into_response()
 }
 
 /// `{"name":…,"tags":[…]}` for a page's text (a tag per line), written straight from it: no
@@ -144,18 +148,7 @@ pub(super) async fn tags(
         let base = format!("/v2/{name}/tags/list");
         tags.last().map(|last| next_link(&base, n, last))
     });
-    let mut response = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        tag_list_body(name.as_str(), tags.text()),
-    )
-        .into_response();
-    if let Some(link) = link {
-        response.headers_mut().insert(header::LINK, link);
-    }
-    Ok(response)
+    Ok(json_page(tag_list_body(name.as_str(), tags.text()), link))
 }
 
 /// `GET /v2/_catalog?n=&last=`: repositories in lexical order, a page at a time.
@@ -174,7 +167,8 @@ pub(super) async fn catalog(app: &App, req: &Parts) -> Result<Response, Registry
             .last()
             .map(|last| next_link("/v2/_catalog", n, last))
     });
-    Ok(json_response(json!({ "repositories": repositories }), link))
+    let body = json!({ "repositories": repositories }).to_string();
+    Ok(json_page(body.into_bytes(), link))
 }
 
 /// `GET /v2/<name>/referrers/<digest>?artifactType=`: an OCI index of the manifests whose
