@@ -612,12 +612,9 @@ async fn refresh_tokens_and_the_oauth2_form() {
         expect_error(form(&pairs).await.unwrap(), status, code).await;
     }
     // A password change revokes the refresh tokens issued before it.
-    b.meta()
-        .await
-        .set_password(
-            "admin",
-            &berth_auth::password::hash("changed-pass").unwrap(),
-        )
+    let meta = b.meta().await;
+    let admin = meta.user("admin").await.unwrap().unwrap().id;
+    meta.set_password(admin, &berth_auth::password::hash("changed-pass").unwrap())
         .await
         .unwrap();
     let r = form(&[
@@ -647,35 +644,38 @@ async fn robot_accounts() {
         &meta,
         "robot$team+ci",
         "ci-secret",
-        r#"[{"project":"team","actions":["pull","push"]}]"#,
+        &[("team", &["pull", "push"])],
         None,
+        false,
     )
     .await;
     support::seed_robot(
         &meta,
         "robot$reader",
         "r-secret",
-        r#"[{"project":"*","actions":["pull"]}]"#,
+        &[("*", &["pull"])],
         None,
+        false,
     )
     .await;
     support::seed_robot(
         &meta,
         "robot$old",
         "old-secret",
-        r#"[{"project":"*","actions":["pull"]}]"#,
+        &[("*", &["pull"])],
         Some(1),
+        false,
     )
     .await;
     support::seed_robot(
         &meta,
         "robot$off",
         "off-secret",
-        r#"[{"project":"*","actions":["pull"]}]"#,
+        &[("*", &["pull"])],
         None,
+        true,
     )
     .await;
-    meta.set_robot_disabled("robot$off", true).await.unwrap();
     let scope = |p: &str| format!("repository:{p}/app:pull,push,delete");
     // A project robot: what it was given, in its project only.
     let t = token_string(

@@ -124,7 +124,7 @@ fn systemd_accepts_the_unit() {
     let dir = tempfile::tempdir().unwrap();
     let unit = std::fs::read_to_string(deploy("systemd/berth.service"))
         .unwrap()
-        .replace("/usr/local/bin/berth", support::berth_bin());
+        .replace("/usr/local/bin/berth", &support::berth_bin());
     let path = dir.path().join("berth.service");
     std::fs::write(&path, unit).unwrap();
     let out = Command::new("systemd-analyze")
@@ -176,4 +176,39 @@ if missing:
         out.trim(),
         "ConfigMap Deployment Ingress PersistentVolumeClaim PodDisruptionBudget Secret Service"
     );
+}
+
+/// The README's first quick-start command, run as written but for a debug build and `--help`:
+/// the workspace has several binaries, and only `default-run` makes `cargo run` pick berth.
+#[test]
+fn the_readme_quick_start_command_runs_the_registry() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let quick_start = readme.split("## Quick start").nth(1).unwrap();
+    let block = quick_start
+        .split("```sh")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let line = block
+        .lines()
+        .find(|l| l.trim_start().starts_with("cargo run"))
+        .expect("the quick start runs the registry with cargo run");
+    let command = line.split('#').next().unwrap().trim();
+    let mut args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    assert!(args.contains(&"serve"), "{command}");
+    args.retain(|a| *a != "--release");
+    args.push("--help");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(&args)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "cargo {}: {stderr}", args.join(" "));
+    assert!(stdout.contains("Usage: berth serve"), "{stdout}");
 }

@@ -37,6 +37,13 @@ async fn directory_logins() {
     assert_eq!(alice.email.as_deref(), Some("alice@example.org"));
     assert!(alice.admin);
     assert_eq!(alice.groups.len(), 2);
+    assert_eq!(alice.username, "alice");
+    // The directory matches names without regard to case: the name is its spelling.
+    let shouted = authenticate(&s, "ALICE", "alicepw").await.unwrap().unwrap();
+    assert_eq!(
+        (shouted.username.as_str(), shouted.dn.as_str()),
+        ("alice", alice.dn.as_str())
+    );
     let bob = authenticate(&s, "bob", "bobpw").await.unwrap().unwrap();
     assert!(!bob.admin);
     assert_eq!(
@@ -240,6 +247,15 @@ async fn directory_users_and_groups_on_the_registry() {
     // Onboarded on first login, without a local password.
     let bob = meta.user("bob").await.unwrap().unwrap();
     assert!(bob.password_hash.is_none());
+    // Another spelling is the same person, and the same account: no second user appears, and
+    // its grants are bob's.
+    let users_before = meta.count_users().await.unwrap();
+    assert_eq!(
+        grant(&c, &b, "BOB", "bobpw", scope).await,
+        (200, serde_json::json!(["pull", "push"]))
+    );
+    assert!(meta.user("BOB").await.unwrap().is_none());
+    assert_eq!(meta.count_users().await.unwrap(), users_before);
     // Wrong passwords and injection attempts are plain 401s.
     for (user, password) in [
         ("bob", "alicepw"),

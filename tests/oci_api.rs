@@ -107,18 +107,19 @@ async fn base_health_and_unknown_routes() {
 async fn repository_names_are_validated_and_may_be_deep() {
     let b = Berth::start().await;
     let c = client();
+    // No repository can have these names: 404, before anything else looks at them.
     for bad in ["UPPER/case", "a//b", "a_", "-a/b", "a/b.", "a..b"] {
         let r = c
             .get(b.url(&format!("/v2/{bad}/tags/list")))
             .send()
             .await
             .unwrap();
-        expect_error(r, 400, "NAME_INVALID").await;
+        expect_error(r, 404, "NAME_INVALID").await;
     }
     let long = "a".repeat(256);
     expect_refusal(
         c.get(b.url(&format!("/v2/{long}/tags/list"))),
-        400,
+        404,
         "NAME_INVALID",
     )
     .await;

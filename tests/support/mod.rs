@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_core::{Digest, DigestAlgorithm, DigestHasher};
+
+pub mod api;
 pub use berth_testkit::{ensure_debian, free_port, run};
 
 /// A running `berth serve`.
@@ -22,9 +24,10 @@ pub struct Berth {
     _tmp: Option<tempfile::TempDir>,
 }
 
-/// Path of the binary under test.
-pub fn berth_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_berth")
+/// Path of the binary under test: this build's, or `BERTH_TEST_BINARY` (to run the suite
+/// against another build, e.g. to show a test fails on the code before a fix).
+pub fn berth_bin() -> String {
+    std::env::var("BERTH_TEST_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth").to_owned())
 }
 
 impl Berth {
@@ -269,27 +272,42 @@ pub async fn api_robot(b: &Berth, body: serde_json::Value) -> (String, String) {
     )
 }
 
-/// Creates a robot account with `secret` and `permissions` (JSON), expiring at `expires_at`.
+/// Creates a robot account with `secret` and `grants` (project name or `*`, actions), expiring
+/// at `expires_at`, disabled or not.
 pub async fn seed_robot(
     meta: &berth_meta::MetadataStore,
     name: &str,
     secret: &str,
-    permissions: &str,
+    grants: &[(&str, &[&str])],
     expires_at: Option<i64>,
+    disabled: bool,
 ) {
     let hash = berth_auth::password::hash(secret).unwrap();
-    meta.create_robot(&berth_meta::NewRobot {
-        name,
-        secret_hash: &hash,
-        permissions,
-        description: "",
-        project_id: None,
-        duration_days: -1,
-        expires_at,
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let mut resolved = Vec::new();
+    for (project, actions) in grants {
+        let project_id = match *project {
+            "*" => None,
+            name => Some(meta.project(name).await.unwrap().unwrap().id),
+        };
+        resolved.push(berth_meta::RobotGrant {
+            project_id,
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        });
+    }
+    let written = meta
+        .create_robot(&berth_meta::NewRobot {
+            name,
+            secret_hash: &hash,
+            grants: &resolved,
+            description: "",
+            project_id: None,
+            duration_days: -1,
+            expires_at,
+            disabled,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(written, berth_meta::RobotWrite::Done(_)));
 }
 
 /// A client that sends Basic credentials on every request (as Harbor allows on /v2).

@@ -14,11 +14,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_auth::scope::parse_scopes;
 use berth_auth::{AuthService, Claims, Login, Principal};
-use berth_core::ErrorCode;
+use berth_core::{ErrorCode, RepositoryName};
 use data_encoding::BASE64;
 use serde_json::json;
 
-use crate::v2::{Endpoint, query_pairs};
+use crate::v2::{Endpoint, query_pairs, query_param};
 use crate::{App, AppState, RegistryError};
 
 /// Authentication settings of the HTTP surface.
@@ -103,13 +103,13 @@ fn internal(e: berth_auth::AuthError) -> RegistryError {
 }
 
 /// What an endpoint requires: a repository and its actions, the catalog, or only a valid caller.
-enum Need {
+enum Need<'a> {
     Any,
     Catalog,
-    Repository(String, &'static [&'static str]),
+    Repository(&'a RepositoryName, &'static [&'static str]),
 }
 
-fn need(endpoint: &Endpoint, method: &axum::http::Method) -> Need {
+fn need<'a>(endpoint: &'a Endpoint, method: &axum::http::Method) -> Need<'a> {
     use axum::http::Method;
     let pull: &'static [&'static str] = &["pull"];
     let push: &'static [&'static str] = &["pull", "push"];
@@ -117,21 +117,38 @@ fn need(endpoint: &Endpoint, method: &axum::http::Method) -> Need {
     match endpoint {
         Endpoint::Base => Need::Any,
         Endpoint::Catalog => Need::Catalog,
-        Endpoint::Tags { name } | Endpoint::Referrers { name, .. } => {
-            Need::Repository(name.clone(), pull)
-        }
+        Endpoint::Tags { name } | Endpoint::Referrers { name, .. } => Need::Repository(name, pull),
         Endpoint::Manifest { name, .. } | Endpoint::Blob { name, .. } => {
             let actions = match *method {
                 Method::DELETE => delete,
                 Method::PUT | Method::POST | Method::PATCH => push,
                 _ => pull,
             };
-            Need::Repository(name.clone(), actions)
+            Need::Repository(name, actions)
         }
         Endpoint::UploadStart { name } | Endpoint::Upload { name, .. } => {
-            Need::Repository(name.clone(), push)
+            Need::Repository(name, push)
         }
     }
+}
+
+/// The scope a challenge asks the client to get a token for: what the endpoint needs, and for a
+/// cross-repository mount also pull on the source (as CNCF Distribution asks), so that clients
+/// that follow the challenge can mount rather than upload again.
+fn challenge_scope(need: &Need<'_>, endpoint: &Endpoint, uri: &axum::http::Uri) -> Option<String> {
+    let mut scope = match need {
+        Need::Any => return None,
+        Need::Catalog => return Some("registry:catalog:*".to_owned()),
+        Need::Repository(name, actions) => format!("repository:{name}:{}", actions.join(",")),
+    };
+    if let Endpoint::UploadStart { name } = endpoint
+        && query_param(uri, "mount").is_some()
+        && let Some(from) = query_param(uri, "from").and_then(|f| f.parse::<RepositoryName>().ok())
+        && &from != name
+    {
+        scope.push_str(&format!(" repository:{from}:pull"));
+    }
+    Some(scope)
 }
 
 /// Parses `Authorization: Basic …`. `Err` for a malformed header.
@@ -167,17 +184,32 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// `value` as an RFC 9110 quoted-string: `"` and `\` escaped, control characters dropped, so
+/// that no value can end the parameter it is in and start another.
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars().filter(|c| !c.is_control()) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 fn challenge(auth: &HttpAuth, scope: Option<&str>, error: Option<&str>) -> HeaderValue {
     let mut value = format!(
-        "Bearer realm=\"{}\",service=\"{}\"",
-        auth.realm,
-        auth.service.settings().service
+        "Bearer realm={},service={}",
+        quoted(&auth.realm),
+        quoted(&auth.service.settings().service)
     );
     if let Some(scope) = scope {
-        value.push_str(&format!(",scope=\"{scope}\""));
+        value.push_str(&format!(",scope={}", quoted(scope)));
     }
     if let Some(error) = error {
-        value.push_str(&format!(",error=\"{error}\""));
+        value.push_str(&format!(",error={}", quoted(error)));
     }
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
@@ -263,6 +295,7 @@ pub async fn authorize(
     app: &AppState,
     endpoint: &Endpoint,
     method: &axum::http::Method,
+    uri: &axum::http::Uri,
     headers: &HeaderMap,
     extensions: &axum::http::Extensions,
 ) -> Result<Caller, RegistryError> {
@@ -270,11 +303,7 @@ pub async fn authorize(
         return Ok(Caller::Open);
     };
     let need = need(endpoint, method);
-    let scope = match &need {
-        Need::Any => None,
-        Need::Catalog => Some("registry:catalog:*".to_owned()),
-        Need::Repository(name, actions) => Some(format!("repository:{name}:{}", actions.join(","))),
-    };
+    let scope = challenge_scope(&need, endpoint, uri);
     let scope = scope.as_deref();
     // Who is it?
     let caller = if let Some(token) = bearer(headers) {
@@ -308,7 +337,7 @@ pub async fn authorize(
         (Need::Any, _) | (_, Caller::Open) => true,
         (Need::Catalog, Caller::Token(claims)) => claims.allows("registry", "catalog", "*"),
         (Need::Catalog, Caller::Basic(p)) => matches!(p, Principal::User { sysadmin: true, .. }),
-        (Need::Repository(name, actions), c) => c.may_all(app, name, actions).await?,
+        (Need::Repository(name, actions), c) => c.may_all(app, name.as_str(), actions).await?,
     };
     if allowed {
         return Ok(caller);
@@ -340,7 +369,7 @@ pub async fn authorize(
             match principal {
                 Some(p) => {
                     auth.service
-                        .permission(&p, name)
+                        .permission(&p, name.as_str())
                         .await
                         .map_err(internal)?
                         .limit
@@ -486,7 +515,7 @@ async fn token_body(
 /// clients use it after `docker login` stored a refresh token.
 pub async fn token_post(State(app): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, 64 << 10).await else {
+    let Ok(body) = crate::body::read_limited(&parts.headers, body, 64 << 10).await else {
         return RegistryError::new(
             ErrorCode::Unsupported,
             "the token request body is not a form of at most 64 KiB",
@@ -637,6 +666,17 @@ mod tests {
             client_address(&ext, &HeaderMap::new(), &trusted),
             "10.9.9.9"
         );
+    }
+
+    #[test]
+    fn header_values_are_quoted_strings() {
+        assert_eq!(quoted("plain"), "\"plain\"");
+        assert_eq!(
+            quoted("a\",realm=\"http://evil"),
+            "\"a\\\",realm=\\\"http://evil\""
+        );
+        assert_eq!(quoted("back\\slash"), "\"back\\\\slash\"");
+        assert_eq!(quoted("tab\tnl\n"), "\"tabnl\"");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! answers and errors in the format each client expects.
 
 mod auth;
+mod body;
 mod error;
 mod health;
 pub mod management;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use berth_meta::RobotGrant;
+
 /// A project role (Harbor's five).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -108,18 +110,54 @@ pub enum Principal {
         id: i64,
         /// Full name, `robot$…`.
         name: String,
-        /// What it may do, per project (`*`: every project).
-        permissions: Vec<RobotPermission>,
+        /// What it may do, per project id (or in every project).
+        permissions: Vec<RobotGrant>,
     },
 }
 
-/// A robot's permission in one project, or in every project (`*`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub struct RobotPermission {
-    /// Project name, or `*`.
-    pub project: String,
-    /// Registry actions: `pull`, `push`, `delete`.
-    pub actions: Vec<String>,
+/// The registry actions a robot may be granted, in the order they are reported.
+pub const REPOSITORY_ACTIONS: [&str; 3] = ["pull", "push", "delete"];
+
+/// The registry actions robot `grants` allow in project `project_id`.
+pub fn robot_actions(grants: &[RobotGrant], project_id: i64) -> Vec<&'static str> {
+    REPOSITORY_ACTIONS
+        .into_iter()
+        .filter(|a| {
+            grants.iter().any(|g| {
+                g.project_id.is_none_or(|p| p == project_id) && g.actions.iter().any(|x| x == a)
+            })
+        })
+        .collect()
+}
+
+/// Where a robot may do anything at all: the projects its listings show. Derived from
+/// [`robot_actions`], so that a listing shows exactly the projects a single read allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RobotReach {
+    /// Every project (a grant on every project with at least one action).
+    Everywhere,
+    /// These projects, by id.
+    Projects(Vec<i64>),
+}
+
+/// The reach of robot `grants`.
+pub fn robot_reach(grants: &[RobotGrant]) -> RobotReach {
+    let anywhere = grants.iter().any(|g| {
+        g.project_id.is_none()
+            && g.actions
+                .iter()
+                .any(|a| REPOSITORY_ACTIONS.contains(&a.as_str()))
+    });
+    if anywhere {
+        return RobotReach::Everywhere;
+    }
+    RobotReach::Projects(
+        grants
+            .iter()
+            .filter_map(|g| g.project_id)
+            .filter(|id| !robot_actions(grants, *id).is_empty())
+            .collect(),
+    )
 }
 
 /// Prefix of robot account names.
@@ -347,5 +385,51 @@ mod tests {
             [Op::Read, Op::Pull, Op::DeleteArtifacts]
         );
         assert_eq!(allowed(Standing::Robot(vec![])), []);
+    }
+
+    fn grant(project_id: Option<i64>, actions: &[&str]) -> RobotGrant {
+        RobotGrant {
+            project_id,
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn robot_grants_follow_project_ids_and_listings_follow_single_reads() {
+        let grants = [
+            grant(Some(1), &["pull"]),
+            grant(Some(2), &[]),
+            grant(Some(3), &["push", "pull"]),
+            grant(Some(4), &["scan"]),
+        ];
+        assert_eq!(robot_actions(&grants, 1), ["pull"]);
+        assert_eq!(robot_actions(&grants, 3), ["pull", "push"]);
+        assert!(robot_actions(&grants, 2).is_empty());
+        assert!(
+            robot_actions(&grants, 4).is_empty(),
+            "unknown actions grant nothing"
+        );
+        assert!(robot_actions(&grants, 5).is_empty());
+        assert_eq!(robot_reach(&grants), RobotReach::Projects(vec![1, 3]));
+        // The listing's rule and the single read's rule agree on every project.
+        let RobotReach::Projects(listed) = robot_reach(&grants) else {
+            panic!("not everywhere")
+        };
+        for id in 0..8 {
+            assert_eq!(
+                listed.contains(&id),
+                Standing::Robot(robot_actions(&grants, id)).may(ProjectOp::Read),
+                "project {id}"
+            );
+        }
+        let everywhere = [grant(None, &["pull"]), grant(Some(2), &["delete"])];
+        assert_eq!(robot_reach(&everywhere), RobotReach::Everywhere);
+        assert_eq!(robot_actions(&everywhere, 2), ["pull", "delete"]);
+        assert_eq!(robot_actions(&everywhere, 9), ["pull"]);
+        assert_eq!(
+            robot_reach(&[grant(None, &[])]),
+            RobotReach::Projects(vec![]),
+            "a grant everywhere with no actions reaches nothing"
+        );
     }
 }

@@ -109,7 +109,12 @@ pub async fn authenticate(
         ldap_escape(username)
     );
     let (entries, _) = ldap
-        .search(&s.base_dn, Scope::Subtree, &filter, vec!["mail"])
+        .search(
+            &s.base_dn,
+            Scope::Subtree,
+            &filter,
+            vec!["mail", s.uid_attribute.as_str()],
+        )
         .await?
         .success()?;
     let [entry] = entries.as_slice() else {
@@ -151,9 +156,21 @@ pub async fn authenticate(
         .admin_group_dn
         .as_ref()
         .is_some_and(|a| groups.iter().any(|g| g.eq_ignore_ascii_case(a)));
+    // The directory's spelling of the name (it matched without regard to case or surrounding
+    // spaces): one person is one account whichever way they type it.
+    let canonical = entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&s.uid_attribute))
+        .and_then(|(_, values)| {
+            values
+                .iter()
+                .find(|v| v.trim().eq_ignore_ascii_case(username.trim()))
+        })
+        .map_or_else(|| username.to_owned(), |v| v.trim().to_owned());
     Ok(Some(LdapUser {
         dn: entry.dn,
-        username: username.to_owned(),
+        username: canonical,
         email: entry.attrs.get("mail").and_then(|m| m.first()).cloned(),
         groups,
         admin,

@@ -14,12 +14,14 @@ mod sessions;
 pub mod token;
 
 pub use access::{
-    Permission, Principal, ProjectCreation, ProjectOp, ROBOT_PREFIX, RobotPermission, Role,
-    Standing,
+    Permission, Principal, ProjectCreation, ProjectOp, REPOSITORY_ACTIONS, ROBOT_PREFIX,
+    RobotReach, Role, Standing, robot_actions, robot_reach,
 };
+pub use berth_meta::RobotGrant;
 pub use keys::{KeyError, SigningKey, libtrust_key_id};
 pub use scope::{Scope, ScopeError};
 pub use service::{
-    AuthError, AuthService, AuthSettings, Login, rotate_signing_key, signing_key_index,
+    AuthError, AuthService, AuthSettings, Login, PasswordChange, rotate_signing_key,
+    signing_key_index,
 };
 pub use token::{Access, Claims, IssuedToken, TokenError, TokenIssuer, TokenVerifier};

@@ -8,13 +8,13 @@
 //! own key file (`signing_key`) checks it against the cluster's signing key and reports exactly
 //! what differs instead of issuing tokens the others reject.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_meta::{MetaError, MetadataStore, StoredKey};
 use sha2::{Digest, Sha256};
 
-use crate::access::{Permission, Principal, ROBOT_PREFIX, Role, Standing};
+use crate::access::{Permission, Principal, ROBOT_PREFIX, Role, Standing, robot_actions};
 use crate::guard::{CredentialCache, TokenCache};
 use crate::keys::{KeyError, SigningKey};
 use crate::password;
@@ -88,6 +88,48 @@ pub enum Login {
     Throttled(Duration),
 }
 
+/// The outcome of confirming a user's current password before it changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordChange {
+    /// The current password is right and the new one differs.
+    Confirmed,
+    /// The current password is wrong.
+    WrongPassword,
+    /// The new password is the current one.
+    Unchanged,
+    /// Too many recent failures for this account or address: try again after this long.
+    Throttled(Duration),
+}
+
+/// The key under which failed logins of `username` are counted: the name as the database and
+/// the directory compare it (MySQL ignores trailing spaces, directories ignore case and
+/// surrounding spaces), so that spellings of one account share one budget.
+fn login_account(username: &str) -> String {
+    format!("user:{}", username.trim().to_lowercase())
+}
+
+/// Verifies `secret` against a stored argon2id hash, off the async workers (it costs
+/// milliseconds of CPU).
+async fn verify_password(secret: &str, stored: &str) -> Result<bool, AuthError> {
+    let (candidate, stored) = (secret.to_owned(), stored.to_owned());
+    tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
+        .await
+        .map_err(|e| AuthError::Password(e.to_string()))
+}
+
+/// A hash of a random secret nobody knows, for logins with no account to check.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| password::hash(&hex::encode(password::random_bytes())).unwrap_or_default())
+}
+
+/// Refuses a login that has no account to check (unknown, disabled or expired) after the same
+/// verification a wrong password costs, so that timing does not tell the cases apart.
+async fn decoy(secret: &str) -> Result<Option<Principal>, AuthError> {
+    verify_password(secret, decoy_hash()).await?;
+    Ok(None)
+}
+
 /// Failed logins allowed per account in [`FAILURE_WINDOW`].
 pub const MAX_ACCOUNT_FAILURES: usize = 10;
 /// Failed logins allowed per client address in [`FAILURE_WINDOW`].
@@ -140,6 +182,10 @@ impl AuthService {
             )
         });
         let sessions = crate::sessions::Sessions::new(settings.session_idle);
+        // Computed once, now, so that the first refused login does not pay for it.
+        tokio::task::spawn_blocking(decoy_hash)
+            .await
+            .map_err(|e| AuthError::Password(e.to_string()))?;
         let candidate = hex::encode(password::random_bytes());
         let secret = meta.cluster_secret(LOGIN_CACHE_SECRET, &candidate).await?;
         let login_key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
@@ -275,14 +321,15 @@ impl AuthService {
 
     /// Checks a user name and password from `client` (an address, for rate limiting): local
     /// accounts by their argon2id hash, others against the directory when LDAP is configured
-    /// (onboarding the user on first login).
+    /// (onboarding the user on first login). A name with no account to check costs the same
+    /// argon2id verification as a wrong password, so that timing does not tell which names exist.
     pub async fn authenticate(
         &self,
         username: &str,
         secret: &str,
         client: &str,
     ) -> Result<Login, AuthError> {
-        let (account, address) = (format!("user:{username}"), format!("addr:{client}"));
+        let (account, address) = (login_account(username), format!("addr:{client}"));
         if let Some(wait) = self.limits.blocked(&account, &address).await {
             return Ok(Login::Throttled(wait));
         }
@@ -296,6 +343,32 @@ impl AuthService {
                 Ok(Login::Rejected)
             }
         }
+    }
+
+    /// Checks the current password `old` of `user`, who is changing it to `new`, from
+    /// `client`: throttled and counted like a login, so that a stolen session cannot be used to
+    /// guess the password (nor to spend the server's CPU on argon2id).
+    pub async fn confirm_password_change(
+        &self,
+        user: &berth_meta::User,
+        old: &str,
+        new: &str,
+        client: &str,
+    ) -> Result<PasswordChange, AuthError> {
+        let (account, address) = (login_account(&user.username), format!("addr:{client}"));
+        if let Some(wait) = self.limits.blocked(&account, &address).await {
+            return Ok(PasswordChange::Throttled(wait));
+        }
+        let stored = user.password_hash.clone().unwrap_or_default();
+        if !verify_password(old, &stored).await? {
+            self.limits.failed(&account, &address).await;
+            return Ok(PasswordChange::WrongPassword);
+        }
+        self.limits.succeeded(&account).await;
+        if old == new {
+            return Ok(PasswordChange::Unchanged);
+        }
+        Ok(PasswordChange::Confirmed)
     }
 
     /// The principal `username` and `secret` stand for, if they are good.
@@ -315,7 +388,7 @@ impl AuthService {
         }
         let user = self.meta.user(username).await?;
         if user.as_ref().is_some_and(|u| u.disabled) {
-            return Ok(None);
+            return decoy(secret).await;
         }
         let principal = match user {
             // A local account: its password hash decides.
@@ -333,13 +406,7 @@ impl AuthService {
                     .await
                     .is_none()
                 {
-                    let (candidate, stored) = (secret.to_owned(), hash.clone());
-                    // argon2id costs milliseconds of CPU: keep it off the async workers.
-                    let ok =
-                        tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
-                            .await
-                            .map_err(|e| AuthError::Password(e.to_string()))?;
-                    if !ok {
+                    if !verify_password(secret, &hash).await? {
                         return Ok(None);
                     }
                     self.credentials.remember(username, secret, &hash, ()).await;
@@ -349,7 +416,7 @@ impl AuthService {
             // Anyone else: the directory, if there is one.
             existing => {
                 let Some(ldap) = &self.settings.ldap else {
-                    return Ok(None);
+                    return decoy(secret).await;
                 };
                 let found = match self.directory.hit(username, secret, LDAP_STAMP).await {
                     Some(found) => Some(found),
@@ -363,22 +430,39 @@ impl AuthService {
                 self.directory
                     .remember(username, secret, LDAP_STAMP, found.clone())
                     .await;
+                // The directory's spelling of the name, not the one typed: directories compare
+                // names without regard to case, and one person must be one account here.
+                let canonical = found.username.as_str();
+                let existing = match existing {
+                    Some(u) if u.username == canonical => Some(u),
+                    _ => self.meta.user(canonical).await?,
+                };
+                if existing
+                    .as_ref()
+                    .is_some_and(|u| u.disabled || u.password_hash.is_some())
+                {
+                    // A disabled account, or a local account by that name: the directory
+                    // does not speak for it.
+                    return Ok(None);
+                }
                 let (id, sysadmin) = match existing {
                     Some(u) => (u.id, u.sysadmin),
-                    None => match self.meta.create_user(username, None, false).await? {
+                    None => match self.meta.create_user(canonical, None, false).await? {
                         Some(id) => {
-                            tracing::info!(user = username, "onboarded a directory user");
+                            tracing::info!(user = canonical, "onboarded a directory user");
                             (id, false)
                         }
-                        None => match self.meta.user(username).await? {
-                            Some(u) => (u.id, u.sysadmin),
-                            None => return Ok(None),
+                        None => match self.meta.user(canonical).await? {
+                            Some(u) if u.password_hash.is_none() && !u.disabled => {
+                                (u.id, u.sysadmin)
+                            }
+                            _ => return Ok(None),
                         },
                     },
                 };
                 Principal::User {
                     id,
-                    name: username.to_owned(),
+                    name: canonical.to_owned(),
                     sysadmin: sysadmin || found.admin,
                     groups: found.groups,
                 }
@@ -387,13 +471,14 @@ impl AuthService {
         Ok(Some(principal))
     }
 
-    /// Checks a robot's secret; `None` if unknown, disabled, expired or wrong.
+    /// Checks a robot's secret; `None` if unknown, disabled, expired or wrong (each costing
+    /// the same verification).
     async fn robot_login(&self, name: &str, secret: &str) -> Result<Option<Principal>, AuthError> {
         let Some(robot) = self.meta.robot(name).await? else {
-            return Ok(None);
+            return decoy(secret).await;
         };
         if robot.disabled || robot.expires_at.is_some_and(|t| t <= now()) {
-            return Ok(None);
+            return decoy(secret).await;
         }
         if self
             .credentials
@@ -401,11 +486,7 @@ impl AuthService {
             .await
             .is_none()
         {
-            let (candidate, stored) = (secret.to_owned(), robot.secret_hash.clone());
-            let ok = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
-                .await
-                .map_err(|e| AuthError::Password(e.to_string()))?;
-            if !ok {
+            if !verify_password(secret, &robot.secret_hash).await? {
                 return Ok(None);
             }
             self.credentials
@@ -466,7 +547,7 @@ impl AuthService {
         Ok(match principal {
             Principal::User { sysadmin: true, .. } => Standing::SystemAdmin,
             Principal::Robot { permissions, .. } => {
-                Standing::Robot(robot_actions(permissions, &project.name))
+                Standing::Robot(robot_actions(permissions, project.id))
             }
             Principal::User { .. } => match self.role_in(project.id, principal).await? {
                 Some(role) => Standing::Member(role),
@@ -486,7 +567,7 @@ impl AuthService {
         principal: &Principal,
         repository: &str,
     ) -> Result<Permission, AuthError> {
-        let project_name = repository.split('/').next().unwrap_or(repository);
+        let project_name = berth_core::name::project_of(repository);
         let Some(project) = self.meta.project(project_name).await? else {
             return Ok(Permission {
                 actions: Vec::new(),
@@ -497,7 +578,7 @@ impl AuthService {
             Principal::Robot {
                 name, permissions, ..
             } => {
-                let actions = robot_actions(permissions, project_name);
+                let actions = robot_actions(permissions, project.id);
                 let limit = (actions.len() < 3).then(|| match actions.as_slice() {
                     [] => format!("{name} has no access to project {project_name}"),
                     some => format!(
@@ -589,7 +670,7 @@ impl AuthService {
         let Some(user) = self.meta.user(name).await? else {
             return Ok(None);
         };
-        let fingerprint = password_fingerprint(user.password_hash.as_deref().unwrap_or(""));
+        let fingerprint = password_fingerprint(&user);
         let token = self
             .keys()
             .issuer
@@ -611,9 +692,7 @@ impl AuthService {
         let Some(user) = self.meta.user(&claims.sub).await? else {
             return Ok(None);
         };
-        if user.disabled
-            || password_fingerprint(user.password_hash.as_deref().unwrap_or("")) != claims.pwd
-        {
+        if user.disabled || password_fingerprint(&user) != claims.pwd {
             return Ok(None);
         }
         Ok(Some(Principal::User {
@@ -660,27 +739,11 @@ impl AuthService {
     }
 }
 
-/// The registry actions robot `permissions` allow in `project`.
-fn robot_actions(permissions: &[crate::RobotPermission], project: &str) -> Vec<&'static str> {
-    ["pull", "push", "delete"]
-        .into_iter()
-        .filter(|a| {
-            permissions.iter().any(|p| {
-                (p.project == project || p.project == "*") && p.actions.iter().any(|x| x == a)
-            })
-        })
-        .collect()
-}
-
 fn robot_principal(robot: berth_meta::Robot) -> Principal {
-    let permissions = serde_json::from_str(&robot.permissions).unwrap_or_else(|e| {
-        tracing::warn!(robot = %robot.name, error = %e, "unreadable robot permissions: treated as none");
-        Vec::new()
-    });
     Principal::Robot {
         id: robot.id,
         name: robot.name,
-        permissions,
+        permissions: robot.grants,
     }
 }
 
@@ -693,10 +756,15 @@ pub fn signing_key_index(keys: &[StoredKey], now: i64) -> Option<usize> {
         .or((!keys.is_empty()).then_some(0))
 }
 
-/// A short fingerprint of a stored password hash (never the hash itself) for refresh tokens.
-fn password_fingerprint(hash: &str) -> String {
-    let digest = Sha256::digest(hash.as_bytes());
-    data_encoding::HEXLOWER.encode(&digest[..12])
+/// A short fingerprint of a user's identity and stored password hash (never the hash itself)
+/// for refresh tokens: a password change, or a user deleted and re-created under the same name,
+/// revokes them.
+fn password_fingerprint(user: &berth_meta::User) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(user.id.to_string().as_bytes());
+    hasher.update(b":");
+    hasher.update(user.password_hash.as_deref().unwrap_or("").as_bytes());
+    data_encoding::HEXLOWER.encode(&hasher.finalize()[..12])
 }
 
 /// Adds a new signing key that starts signing after `grace` and schedules every other key to

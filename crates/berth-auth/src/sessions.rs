@@ -46,6 +46,8 @@ pub struct SessionRecord {
 /// The session store.
 pub(crate) struct Sessions {
     idle: Duration,
+    /// Most sessions kept in process.
+    capacity: usize,
     local: Mutex<HashMap<String, (SessionRecord, Instant)>>,
     shared: OnceLock<berth_shared::Shared>,
 }
@@ -69,8 +71,13 @@ pub(crate) fn stamp(password_hash: Option<&str>) -> String {
 
 impl Sessions {
     pub(crate) fn new(idle: Duration) -> Self {
+        Self::with_capacity(idle, MAX_LOCAL)
+    }
+
+    fn with_capacity(idle: Duration, capacity: usize) -> Self {
         Self {
             idle,
+            capacity: capacity.max(1),
             local: Mutex::new(HashMap::new()),
             shared: OnceLock::new(),
         }
@@ -97,11 +104,26 @@ impl Sessions {
             }
         }
         let mut local = lock(&self.local);
-        if local.len() >= MAX_LOCAL {
-            let idle = self.idle;
-            local.retain(|_, (_, at)| at.elapsed() < idle);
+        if local.len() >= self.capacity {
+            self.make_room(&mut local);
         }
         local.insert(key, (record.clone(), Instant::now()));
+    }
+
+    /// Frees room in a full in-process store: expired sessions go, and if all are live, the
+    /// sixteenth used least recently (a bound on memory whatever the logins; the work is
+    /// spread over the next sixteenth of logins).
+    fn make_room(&self, local: &mut HashMap<String, (SessionRecord, Instant)>) {
+        let idle = self.idle;
+        local.retain(|_, (_, at)| at.elapsed() < idle);
+        if local.len() < self.capacity {
+            return;
+        }
+        let mut used: Vec<Instant> = local.values().map(|(_, at)| *at).collect();
+        let evict = (self.capacity / 16).clamp(1, used.len());
+        let (_, cutoff, _) = used.select_nth_unstable(evict - 1);
+        let cutoff = *cutoff;
+        local.retain(|_, (_, at)| *at > cutoff);
     }
 
     /// The session under `id`, if it exists and was used within the idle timeout (which
@@ -179,5 +201,38 @@ mod tests {
         assert!(s.get(&id).await.is_none());
         assert_eq!(stamp(None), "");
         assert_ne!(stamp(Some("a")), stamp(Some("b")));
+    }
+
+    #[tokio::test]
+    async fn the_in_process_store_is_bounded_and_keeps_the_sessions_used_last() {
+        let s = Sessions::with_capacity(Duration::from_secs(3600), 32);
+        let ids: Vec<String> = (0..200).map(|_| random_id()).collect();
+        for id in &ids {
+            s.open(id, &record()).await;
+            assert!(lock(&s.local).len() <= 32, "never more than the capacity");
+            // Distinct use times, as between real logins.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            s.get(&ids[199]).await.is_some(),
+            "the newest session is kept"
+        );
+        assert!(s.get(&ids[0]).await.is_none(), "the oldest made room");
+        // Expired sessions go first, before any live one.
+        let s = Sessions::with_capacity(Duration::from_millis(50), 4);
+        for id in &ids[..3] {
+            s.open(id, &record()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let live = random_id();
+        s.open(&live, &record()).await;
+        for id in &ids[3..6] {
+            s.open(id, &record()).await;
+        }
+        assert_eq!(lock(&s.local).len(), 4);
+        assert!(
+            s.get(&live).await.is_some(),
+            "a live session outlives expired ones"
+        );
     }
 }

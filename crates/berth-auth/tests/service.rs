@@ -226,7 +226,8 @@ async fn authentication_and_bootstrap() {
             .unwrap(),
         Login::Accepted(_)
     ));
-    meta.set_password("admin", &password::hash("new-pass").unwrap())
+    let admin = meta.user("admin").await.unwrap().unwrap().id;
+    meta.set_password(admin, &password::hash("new-pass").unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -454,7 +455,8 @@ async fn nodes_share_credential_checks_through_redis() {
     );
     // A new password (set through the database, as any node would) ends the old entry on both.
     let new_hash = password::hash("New-pass2").unwrap();
-    assert!(meta.set_password("alice", &new_hash).await.unwrap());
+    let alice = meta.user("alice").await.unwrap().unwrap().id;
+    assert!(meta.set_password(alice, &new_hash).await.unwrap());
     for node in [&a, &b] {
         assert_eq!(
             node.authenticate("alice", "Old-pass1", "10.0.0.3")
@@ -472,7 +474,7 @@ async fn nodes_share_credential_checks_through_redis() {
     // Without Redis, checks go on in process.
     redis.server.kill();
     let third = password::hash("Third-pass3").unwrap();
-    assert!(meta.set_password("alice", &third).await.unwrap());
+    assert!(meta.set_password(alice, &third).await.unwrap());
     for _ in 0..2 {
         assert!(matches!(
             a.authenticate("alice", "Third-pass3", "10.0.0.4")

@@ -65,6 +65,19 @@ impl RepositoryName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The project the repository belongs to: its first path component (the whole name when it
+    /// has one component). The one rule that maps repositories to projects, for permissions
+    /// and for what a project owns alike.
+    pub fn project(&self) -> &str {
+        project_of(&self.0)
+    }
+}
+
+/// The project of a repository name (see [`RepositoryName::project`]), for names already
+/// validated and kept as text.
+pub fn project_of(repository: &str) -> &str {
+    repository.split_once('/').map_or(repository, |(p, _)| p)
 }
 
 impl FromStr for RepositoryName {
@@ -123,5 +136,13 @@ mod tests {
         }
         assert!("a".repeat(256).parse::<RepositoryName>().is_err());
         assert!("a".repeat(255).parse::<RepositoryName>().is_ok());
+    }
+
+    #[test]
+    fn the_project_is_the_first_component() {
+        let project = |n: &str| n.parse::<RepositoryName>().unwrap().project().to_owned();
+        assert_eq!(project("team"), "team");
+        assert_eq!(project("team/app"), "team");
+        assert_eq!(project("team/a/b"), "team");
     }
 }

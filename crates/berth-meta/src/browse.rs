@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::MetaError;
-use crate::identity::{Bind, Conditions, Page, Paged, project_range};
+use crate::identity::{Bind, Conditions, Page, Paged, project_repositories};
 use crate::store::{MetadataStore, now};
 
 /// A repository with content.
@@ -96,13 +96,13 @@ impl MetadataStore {
                     total: 0,
                 });
             }
-            let ranges = vec!["(r.name > ? AND r.name < ?)"; projects.len()].join(" OR ");
+            let (conditions, binds): (Vec<String>, Vec<_>) = projects
+                .iter()
+                .map(|p| project_repositories("r.name", p))
+                .unzip();
             c.push(
-                format!("({ranges})"),
-                projects.iter().flat_map(|p| {
-                    let (low, high) = project_range(p);
-                    [Bind::Text(low), Bind::Text(high)]
-                }),
+                format!("({})", conditions.join(" OR ")),
+                binds.into_iter().flatten(),
             );
         }
         if let Some(part) = name {
@@ -162,6 +162,11 @@ impl MetadataStore {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
+        // Upload sessions into it end too: none is finished in a repository re-created later.
+        sqlx::query("DELETE FROM uploads WHERE repository = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.lookups.invalidate(name).await;
         Ok(had > 0)

@@ -202,8 +202,9 @@ pub enum ProjectScope<'a> {
         /// DNs of its directory groups.
         groups: &'a [String],
     },
-    /// Public projects and these (robot accounts).
-    Named(&'a [String]),
+    /// Public projects and these, by id (robot accounts: the projects where they may do
+    /// something).
+    Ids(&'a [i64]),
     /// Public projects only (anonymous callers).
     Public,
 }
@@ -279,8 +280,8 @@ pub struct Robot {
     pub name: String,
     /// argon2id hash of the secret.
     pub secret_hash: String,
-    /// Permissions as JSON: `[{"project": "<name>" | "*", "actions": [...]}]`.
-    pub permissions: String,
+    /// What it may do, per project id.
+    pub grants: Vec<RobotGrant>,
     /// Expiry (Unix seconds); `None`: never.
     pub expires_at: Option<i64>,
     /// Disabled robots cannot authenticate.
@@ -297,21 +298,32 @@ pub struct Robot {
     pub updated_at: i64,
 }
 
-const ROBOT_COLUMNS: &str = "id, name, secret_hash, permissions, expires_at, disabled, description, project_id, duration_days, created_at, updated_at";
+/// A robot's registry actions in one project, by id, or in every project. Grants point at
+/// project ids, never names: a grant dies with its project, and a project re-created under the
+/// same name inherits none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RobotGrant {
+    /// The project; `None`: every project.
+    pub project_id: Option<i64>,
+    /// Registry actions: `pull`, `push`, `delete`.
+    pub actions: Vec<String>,
+}
+
+const ROBOT_COLUMNS: &str = "id, name, secret_hash, expires_at, disabled, description, project_id, duration_days, created_at, updated_at";
 
 fn robot_from_row(r: &AnyRow) -> Result<Robot, MetaError> {
     Ok(Robot {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
         secret_hash: r.try_get(2)?,
-        permissions: text(r, 3)?.unwrap_or_default(),
-        expires_at: r.try_get(4)?,
-        disabled: r.try_get::<i64, _>(5)? != 0,
-        description: text(r, 6)?.unwrap_or_default(),
-        project_id: r.try_get(7)?,
-        duration_days: r.try_get(8)?,
-        created_at: r.try_get(9)?,
-        updated_at: r.try_get(10)?,
+        grants: Vec::new(),
+        expires_at: r.try_get(3)?,
+        disabled: r.try_get::<i64, _>(4)? != 0,
+        description: text(r, 5)?.unwrap_or_default(),
+        project_id: r.try_get(6)?,
+        duration_days: r.try_get(7)?,
+        created_at: r.try_get(8)?,
+        updated_at: r.try_get(9)?,
     })
 }
 
@@ -322,8 +334,8 @@ pub struct NewRobot<'a> {
     pub name: &'a str,
     /// argon2id hash of the secret.
     pub secret_hash: &'a str,
-    /// Permissions as JSON.
-    pub permissions: &'a str,
+    /// What it may do.
+    pub grants: &'a [RobotGrant],
     /// Free text.
     pub description: &'a str,
     /// The project of a project-level robot.
@@ -332,6 +344,8 @@ pub struct NewRobot<'a> {
     pub duration_days: i64,
     /// Expiry (Unix seconds); `None`: never.
     pub expires_at: Option<i64>,
+    /// Created disabled.
+    pub disabled: bool,
 }
 
 /// The changeable fields of a robot account.
@@ -339,14 +353,25 @@ pub struct NewRobot<'a> {
 pub struct RobotUpdate<'a> {
     /// Free text.
     pub description: &'a str,
-    /// Permissions as JSON.
-    pub permissions: &'a str,
+    /// What it may do.
+    pub grants: &'a [RobotGrant],
     /// Lifetime in days; -1: never.
     pub duration_days: i64,
     /// Expiry (Unix seconds); `None`: never.
     pub expires_at: Option<i64>,
     /// Disabled.
     pub disabled: bool,
+}
+
+/// Outcome of creating or changing a robot account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RobotWrite {
+    /// Done; the robot's id.
+    Done(i64),
+    /// Another robot has the name (create), or the robot is gone (update).
+    Conflict,
+    /// A grant names a project that does not exist (any more).
+    UnknownProject(i64),
 }
 
 /// A token signing key as stored.
@@ -467,19 +492,14 @@ impl MetadataStore {
     }
 
     /// Replaces a user's password hash. Returns whether the user exists.
-    pub async fn set_password(
-        &self,
-        username: &str,
-        password_hash: &str,
-    ) -> Result<bool, MetaError> {
-        let n =
-            sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?")
-                .bind(password_hash)
-                .bind(now())
-                .bind(username)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+    pub async fn set_password(&self, id: i64, password_hash: &str) -> Result<bool, MetaError> {
+        let n = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(n == 1)
     }
 
@@ -613,14 +633,14 @@ impl MetadataStore {
         match filter.scope {
             ProjectScope::All => {}
             ProjectScope::Public => c.push("p.public = 1", []),
-            ProjectScope::Named(names) => {
-                let marks = vec!["?"; names.len()].join(", ");
-                let sql = if names.is_empty() {
+            ProjectScope::Ids(ids) => {
+                let marks = vec!["?"; ids.len()].join(", ");
+                let sql = if ids.is_empty() {
                     "p.public = 1".to_owned()
                 } else {
-                    format!("(p.public = 1 OR p.name IN ({marks}))")
+                    format!("(p.public = 1 OR p.id IN ({marks}))")
                 };
-                c.push(sql, names.iter().map(|n| Bind::Text(n.clone())));
+                c.push(sql, ids.iter().map(|id| Bind::Int(*id)));
             }
             ProjectScope::Member { user_id, groups } => {
                 let mut sql = String::from(
@@ -633,7 +653,7 @@ impl MetadataStore {
                     sql.push_str(&format!(
                         " OR (kind = 'group' AND LOWER(principal) IN ({marks}))"
                     ));
-                    binds.extend(groups.iter().map(|g| Bind::Text(g.to_lowercase())));
+                    binds.extend(groups.iter().map(|g| Bind::Text(g.to_ascii_lowercase())));
                 }
                 sql.push_str("))");
                 c.push(sql, binds);
@@ -675,8 +695,10 @@ impl MetadataStore {
         Ok(n == 1)
     }
 
-    /// Deletes a project with its members and robot accounts, unless it still has repositories
-    /// with content. Its empty repositories (names and blob links only) go with it.
+    /// Deletes a project with everything it owns, unless it still has repositories with
+    /// content: its members, its robot accounts, every grant of other robots on it, and its
+    /// empty repositories (names and blob links only). The repositories counted and removed
+    /// are those [`project_repositories`] assigns to it, the rule permissions follow.
     pub async fn delete_project(&self, id: i64) -> Result<ProjectDelete, MetaError> {
         let mut tx = self.pool.begin().await?;
         // A write first, so that the transaction holds the write lock from the start.
@@ -693,37 +715,63 @@ impl MetadataStore {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        let (low, high) = project_range(&name);
-        let in_use: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM repositories r WHERE r.name > ? AND r.name < ? \
-             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)",
-        )
-        .bind(&low)
-        .bind(&high)
-        .fetch_one(&mut *tx)
-        .await?;
+        let (owned, binds) = project_repositories("r.name", &name);
+        let in_use_sql = format!(
+            "SELECT COUNT(*) FROM repositories r WHERE {owned} \
+             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
+        );
+        let in_use: i64 = binds
+            .iter()
+            .fold(sqlx::query(&in_use_sql), bind)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         if in_use > 0 {
             return Ok(ProjectDelete::NotEmpty(u64::try_from(in_use).unwrap_or(0)));
         }
-        let repositories: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM repositories WHERE name > ? AND name < ?")
-                .bind(&low)
-                .bind(&high)
-                .fetch_all(&mut *tx)
-                .await?;
-        for sql in [
-            "DELETE FROM repository_blobs WHERE repository_id IN (SELECT id FROM repositories WHERE name > ? AND name < ?)",
-            "DELETE FROM tags WHERE repository_id IN (SELECT id FROM repositories WHERE name > ? AND name < ?)",
-            "DELETE FROM repositories WHERE name > ? AND name < ?",
+        let names_sql = format!("SELECT r.name FROM repositories r WHERE {owned}");
+        let repositories: Vec<String> = binds
+            .iter()
+            .fold(sqlx::query(&names_sql), bind)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        // Upload sessions into the project end with it (their bytes go with the next purge of
+        // abandoned uploads): none can be finished in a project re-created under the name.
+        let (uploads, upload_binds) = project_repositories("repository", &name);
+        let owned_ids = format!("SELECT r.id FROM repositories r WHERE {owned}");
+        for (sql, binds) in [
+            (
+                format!("DELETE FROM repository_blobs WHERE repository_id IN ({owned_ids})"),
+                &binds,
+            ),
+            (
+                format!("DELETE FROM tags WHERE repository_id IN ({owned_ids})"),
+                &binds,
+            ),
+            (
+                format!("DELETE FROM uploads WHERE {uploads}"),
+                &upload_binds,
+            ),
         ] {
-            sqlx::query(sql)
-                .bind(&low)
-                .bind(&high)
+            binds
+                .iter()
+                .fold(sqlx::query(&sql), bind)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for repository in &repositories {
+            sqlx::query("DELETE FROM repositories WHERE name = ?")
+                .bind(repository)
                 .execute(&mut *tx)
                 .await?;
         }
         for sql in [
             "DELETE FROM project_members WHERE project_id = ?",
+            "DELETE FROM robot_permissions WHERE project_id = ?",
+            "DELETE FROM robot_permissions WHERE robot_id IN (SELECT id FROM robots WHERE project_id = ?)",
             "DELETE FROM robots WHERE project_id = ?",
             "DELETE FROM projects WHERE id = ?",
         ] {
@@ -920,42 +968,79 @@ impl MetadataStore {
 
     // ---- robots -----------------------------------------------------------------------------
 
-    /// Creates a robot. `None` if the name is taken.
-    pub async fn create_robot(&self, robot: &NewRobot<'_>) -> Result<Option<i64>, MetaError> {
+    /// Creates a robot with its grants, in one transaction. A grant on a project deleted
+    /// meanwhile makes it fail whole.
+    pub async fn create_robot(&self, robot: &NewRobot<'_>) -> Result<RobotWrite, MetaError> {
         let now = now();
+        let mut tx = self.pool.begin().await?;
+        // `permissions` is the previous release's column, read only by nodes still running it.
         let n = sqlx::query(&self.dialect.insert_ignore(
             "robots (name, secret_hash, permissions, expires_at, disabled, description, project_id, \
-             duration_days, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+             duration_days, created_at, updated_at) VALUES (?, ?, '[]', ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(robot.name)
         .bind(robot.secret_hash)
-        .bind(robot.permissions)
         .bind(robot.expires_at)
+        .bind(i64::from(robot.disabled))
         .bind(robot.description)
         .bind(robot.project_id)
         .bind(robot.duration_days)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if n == 0 {
-            return Ok(None);
+            return Ok(RobotWrite::Conflict);
         }
-        Ok(self.robot(robot.name).await?.map(|r| r.id))
+        let id: i64 = sqlx::query_scalar("SELECT id FROM robots WHERE name = ?")
+            .bind(robot.name)
+            .fetch_one(&mut *tx)
+            .await?;
+        if let Some(project) = write_grants(&mut tx, id, robot.grants).await? {
+            return Ok(RobotWrite::UnknownProject(project));
+        }
+        tx.commit().await?;
+        Ok(RobotWrite::Done(id))
     }
 
     /// A robot by full name.
     pub async fn robot(&self, name: &str) -> Result<Option<Robot>, MetaError> {
         let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE name = ?");
-        self.fetch_by(&sql, Bind::Text(name.to_owned()), robot_from_row)
-            .await
+        let robot = self
+            .fetch_by(&sql, Bind::Text(name.to_owned()), robot_from_row)
+            .await?;
+        self.with_grants(robot).await
     }
 
     /// A robot by id.
     pub async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>, MetaError> {
         let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE id = ?");
-        self.fetch_by(&sql, Bind::Int(id), robot_from_row).await
+        let robot = self.fetch_by(&sql, Bind::Int(id), robot_from_row).await?;
+        self.with_grants(robot).await
+    }
+
+    async fn with_grants(&self, robot: Option<Robot>) -> Result<Option<Robot>, MetaError> {
+        let Some(mut robot) = robot else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT project_id, actions FROM robot_permissions WHERE robot_id = ? \
+             ORDER BY position",
+        )
+        .bind(robot.id)
+        .fetch_all(&self.pool)
+        .await?;
+        robot.grants = rows
+            .iter()
+            .map(|r| {
+                Ok(RobotGrant {
+                    project_id: r.try_get(0)?,
+                    actions: parse_actions(text(r, 1)?.as_deref()),
+                })
+            })
+            .collect::<Result<_, MetaError>>()?;
+        Ok(Some(robot))
     }
 
     /// Robots a page at a time, by name: all of them, or one project's (`Some(project_id)`).
@@ -977,29 +1062,45 @@ impl MetadataStore {
                 page,
             )
             .await?;
-        Ok(Paged {
-            items: rows.iter().map(robot_from_row).collect::<Result<_, _>>()?,
-            total,
-        })
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.extend(self.with_grants(Some(robot_from_row(row)?)).await?);
+        }
+        Ok(Paged { items, total })
     }
 
-    /// Replaces a robot's changeable fields. Returns whether it exists.
-    pub async fn update_robot(&self, id: i64, update: &RobotUpdate<'_>) -> Result<bool, MetaError> {
+    /// Replaces a robot's changeable fields and grants, in one transaction.
+    pub async fn update_robot(
+        &self,
+        id: i64,
+        update: &RobotUpdate<'_>,
+    ) -> Result<RobotWrite, MetaError> {
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
-            "UPDATE robots SET description = ?, permissions = ?, duration_days = ?, expires_at = ?, \
+            "UPDATE robots SET description = ?, duration_days = ?, expires_at = ?, \
              disabled = ?, updated_at = ? WHERE id = ?",
         )
         .bind(update.description)
-        .bind(update.permissions)
         .bind(update.duration_days)
         .bind(update.expires_at)
         .bind(i64::from(update.disabled))
         .bind(now())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(n == 1)
+        if n == 0 {
+            return Ok(RobotWrite::Conflict);
+        }
+        sqlx::query("DELETE FROM robot_permissions WHERE robot_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(project) = write_grants(&mut tx, id, update.grants).await? {
+            return Ok(RobotWrite::UnknownProject(project));
+        }
+        tx.commit().await?;
+        Ok(RobotWrite::Done(id))
     }
 
     /// Replaces a robot's secret. Returns whether it exists.
@@ -1015,24 +1116,30 @@ impl MetadataStore {
     }
 
     /// Disables or enables a robot. Returns whether it exists.
-    pub async fn set_robot_disabled(&self, name: &str, disabled: bool) -> Result<bool, MetaError> {
-        let n = sqlx::query("UPDATE robots SET disabled = ?, updated_at = ? WHERE name = ?")
+    pub async fn set_robot_disabled(&self, id: i64, disabled: bool) -> Result<bool, MetaError> {
+        let n = sqlx::query("UPDATE robots SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(i64::from(disabled))
             .bind(now())
-            .bind(name)
+            .bind(id)
             .execute(&self.pool)
             .await?
             .rows_affected();
         Ok(n == 1)
     }
 
-    /// Deletes a robot. Returns whether it existed.
+    /// Deletes a robot and its grants. Returns whether it existed.
     pub async fn delete_robot(&self, id: i64) -> Result<bool, MetaError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM robot_permissions WHERE robot_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let n = sqlx::query("DELETE FROM robots WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -1133,8 +1240,66 @@ fn member_from_row(r: &AnyRow) -> Result<Member, MetaError> {
     })
 }
 
-/// The bounds of the repository names in project `name`: every `name/…` sorts strictly between
-/// them (`'0'` follows `'/'`), without `LIKE` and its wildcards (`_` is valid in names).
-pub(crate) fn project_range(name: &str) -> (String, String) {
-    (format!("{name}/"), format!("{name}0"))
+/// Writes `grants` of robot `id`, each only if its project exists (checked in the same
+/// statement, so that a project deleted meanwhile cannot keep a grant). `Some(project)`: that
+/// project does not exist, and the transaction must be dropped.
+async fn write_grants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: i64,
+    grants: &[RobotGrant],
+) -> Result<Option<i64>, MetaError> {
+    for (position, grant) in (0_i64..).zip(grants) {
+        let actions = serde_json::to_string(&grant.actions).unwrap_or_else(|_| "[]".to_owned());
+        let n = match grant.project_id {
+            None => sqlx::query(
+                "INSERT INTO robot_permissions (robot_id, project_id, actions, position) \
+                 VALUES (?, NULL, ?, ?)",
+            )
+            .bind(id)
+            .bind(actions)
+            .bind(position)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+            Some(project) => sqlx::query(
+                "INSERT INTO robot_permissions (robot_id, project_id, actions, position) \
+                 SELECT ?, id, ?, ? FROM projects WHERE id = ?",
+            )
+            .bind(id)
+            .bind(actions)
+            .bind(position)
+            .bind(project)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+        };
+        if n == 0
+            && let Some(project) = grant.project_id
+        {
+            return Ok(Some(project));
+        }
+    }
+    Ok(None)
+}
+
+/// Registry actions stored as a JSON array; anything unreadable is no action.
+fn parse_actions(stored: Option<&str>) -> Vec<String> {
+    stored
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+/// The repositories of project `name`, as a condition on `column` with its values: the
+/// repository named as the project itself and every `name/…` (by range, `'0'` following `'/'`,
+/// without `LIKE` and its wildcards: `_` is valid in names). The same rule as
+/// `berth_core::name::project_of`, which permissions follow.
+pub(crate) fn project_repositories(column: &str, name: &str) -> (String, [Bind; 3]) {
+    (
+        format!("({column} = ? OR ({column} > ? AND {column} < ?))"),
+        [
+            Bind::Text(name.to_owned()),
+            Bind::Text(format!("{name}/")),
+            Bind::Text(format!("{name}0")),
+        ],
+    )
 }

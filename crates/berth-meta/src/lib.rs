@@ -21,7 +21,7 @@ pub use browse::{Artifact, RepositorySummary, TagCreate};
 pub use error::MetaError;
 pub use identity::{
     Member, MemberEntity, NewRobot, Page, Paged, Project, ProjectDelete, ProjectFilter,
-    ProjectScope, Robot, RobotUpdate, StoredKey, User, UserProfile,
+    ProjectScope, Robot, RobotGrant, RobotUpdate, RobotWrite, StoredKey, User, UserProfile,
 };
 pub use store::{
     BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings, Referrer,

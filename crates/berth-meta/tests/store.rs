@@ -542,8 +542,8 @@ async fn users_projects_members_and_keys(s: &MetadataStore) {
         (u.id, u.password_hash.as_deref(), u.sysadmin, u.disabled),
         (alice, Some("hash-a"), false, false)
     );
-    assert!(s.set_password("alice", "hash-b").await.unwrap());
-    assert!(!s.set_password("nobody", "x").await.unwrap());
+    assert!(s.set_password(alice, "hash-b").await.unwrap());
+    assert!(!s.set_password(alice + 1000, "x").await.unwrap());
     assert_eq!(
         s.user("alice")
             .await
@@ -600,7 +600,8 @@ async fn users_projects_members_and_keys(s: &MetadataStore) {
 
 async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataStore) {
     use berth_meta::{
-        MemberEntity, NewRobot, Page, ProjectDelete, ProjectFilter, ProjectScope, TagCreate,
+        MemberEntity, NewRobot, Page, ProjectDelete, ProjectFilter, ProjectScope, RobotGrant,
+        RobotWrite, TagCreate,
     };
     let all = Page {
         offset: 0,
@@ -664,9 +665,9 @@ async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataS
         .await,
         (vec!["library".into(), "team".into()], 2)
     );
-    let named = vec!["hidden".to_owned()];
+    let hidden = [s.project("hidden").await.unwrap().unwrap().id];
     assert_eq!(
-        names(ProjectScope::Named(&named)).await,
+        names(ProjectScope::Ids(&hidden)).await,
         (vec!["hidden".into(), "library".into()], 2)
     );
     assert_eq!(names(ProjectScope::Public).await.1, 1);
@@ -725,15 +726,103 @@ async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataS
     s.create_robot(&NewRobot {
         name: "robot$team+ci",
         secret_hash: "h",
-        permissions: "[]",
+        grants: &[RobotGrant {
+            project_id: Some(team),
+            actions: vec!["pull".into()],
+        }],
         description: "",
         project_id: Some(team),
         duration_days: -1,
         expires_at: None,
+        disabled: false,
     })
     .await
     .unwrap();
     assert_eq!(s.list_robots(Some(team), all).await.unwrap().total, 1);
+    // A system robot with grants in two projects and everywhere, by id.
+    let grant = |project_id, actions: &[&str]| RobotGrant {
+        project_id,
+        actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+    };
+    let system_grants = [
+        grant(None, &["pull"]),
+        grant(Some(team), &["pull", "push"]),
+        grant(Some(ops), &["delete"]),
+    ];
+    let system = NewRobot {
+        name: "robot$ci",
+        secret_hash: "h",
+        grants: &system_grants,
+        description: "",
+        project_id: None,
+        duration_days: -1,
+        expires_at: None,
+        disabled: true,
+    };
+    let RobotWrite::Done(ci) = s.create_robot(&system).await.unwrap() else {
+        panic!("not created")
+    };
+    assert_eq!(s.create_robot(&system).await.unwrap(), RobotWrite::Conflict);
+    let stored = s.robot_by_id(ci).await.unwrap().unwrap();
+    assert!(
+        stored.disabled,
+        "created disabled, never enabled in between"
+    );
+    assert_eq!(stored.grants, system_grants);
+    // A grant on a project that does not exist writes nothing at all.
+    let missing = [grant(Some(ops), &["pull"]), grant(Some(9_999), &["pull"])];
+    assert_eq!(
+        s.create_robot(&NewRobot {
+            name: "robot$ghost",
+            grants: &missing,
+            ..system.clone()
+        })
+        .await
+        .unwrap(),
+        RobotWrite::UnknownProject(9_999)
+    );
+    assert!(s.robot("robot$ghost").await.unwrap().is_none());
+    let update = |grants| berth_meta::RobotUpdate {
+        description: "",
+        grants,
+        duration_days: -1,
+        expires_at: None,
+        disabled: false,
+    };
+    assert_eq!(
+        s.update_robot(ci, &update(&missing)).await.unwrap(),
+        RobotWrite::UnknownProject(9_999)
+    );
+    assert_eq!(
+        s.robot_by_id(ci).await.unwrap().unwrap().grants,
+        system_grants,
+        "a failed update changes nothing"
+    );
+    assert_eq!(
+        s.update_robot(9_999, &update(&[])).await.unwrap(),
+        RobotWrite::Conflict
+    );
+    // A repository named exactly as its project belongs to it, for listings and deletion.
+    s.put_manifest("team", &manifest(&digest("t"), vec![], Some("v1")))
+        .await
+        .unwrap();
+    let team_repositories = s
+        .list_repository_summaries(Some(&["team".to_owned()]), None, all)
+        .await
+        .unwrap();
+    assert_eq!(
+        team_repositories
+            .items
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["team", "team/app"]
+    );
+    assert_eq!(
+        s.delete_project(team).await.unwrap(),
+        ProjectDelete::NotEmpty(2)
+    );
+    assert!(s.delete_repository("team").await.unwrap());
     assert_eq!(
         s.create_tag("team/app", "v1", m.as_str()).await.unwrap(),
         TagCreate::Exists(m.to_string())
@@ -763,6 +852,11 @@ async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataS
         ProjectDelete::Unknown
     );
     assert!(s.robot("robot$team+ci").await.unwrap().is_none());
+    assert_eq!(
+        s.robot_by_id(ci).await.unwrap().unwrap().grants,
+        [grant(None, &["pull"]), grant(Some(ops), &["delete"])],
+        "grants on a deleted project go with it"
+    );
     assert_eq!(s.user_role(team, alice).await.unwrap(), None);
     assert!(s.repository_summary("team_x/app").await.unwrap().is_some());
     // Deleting a user removes its memberships.
@@ -815,4 +909,128 @@ async fn cluster_secrets_are_the_first_stored(s: &MetadataStore) {
     }
     let answers = asking.join_all().await;
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+}
+
+/// Migration 0007 carries robot permissions kept by project name (JSON) over to grants by
+/// project id: a project robot's to its own project whatever name it carried, a system robot's
+/// to each project that existed under the name when the permission was written, `*` to every
+/// project; unreadable JSON to nothing.
+mod robot_permissions_migration {
+    use std::borrow::Cow;
+
+    use berth_meta::{MetadataStore, PoolSettings, RobotGrant};
+
+    async fn carried_over(url: &str, dir: &str) {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(&format!(
+            "{}/../../migrations/{dir}",
+            env!("CARGO_MANIFEST_DIR")
+        )))
+        .await
+        .unwrap();
+        before.migrations = Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version < 7)
+                .cloned()
+                .collect(),
+        );
+        before.run(&pool).await.unwrap();
+        let id = |name: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT id FROM projects WHERE name = ?")
+                    .bind(name)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        for (name, created) in [("team", 100), ("ops", 100), ("later", 5_000)] {
+            sqlx::query(
+                "INSERT INTO projects (name, public, created_at, updated_at) VALUES (?, 0, ?, ?)",
+            )
+            .bind(name)
+            .bind(created)
+            .bind(created)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let team = id("team").await;
+        let ops = id("ops").await;
+        // A project named as team's id: the old code matched a project robot's numeric
+        // namespace against it.
+        sqlx::query(
+            "INSERT INTO projects (name, public, created_at, updated_at) VALUES (?, 0, 100, 100)",
+        )
+        .bind(team.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+        let robots = [
+            ("robot$team+ci", Some(team), format!(r#"[{{"project":"{team}","actions":["pull","push"]}}]"#)),
+            (
+                "robot$sync",
+                None,
+                r#"[{"project":"*","actions":["pull"]},{"project":"ops","actions":["pull","push"]},{"project":"later","actions":["delete"]},{"project":"nosuch","actions":["pull"]}]"#.to_owned(),
+            ),
+            ("robot$broken", None, "not json".to_owned()),
+        ];
+        for (name, project_id, permissions) in &robots {
+            sqlx::query(
+                "INSERT INTO robots (name, secret_hash, permissions, expires_at, disabled, created_at, \
+                 description, project_id, duration_days, updated_at) \
+                 VALUES (?, 'h', ?, NULL, 0, 1000, '', ?, -1, 1000)",
+            )
+            .bind(*name)
+            .bind(permissions.as_str())
+            .bind(*project_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = MetadataStore::connect(url, &PoolSettings::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let grants = |name: &'static str| {
+            let store = store.clone();
+            async move { store.robot(name).await.unwrap().unwrap().grants }
+        };
+        let grant = |project_id, actions: &[&str]| RobotGrant {
+            project_id,
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        assert_eq!(
+            grants("robot$team+ci").await,
+            [grant(Some(team), &["pull", "push"])],
+            "its own project, not the one named {team}"
+        );
+        assert_eq!(
+            grants("robot$sync").await,
+            [grant(None, &["pull"]), grant(Some(ops), &["pull", "push"])],
+            "\"later\" was created after the permission was written"
+        );
+        assert!(grants("robot$broken").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/meta.db?mode=rwc", dir.path().display());
+        carried_over(&url, "sqlite").await;
+    }
+
+    #[tokio::test]
+    async fn mariadb() {
+        let db = tokio::task::spawn_blocking(berth_testkit::MariaDb::start)
+            .await
+            .unwrap();
+        carried_over(&db.database("berth"), "mysql").await;
+    }
 }

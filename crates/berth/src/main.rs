@@ -460,9 +460,12 @@ async fn admin(c: &Config, command: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::ResetPassword { username } => {
+            let Some(user) = meta.user(&username).await? else {
+                anyhow::bail!("no user {username}");
+            };
             let hash = berth_auth::password::hash(&read_password()?)?;
             anyhow::ensure!(
-                meta.set_password(&username, &hash).await?,
+                meta.set_password(user.id, &hash).await?,
                 "no user {username}"
             );
             println!("password of {username} changed");

@@ -399,9 +399,16 @@ pub async fn create_tag(
     {
         TagCreate::Created => {
             tracing::info!(repository = %summary.name, %tag, digest = %artifact.digest, "tagged an artifact");
+            // Built from what was found, the repository encoded twice as Harbor's paths are.
+            let below = summary
+                .name
+                .strip_prefix(&format!("{}/", project_row.name))
+                .unwrap_or(&summary.name);
             Ok(created(&format!(
-                "projects/{}/repositories/{repository}/artifacts/{}/tags/{tag}",
-                project_row.name, artifact.digest
+                "projects/{}/repositories/{}/artifacts/{}/tags/{tag}",
+                project_row.name,
+                super::encode(&super::encode(below)),
+                artifact.digest
             )))
         }
         TagCreate::Exists(digest) if digest == artifact.digest => Err(ApiError::conflict(format!(

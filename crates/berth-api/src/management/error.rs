@@ -1,7 +1,10 @@
 //! Errors of the management API, in Harbor's envelope `{"errors":[{"code","message"}]}` with
 //! Harbor's codes, so that scripts written for Harbor read them unchanged.
 
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use berth_meta::MetaError;
 use serde_json::json;
@@ -52,6 +55,18 @@ impl ApiError {
     /// 412: the thing is in a state that does not allow this (e.g. a project that is not empty).
     pub fn precondition(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_FAILED, message)
+    }
+
+    /// 429: too many failed password checks; try again after `wait`.
+    pub fn throttled(wait: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        )
+        .retry_after(wait.as_secs())
     }
 
     /// Asks the client to retry after `seconds`.
@@ -136,4 +151,61 @@ impl From<berth_auth::AuthError> for ApiError {
             other => Self::internal("authentication failed", &other),
         }
     }
+}
+
+/// Largest request body the management API reads (its bodies are small JSON documents).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Middleware of the whole management API: request bodies are read here within [`MAX_BODY`]
+/// (an oversized one is drained, so that the client reads the 413), and every error response,
+/// including those of layers below the handlers (extractor rejections, body limits), leaves in
+/// Harbor's envelope.
+pub async fn harbor_errors(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match crate::body::read_limited(&parts.headers, body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(crate::body::BodyError::TooLarge) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {MAX_BODY} bytes"),
+            )
+            .into_response();
+        }
+        Err(crate::body::BodyError::Read(e)) => {
+            return ApiError::bad_request(format!("could not read the request body: {e}"))
+                .into_response();
+        }
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    in_envelope(response).await
+}
+
+/// An error response that is not JSON, rewritten into Harbor's envelope with its text as the
+/// message (headers such as `Allow` and `Retry-After` kept).
+async fn in_envelope(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let rendered = ApiError::new(status, message).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let (new_parts, new_body) = rendered.into_parts();
+    parts.headers.extend(new_parts.headers);
+    Response::from_parts(parts, new_body)
 }

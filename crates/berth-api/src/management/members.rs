@@ -166,7 +166,7 @@ pub async fn create(
     {
         Some(id) => {
             tracing::info!(project = %project.name, member = %name, %role, "added a member");
-            Ok(created(&format!("projects/{project_ref}/members/{id}")))
+            Ok(created(&format!("projects/{}/members/{id}", project.id)))
         }
         None => Err(ApiError::conflict(format!(
             "{name} is a member of project {} already; change its role with PUT",

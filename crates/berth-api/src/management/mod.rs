@@ -23,7 +23,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use berth_auth::{Login, Principal, ProjectOp, Standing};
+use berth_auth::{Login, Principal, ProjectOp, RobotReach, Standing};
 use berth_meta::{Page, Project, ProjectScope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -120,6 +120,7 @@ pub fn router() -> Router<AppState> {
         )
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(error::harbor_errors))
 }
 
 async fn unknown_endpoint(uri: axum::extract::OriginalUri) -> ApiError {
@@ -166,12 +167,26 @@ impl FromRequestParts<AppState> for Actor {
         match auth.service.authenticate(&user, &password, &client).await? {
             Login::Accepted(principal) => Ok(Self::As(principal)),
             Login::Rejected => Err(ApiError::unauthorized("invalid username or password")),
-            Login::Throttled(wait) => Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many failed logins; try again in {} s", wait.as_secs()),
-            )
-            .retry_after(wait.as_secs())),
+            Login::Throttled(wait) => Err(ApiError::throttled(wait)),
         }
+    }
+}
+
+/// The caller's address, for rate limits: the TCP peer, or the client a trusted proxy names.
+pub struct ClientAddress(pub String);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(Self(client_address(
+            &parts.extensions,
+            &parts.headers,
+            &app.trusted_proxies,
+        )))
     }
 }
 
@@ -219,8 +234,9 @@ impl Actor {
         }
     }
 
-    /// Which projects the caller may see in listings (`names` holds a robot's projects).
-    pub fn project_scope<'a>(&'a self, names: &'a mut Vec<String>) -> ProjectScope<'a> {
+    /// Which projects the caller may see in listings: those where [`Actor::standing`] allows
+    /// [`ProjectOp::Read`] (`ids` holds a robot's projects).
+    pub fn project_scope<'a>(&'a self, ids: &'a mut Vec<i64>) -> ProjectScope<'a> {
         match self {
             _ if self.is_admin() => ProjectScope::All,
             Self::As(Principal::User { id, groups, .. }) => ProjectScope::Member {
@@ -228,11 +244,13 @@ impl Actor {
                 groups,
             },
             Self::As(Principal::Robot { permissions, .. }) => {
-                if permissions.iter().any(|p| p.project == "*") {
-                    return ProjectScope::All;
+                match berth_auth::robot_reach(permissions) {
+                    RobotReach::Everywhere => ProjectScope::All,
+                    RobotReach::Projects(reached) => {
+                        *ids = reached;
+                        ProjectScope::Ids(ids)
+                    }
                 }
-                names.extend(permissions.iter().map(|p| p.project.clone()));
-                ProjectScope::Named(names)
             }
             _ => ProjectScope::Public,
         }
@@ -264,9 +282,40 @@ fn op_words(op: ProjectOp) -> &'static str {
     }
 }
 
-/// The project a path names (`{project}`: a name, or an id unless `X-Is-Resource-Name: true`),
-/// if the caller may do `op` in it. A project the caller may not see is "not found" (anonymous
-/// callers are asked to log in instead), so that names of private projects do not leak.
+/// How a request names a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectRef<'a> {
+    /// By name (robot permissions' `namespace`, `X-Is-Resource-Name: true` paths).
+    Name(&'a str),
+    /// By id.
+    Id(i64),
+}
+
+impl<'a> ProjectRef<'a> {
+    /// A `{project}` path parameter: an id when it is a number, unless the request says
+    /// `X-Is-Resource-Name: true` (Harbor's rule); a name otherwise.
+    pub fn from_path(headers: &HeaderMap, value: &'a str) -> Self {
+        let by_name = headers
+            .get("x-is-resource-name")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        match value.parse::<i64>() {
+            Ok(id) if !by_name => Self::Id(id),
+            _ => Self::Name(value),
+        }
+    }
+}
+
+impl std::fmt::Display for ProjectRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(name) => f.write_str(name),
+            Self::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// The project a path names (`{project}`: see [`ProjectRef::from_path`]), if the caller may do
+/// `op` in it.
 pub async fn project_for(
     app: &AppState,
     actor: &Actor,
@@ -274,18 +323,27 @@ pub async fn project_for(
     name_or_id: &str,
     op: ProjectOp,
 ) -> Result<(Project, Standing), ApiError> {
-    let by_name = headers
-        .get("x-is-resource-name")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-    let project = match name_or_id.parse::<i64>() {
-        Ok(id) if !by_name => app.meta.project_by_id(id).await?,
-        _ => app.meta.project(name_or_id).await?,
+    project_by_ref(app, actor, ProjectRef::from_path(headers, name_or_id), op).await
+}
+
+/// The project `reference` names, if the caller may do `op` in it. A project the caller may
+/// not see is "not found" (anonymous callers are asked to log in instead), so that names of
+/// private projects do not leak.
+pub async fn project_by_ref(
+    app: &AppState,
+    actor: &Actor,
+    reference: ProjectRef<'_>,
+    op: ProjectOp,
+) -> Result<(Project, Standing), ApiError> {
+    let project = match reference {
+        ProjectRef::Id(id) => app.meta.project_by_id(id).await?,
+        ProjectRef::Name(name) => app.meta.project(name).await?,
     };
     let hidden = || match actor {
         Actor::As(Principal::Anonymous) => ApiError::unauthorized(format!(
-            "authentication required to see project {name_or_id}"
+            "authentication required to see project {reference}"
         )),
-        _ => ApiError::not_found(format!("project {name_or_id} not found")),
+        _ => ApiError::not_found(format!("project {reference} not found")),
     };
     let Some(project) = project else {
         return Err(hidden());

@@ -6,16 +6,17 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use berth_auth::{ProjectOp, ROBOT_PREFIX, RobotPermission};
-use berth_meta::{NewRobot, Robot, RobotUpdate};
+use berth_auth::{ProjectOp, ROBOT_PREFIX};
+use berth_meta::{NewRobot, Project, Robot, RobotGrant, RobotUpdate, RobotWrite};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Actor, ApiError, Paging, Query, check_name, created, id_param, json_body, project_for, time,
+    Actor, ApiError, Paging, ProjectRef, Query, check_name, created, id_param, json_body,
+    project_by_ref, time,
 };
 use crate::AppState;
 
@@ -40,10 +41,18 @@ struct AccessJson {
     effect: Option<String>,
 }
 
-/// Harbor's permission list → registry actions per project. Read and list access are implied
+/// Registry actions asked for in one namespace (a project name, or `*`), before the name is
+/// resolved to the project's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Requested {
+    namespace: String,
+    actions: Vec<String>,
+}
+
+/// Harbor's permission list → registry actions per namespace. Read and list access are implied
 /// by pull and accepted; anything Berth cannot enforce is refused rather than ignored.
-fn permissions_from_json(list: Vec<PermissionJson>) -> Result<Vec<RobotPermission>, ApiError> {
-    let mut out: Vec<RobotPermission> = Vec::new();
+fn permissions_from_json(list: Vec<PermissionJson>) -> Result<Vec<Requested>, ApiError> {
+    let mut out: Vec<Requested> = Vec::new();
     for p in list {
         if p.kind != "project" {
             return Err(ApiError::bad_request(format!(
@@ -80,7 +89,7 @@ fn permissions_from_json(list: Vec<PermissionJson>) -> Result<Vec<RobotPermissio
                 p.namespace
             )));
         }
-        match out.iter_mut().find(|x| x.project == p.namespace) {
+        match out.iter_mut().find(|x| x.namespace == p.namespace) {
             Some(existing) => {
                 for a in actions {
                     if !existing.actions.contains(&a) {
@@ -88,8 +97,8 @@ fn permissions_from_json(list: Vec<PermissionJson>) -> Result<Vec<RobotPermissio
                     }
                 }
             }
-            None => out.push(RobotPermission {
-                project: p.namespace,
+            None => out.push(Requested {
+                namespace: p.namespace,
                 actions,
             }),
         }
@@ -97,29 +106,31 @@ fn permissions_from_json(list: Vec<PermissionJson>) -> Result<Vec<RobotPermissio
     Ok(out)
 }
 
-fn permissions_json(permissions: &[RobotPermission]) -> Value {
-    Value::Array(
-        permissions
-            .iter()
-            .map(|p| {
-                json!({
-                    "kind": "project",
-                    "namespace": p.project,
-                    "access": p.actions.iter().map(|a| json!({
-                        "resource": "repository", "action": a, "effect": "allow"
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
+/// A robot's grants as Harbor shows them: by project name (`*` for every project). A grant
+/// whose project is gone (it cannot be: grants die with their project) is left out.
+async fn permissions_json(app: &AppState, grants: &[RobotGrant]) -> Result<Value, ApiError> {
+    let mut out = Vec::with_capacity(grants.len());
+    for grant in grants {
+        let namespace = match grant.project_id {
+            None => "*".to_owned(),
+            Some(id) => match app.meta.project_by_id(id).await? {
+                Some(project) => project.name,
+                None => continue,
+            },
+        };
+        out.push(json!({
+            "kind": "project",
+            "namespace": namespace,
+            "access": grant.actions.iter().map(|a| json!({
+                "resource": "repository", "action": a, "effect": "allow"
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Value::Array(out))
 }
 
-fn stored_permissions(robot: &Robot) -> Vec<RobotPermission> {
-    serde_json::from_str(&robot.permissions).unwrap_or_default()
-}
-
-fn robot_json(robot: &Robot) -> Value {
-    json!({
+async fn robot_json(app: &AppState, robot: &Robot) -> Result<Value, ApiError> {
+    Ok(json!({
         "id": robot.id,
         "name": robot.name,
         "description": robot.description,
@@ -128,10 +139,10 @@ fn robot_json(robot: &Robot) -> Value {
         "disable": robot.disabled,
         "expires_at": robot.expires_at.unwrap_or(-1),
         "editable": true,
-        "permissions": permissions_json(&stored_permissions(robot)),
+        "permissions": permissions_json(app, &robot.grants).await?,
         "creation_time": time(robot.created_at),
         "update_time": time(robot.updated_at),
-    })
+    }))
 }
 
 fn now() -> i64 {
@@ -172,7 +183,7 @@ async fn authorize(
             "only system administrators may see and manage system robot accounts",
         ));
     };
-    project_for(app, actor, &HeaderMap::new(), &project_id.to_string(), op).await?;
+    project_by_ref(app, actor, ProjectRef::Id(project_id), op).await?;
     Ok(())
 }
 
@@ -225,7 +236,10 @@ pub async fn list(
         }
     }
     let robots = app.meta.list_robots(project_id, paging.page()).await?;
-    let items: Vec<Value> = robots.items.iter().map(robot_json).collect();
+    let mut items: Vec<Value> = Vec::with_capacity(robots.items.len());
+    for robot in &robots.items {
+        items.push(robot_json(&app, robot).await?);
+    }
     Ok(paging.respond(&uri, robots.total, items))
 }
 
@@ -243,27 +257,82 @@ struct NewRobotJson {
     permissions: Vec<PermissionJson>,
 }
 
-/// Checks that every project `permissions` name exists (`*` only for system robots).
-async fn check_projects(
+/// A system robot's grants: each namespace resolved, once, to its project's id (`*`: every
+/// project). Namespaces are project names, as in Harbor; a number is a name too.
+async fn system_grants(
     app: &AppState,
-    permissions: &[RobotPermission],
-    system: bool,
-) -> Result<(), ApiError> {
-    for p in permissions {
-        if p.project == "*" {
-            if !system {
-                return Err(ApiError::bad_request(
-                    "only system robots may have permissions in every project (*)",
-                ));
+    requested: Vec<Requested>,
+) -> Result<Vec<RobotGrant>, ApiError> {
+    let mut grants = Vec::with_capacity(requested.len());
+    for r in requested {
+        let project_id = if r.namespace == "*" {
+            None
+        } else {
+            match app.meta.project(&r.namespace).await? {
+                Some(project) => Some(project.id),
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "project {} does not exist",
+                        r.namespace
+                    )));
+                }
             }
-        } else if app.meta.project(&p.project).await?.is_none() {
-            return Err(ApiError::bad_request(format!(
-                "project {} does not exist",
-                p.project
-            )));
-        }
+        };
+        grants.push(RobotGrant {
+            project_id,
+            actions: r.actions,
+        });
     }
-    Ok(())
+    Ok(grants)
+}
+
+/// A project robot's grant: exactly one namespace, the name of a project the caller may manage
+/// robots in (resolved by name only: `"4"` is the project named 4, never the one with id 4).
+async fn project_grant(
+    app: &AppState,
+    actor: &Actor,
+    requested: Vec<Requested>,
+) -> Result<(Project, RobotGrant), ApiError> {
+    let only = single_project(requested)?;
+    let (project, _) = project_by_ref(
+        app,
+        actor,
+        ProjectRef::Name(&only.namespace),
+        ProjectOp::ManageRobots,
+    )
+    .await
+    .map_err(|e| {
+        if e.is_not_found() {
+            ApiError::bad_request(format!("project {} does not exist", only.namespace))
+        } else {
+            e
+        }
+    })?;
+    let grant = RobotGrant {
+        project_id: Some(project.id),
+        actions: only.actions,
+    };
+    Ok((project, grant))
+}
+
+/// The one namespace a project robot's permissions name.
+fn single_project(requested: Vec<Requested>) -> Result<Requested, ApiError> {
+    let [only] = <[Requested; 1]>::try_from(requested).map_err(|_| {
+        ApiError::bad_request("a project robot has permissions in exactly one project")
+    })?;
+    if only.namespace == "*" {
+        return Err(ApiError::bad_request(
+            "only system robots may have permissions in every project (*)",
+        ));
+    }
+    Ok(only)
+}
+
+/// The answer to a robot write whose grant names a project deleted meanwhile.
+fn gone(project_id: i64) -> ApiError {
+    ApiError::bad_request(format!(
+        "project {project_id} was deleted while the robot account was being written"
+    ))
 }
 
 /// `POST /robots`: creates a robot and returns its secret, once.
@@ -275,38 +344,19 @@ pub async fn create(
     actor.require_login()?;
     let new: NewRobotJson = json_body(&body)?;
     check_name("robot name", &new.name, 128)?;
-    let permissions = permissions_from_json(new.permissions)?;
-    let (full_name, project_id) = match new.level.as_str() {
+    let requested = permissions_from_json(new.permissions)?;
+    let (full_name, project_id, grants) = match new.level.as_str() {
         "system" => {
             actor.require_admin()?;
-            check_projects(&app, &permissions, true).await?;
-            (format!("{ROBOT_PREFIX}{}", new.name), None)
+            let grants = system_grants(&app, requested).await?;
+            (format!("{ROBOT_PREFIX}{}", new.name), None, grants)
         }
         "project" => {
-            let [only] = permissions.as_slice() else {
-                return Err(ApiError::bad_request(
-                    "a project robot has permissions in exactly one project",
-                ));
-            };
-            let (project, _) = project_for(
-                &app,
-                &actor,
-                &HeaderMap::new(),
-                &only.project,
-                ProjectOp::ManageRobots,
-            )
-            .await
-            .map_err(|e| {
-                if e.is_not_found() {
-                    ApiError::bad_request(format!("project {} does not exist", only.project))
-                } else {
-                    e
-                }
-            })?;
-            // Looked up by name or id: keep the name in the stored permission.
+            let (project, grant) = project_grant(&app, &actor, requested).await?;
             (
                 format!("{ROBOT_PREFIX}{}+{}", project.name, new.name),
                 Some(project.id),
+                vec![grant],
             )
         }
         other => {
@@ -318,28 +368,28 @@ pub async fn create(
     let (duration_days, expires_at) = expiry(new.duration)?;
     let secret = berth_auth::password::generate_secret();
     let hash = hash_secret(secret.clone()).await?;
-    let permissions_text = serde_json::to_string(&permissions)
-        .map_err(|e| ApiError::internal("robot permissions", &e))?;
-    let Some(id) = app
+    let id = match app
         .meta
         .create_robot(&NewRobot {
             name: &full_name,
             secret_hash: &hash,
-            permissions: &permissions_text,
+            grants: &grants,
             description: &new.description,
             project_id,
             duration_days,
             expires_at,
+            disabled: new.disable,
         })
         .await?
-    else {
-        return Err(ApiError::conflict(format!(
-            "robot account {full_name} exists already"
-        )));
+    {
+        RobotWrite::Done(id) => id,
+        RobotWrite::Conflict => {
+            return Err(ApiError::conflict(format!(
+                "robot account {full_name} exists already"
+            )));
+        }
+        RobotWrite::UnknownProject(project) => return Err(gone(project)),
     };
-    if new.disable {
-        app.meta.set_robot_disabled(&full_name, true).await?;
-    }
     tracing::info!(robot = %full_name, "created a robot account");
     let mut response = created(&format!("robots/{id}"));
     *response.body_mut() = axum::body::Body::from(
@@ -373,7 +423,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let robot = robot(&app, &actor, &id, ProjectOp::ReadRobots).await?;
-    Ok(axum::Json(robot_json(&robot)).into_response())
+    Ok(axum::Json(robot_json(&app, &robot).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -398,49 +448,58 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let robot = robot(&app, &actor, &id, ProjectOp::ManageRobots).await?;
     let change: RobotChange = json_body(&body)?;
-    let permissions = match change.permissions {
+    let grants = match change.permissions {
         Some(list) => {
-            let permissions = permissions_from_json(list)?;
-            if let Some(project_id) = robot.project_id {
-                let current = stored_permissions(&robot);
-                let project = current.first().map(|p| p.project.as_str()).unwrap_or("");
-                let by_id = project_id.to_string();
-                if permissions.len() != 1
-                    || (permissions[0].project != project && permissions[0].project != by_id)
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "a project robot keeps its permissions in its project ({project})"
-                    )));
+            let requested = permissions_from_json(list)?;
+            match robot.project_id {
+                // The caller may manage the robot's project (checked above); the namespace
+                // must name that project, by name.
+                Some(own) => {
+                    let only = single_project(requested)?;
+                    let named = app.meta.project(&only.namespace).await?;
+                    if named.is_none_or(|p| p.id != own) {
+                        return Err(ApiError::bad_request(format!(
+                            "a project robot keeps its permissions in its own project, not {}",
+                            only.namespace
+                        )));
+                    }
+                    vec![RobotGrant {
+                        project_id: Some(own),
+                        actions: only.actions,
+                    }]
                 }
-                vec![RobotPermission {
-                    project: project.to_owned(),
-                    actions: permissions[0].actions.clone(),
-                }]
-            } else {
-                check_projects(&app, &permissions, true).await?;
-                permissions
+                None => system_grants(&app, requested).await?,
             }
         }
-        None => stored_permissions(&robot),
+        None => robot.grants.clone(),
     };
     let (duration_days, expires_at) = match change.duration {
         Some(d) => expiry(Some(d))?,
         None => (robot.duration_days, robot.expires_at),
     };
-    let permissions_text = serde_json::to_string(&permissions)
-        .map_err(|e| ApiError::internal("robot permissions", &e))?;
-    app.meta
+    let outcome = app
+        .meta
         .update_robot(
             robot.id,
             &RobotUpdate {
                 description: change.description.as_deref().unwrap_or(&robot.description),
-                permissions: &permissions_text,
+                grants: &grants,
                 duration_days,
                 expires_at,
                 disabled: change.disable.unwrap_or(robot.disabled),
             },
         )
         .await?;
+    match outcome {
+        RobotWrite::Done(_) => {}
+        RobotWrite::Conflict => {
+            return Err(ApiError::not_found(format!(
+                "robot account {} not found",
+                robot.id
+            )));
+        }
+        RobotWrite::UnknownProject(project) => return Err(gone(project)),
+    }
     tracing::info!(robot = %robot.name, "changed a robot account");
     Ok(StatusCode::OK.into_response())
 }
@@ -530,12 +589,12 @@ mod tests {
         assert_eq!(
             p,
             [
-                RobotPermission {
-                    project: "a".into(),
+                Requested {
+                    namespace: "a".into(),
                     actions: vec!["pull".into(), "push".into(), "delete".into()]
                 },
-                RobotPermission {
-                    project: "b".into(),
+                Requested {
+                    namespace: "b".into(),
                     actions: vec!["pull".into()]
                 }
             ]

@@ -88,7 +88,7 @@ struct LoginForm {
 /// `POST /c/login`.
 pub async fn login(State(app): State<AppState>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, 64 << 10).await else {
+    let Ok(body) = crate::body::read_limited(&parts.headers, body, 64 << 10).await else {
         return ApiError::bad_request("the login form is larger than 64 KiB").into_response();
     };
     login_response(&app, &parts, &body)
@@ -119,13 +119,7 @@ async fn login_response(app: &AppState, parts: &Parts, body: &[u8]) -> Result<Re
     let principal = match auth.service.authenticate(&user, &password, &client).await? {
         Login::Accepted(p) => p,
         Login::Rejected => return Err(ApiError::unauthorized("invalid username or password")),
-        Login::Throttled(wait) => {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many failed logins; try again in {} s", wait.as_secs()),
-            )
-            .retry_after(wait.as_secs()));
-        }
+        Login::Throttled(wait) => return Err(ApiError::throttled(wait)),
     };
     let Some((session, csrf)) = auth.service.open_session(&principal).await? else {
         return Err(ApiError::unauthorized(

@@ -3,13 +3,13 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::response::{IntoResponse, Response};
-use berth_auth::{Principal, ROBOT_PREFIX};
+use berth_auth::{PasswordChange, Principal, ROBOT_PREFIX};
 use berth_meta::{User, UserProfile};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, Paging, Query, created, id_param, json_body, time};
+use super::{Actor, ApiError, ClientAddress, Paging, Query, created, id_param, json_body, time};
 use crate::AppState;
 
 fn user_json(u: &User) -> Value {
@@ -239,7 +239,7 @@ pub async fn update(
 }
 
 #[derive(Deserialize)]
-struct PasswordChange {
+struct PasswordChangeJson {
     #[serde(default)]
     old_password: Option<String>,
     new_password: String,
@@ -250,44 +250,44 @@ struct PasswordChange {
 pub async fn password(
     State(app): State<AppState>,
     actor: Actor,
+    ClientAddress(client): ClientAddress,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user = visible_user(&app, &actor, &id).await?;
-    let change: PasswordChange = json_body(&body)?;
-    let Some(stored) = user.password_hash.clone() else {
+    let change: PasswordChangeJson = json_body(&body)?;
+    if user.password_hash.is_none() {
         return Err(ApiError::bad_request(format!(
             "{} is a directory (LDAP) user: change the password in the directory",
             user.username
         )));
-    };
+    }
     let is_self = matches!(&actor, Actor::As(Principal::User { id: me, .. }) if *me == user.id);
-    if is_self {
-        let Some(old) = change.old_password else {
+    if let (true, Some(auth)) = (is_self, &app.auth) {
+        let Some(old) = change.old_password.as_deref() else {
             return Err(ApiError::bad_request(
                 "old_password is required to change your own password",
             ));
         };
-        let new = change.new_password.clone();
-        let (old_ok, same) = tokio::task::spawn_blocking(move || {
-            (
-                berth_auth::password::verify(&old, &stored),
-                berth_auth::password::verify(&new, &stored),
-            )
-        })
-        .await
-        .map_err(|e| ApiError::internal("password check failed", &e))?;
-        if !old_ok {
-            return Err(ApiError::forbidden("old_password is wrong"));
-        }
-        if same {
-            return Err(ApiError::bad_request(
-                "the new password must differ from the old one",
-            ));
+        match auth
+            .service
+            .confirm_password_change(&user, old, &change.new_password, &client)
+            .await?
+        {
+            PasswordChange::Confirmed => {}
+            PasswordChange::WrongPassword => {
+                return Err(ApiError::forbidden("old_password is wrong"));
+            }
+            PasswordChange::Unchanged => {
+                return Err(ApiError::bad_request(
+                    "the new password must differ from the old one",
+                ));
+            }
+            PasswordChange::Throttled(wait) => return Err(ApiError::throttled(wait)),
         }
     }
     let hash = hash(change.new_password).await?;
-    app.meta.set_password(&user.username, &hash).await?;
+    app.meta.set_password(user.id, &hash).await?;
     tracing::info!(user = %user.username, "password changed");
     Ok(axum::http::StatusCode::OK.into_response())
 }

@@ -110,32 +110,20 @@ pub(super) async fn put(
         )
         .status(StatusCode::PAYLOAD_TOO_LARGE)
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = axum::body::to_bytes(req.into_body(), limit)
+    let (parts, body) = req.into_parts();
+    let body = crate::body::read_limited(&parts.headers, body, limit)
         .await
-        .map_err(|e| {
-            if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            {
-                too_large()
-            } else {
-                RegistryError::new(
-                    ErrorCode::ManifestInvalid,
-                    format!("could not read the manifest: {e}"),
-                )
-            }
+        .map_err(|e| match e {
+            crate::body::BodyError::TooLarge => too_large(),
+            crate::body::BodyError::Read(e) => RegistryError::new(
+                ErrorCode::ManifestInvalid,
+                format!("could not read the manifest: {e}"),
+            ),
         })?;
     let parsed = manifest::parse(content_type.as_deref(), &body).map_err(|e| {
         let detail = match &e {

@@ -33,79 +33,119 @@ pub enum Endpoint {
     /// `/v2/<name>/tags/list`.
     Tags {
         /// Repository.
-        name: String,
+        name: RepositoryName,
     },
     /// `/v2/<name>/manifests/<reference>`.
     Manifest {
         /// Repository.
-        name: String,
+        name: RepositoryName,
         /// Tag or digest, unparsed.
         reference: String,
     },
     /// `/v2/<name>/blobs/<digest>`.
     Blob {
         /// Repository.
-        name: String,
+        name: RepositoryName,
         /// Digest, unparsed.
         digest: String,
     },
     /// `/v2/<name>/blobs/uploads/`.
     UploadStart {
         /// Repository.
-        name: String,
+        name: RepositoryName,
     },
     /// `/v2/<name>/blobs/uploads/<id>`.
     Upload {
         /// Repository.
-        name: String,
+        name: RepositoryName,
         /// Session id.
         id: String,
     },
     /// `/v2/<name>/referrers/<digest>`.
     Referrers {
         /// Repository.
-        name: String,
+        name: RepositoryName,
         /// Subject digest, unparsed.
         digest: String,
     },
 }
 
 impl Endpoint {
-    /// Parses a request path (already percent-decoded). `None`: not a registry API path.
-    pub fn parse(path: &str) -> Option<Self> {
-        let rest = path.strip_prefix("/v2")?;
+    /// Parses a request path (already percent-decoded), validating the repository name before
+    /// anything else sees it. `Err`: not a registry API path, or one whose name is invalid;
+    /// either way `NAME_INVALID` with 404, as for a path no repository can have.
+    pub fn parse(path: &str) -> Result<Self, RegistryError> {
+        let not_api = || {
+            RegistryError::new(
+                ErrorCode::NameInvalid,
+                format!("{path} is not a registry API path"),
+            )
+            .status(StatusCode::NOT_FOUND)
+        };
+        let rest = path.strip_prefix("/v2").ok_or_else(not_api)?;
         if rest.is_empty() || rest == "/" {
-            return Some(Self::Base);
+            return Ok(Self::Base);
         }
-        let rest = rest.strip_prefix('/')?;
+        let rest = rest.strip_prefix('/').ok_or_else(not_api)?;
         if rest == "_catalog" {
-            return Some(Self::Catalog);
+            return Ok(Self::Catalog);
         }
         if let Some(name) = rest.strip_suffix("/tags/list") {
-            return Some(Self::Tags { name: name.into() });
+            return Ok(Self::Tags {
+                name: path_name(name)?,
+            });
         }
-        let (head, last) = rest.rsplit_once('/')?;
-        let (name, kind) = head.rsplit_once('/')?;
-        let (name, last) = (name.to_owned(), last.to_owned());
-        match kind {
-            "manifests" => Some(Self::Manifest {
-                name,
+        let (head, last) = rest.rsplit_once('/').ok_or_else(not_api)?;
+        let (name, kind) = head.rsplit_once('/').ok_or_else(not_api)?;
+        let last = last.to_owned();
+        Ok(match kind {
+            "manifests" => Self::Manifest {
+                name: path_name(name)?,
                 reference: last,
-            }),
-            "blobs" if last == "uploads" => Some(Self::UploadStart { name }),
-            "blobs" => Some(Self::Blob { name, digest: last }),
-            "referrers" => Some(Self::Referrers { name, digest: last }),
+            },
+            "blobs" if last == "uploads" => Self::UploadStart {
+                name: path_name(name)?,
+            },
+            "blobs" => Self::Blob {
+                name: path_name(name)?,
+                digest: last,
+            },
+            "referrers" => Self::Referrers {
+                name: path_name(name)?,
+                digest: last,
+            },
             "uploads" => {
-                let name = name.strip_suffix("/blobs")?.to_owned();
-                Some(if last.is_empty() {
+                let name = path_name(name.strip_suffix("/blobs").ok_or_else(not_api)?)?;
+                if last.is_empty() {
                     Self::UploadStart { name }
                 } else {
                     Self::Upload { name, id: last }
-                })
+                }
             }
-            _ => None,
+            _ => return Err(not_api()),
+        })
+    }
+
+    /// The repository the endpoint is about, if any.
+    pub fn repository(&self) -> Option<&RepositoryName> {
+        match self {
+            Self::Base | Self::Catalog => None,
+            Self::Tags { name }
+            | Self::Manifest { name, .. }
+            | Self::Blob { name, .. }
+            | Self::UploadStart { name }
+            | Self::Upload { name, .. }
+            | Self::Referrers { name, .. } => Some(name),
         }
     }
+}
+
+/// A repository name from a request path: invalid names are `NAME_INVALID` with 404 (no
+/// repository can have them), before authorization, so that they never reach a challenge.
+fn path_name(name: &str) -> Result<RepositoryName, RegistryError> {
+    name.parse().map_err(|e: berth_core::name::NameError| {
+        RegistryError::new(ErrorCode::NameInvalid, e.to_string()).status(StatusCode::NOT_FOUND)
+    })
 }
 
 /// The single entry point of `/v2`.
@@ -114,28 +154,22 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
         .decode_utf8_lossy()
         .into_owned();
     let mut response = match Endpoint::parse(&path) {
-        Some(endpoint) => {
-            match crate::auth::authorize(
-                &app,
-                &endpoint,
-                req.method(),
-                req.headers(),
-                req.extensions(),
-            )
-            .await
-            {
-                Ok(caller) => dispatch(app, endpoint, caller, req)
-                    .await
-                    .unwrap_or_else(IntoResponse::into_response),
-                Err(e) => e.into_response(),
-            }
-        }
-        None => RegistryError::new(
-            ErrorCode::NameInvalid,
-            format!("{path} is not a registry API path"),
+        Ok(endpoint) => match crate::auth::authorize(
+            &app,
+            &endpoint,
+            req.method(),
+            req.uri(),
+            req.headers(),
+            req.extensions(),
         )
-        .status(StatusCode::NOT_FOUND)
-        .into_response(),
+        .await
+        {
+            Ok(caller) => dispatch(app, endpoint, caller, req)
+                .await
+                .unwrap_or_else(IntoResponse::into_response),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
     };
     response
         .headers_mut()
@@ -156,46 +190,34 @@ async fn dispatch(
             Ok(axum::Json(serde_json::json!({})).into_response())
         }
         (Endpoint::Catalog, &Method::GET) => listing::catalog(&app, &head(req)).await,
-        (Endpoint::Tags { name }, &Method::GET) => {
-            listing::tags(&app, &repository(name)?, &head(req)).await
-        }
+        (Endpoint::Tags { name }, &Method::GET) => listing::tags(&app, name, &head(req)).await,
         (Endpoint::Referrers { name, digest }, &Method::GET) => {
-            listing::referrers(&app, &repository(name)?, &parse_digest(digest)?, &head(req)).await
+            listing::referrers(&app, name, &parse_digest(digest)?, &head(req)).await
         }
         (Endpoint::Manifest { name, reference }, &Method::GET | &Method::HEAD) => {
-            manifests::get(&app, &repository(name)?, reference, &head(req)).await
+            manifests::get(&app, name, reference, &head(req)).await
         }
         (Endpoint::Manifest { name, reference }, &Method::PUT) => {
-            let name = repository(name)?;
-            manifests::put(&app, &name, reference, req).await
+            manifests::put(&app, name, reference, req).await
         }
         (Endpoint::Manifest { name, reference }, &Method::DELETE) => {
-            manifests::delete(&app, &repository(name)?, reference).await
+            manifests::delete(&app, name, reference).await
         }
         (Endpoint::Blob { name, digest }, &Method::GET | &Method::HEAD) => {
-            blobs::get(&app, &repository(name)?, &parse_digest(digest)?, &head(req)).await
+            blobs::get(&app, name, &parse_digest(digest)?, &head(req)).await
         }
         (Endpoint::Blob { name, digest }, &Method::DELETE) => {
-            blobs::delete(&app, &repository(name)?, &parse_digest(digest)?).await
+            blobs::delete(&app, name, &parse_digest(digest)?).await
         }
         (Endpoint::UploadStart { name }, &Method::POST) => {
-            let name = repository(name)?;
-            uploads::start(&app, &caller, &name, req).await
+            uploads::start(&app, &caller, name, req).await
         }
-        (Endpoint::Upload { name, id }, &Method::GET) => {
-            uploads::status(&app, &repository(name)?, id).await
-        }
+        (Endpoint::Upload { name, id }, &Method::GET) => uploads::status(&app, name, id).await,
         (Endpoint::Upload { name, id }, &Method::PATCH) => {
-            let name = repository(name)?;
-            uploads::patch(&app, &name, id, req).await
+            uploads::patch(&app, name, id, req).await
         }
-        (Endpoint::Upload { name, id }, &Method::PUT) => {
-            let name = repository(name)?;
-            uploads::finish(&app, &name, id, req).await
-        }
-        (Endpoint::Upload { name, id }, &Method::DELETE) => {
-            uploads::cancel(&app, &repository(name)?, id).await
-        }
+        (Endpoint::Upload { name, id }, &Method::PUT) => uploads::finish(&app, name, id, req).await,
+        (Endpoint::Upload { name, id }, &Method::DELETE) => uploads::cancel(&app, name, id).await,
         _ => Err(method_not_allowed(&endpoint, &method)),
     }
 }
@@ -219,12 +241,6 @@ fn method_not_allowed(endpoint: &Endpoint, method: &Method) -> RegistryError {
         format!("{method} is not supported here; allowed: {allow}"),
     )
     .header(header::ALLOW, HeaderValue::from_static(allow))
-}
-
-fn repository(name: &str) -> Result<RepositoryName, RegistryError> {
-    name.parse().map_err(|e: berth_core::name::NameError| {
-        RegistryError::new(ErrorCode::NameInvalid, e.to_string())
-    })
 }
 
 fn parse_digest(digest: &str) -> Result<Digest, RegistryError> {
@@ -270,7 +286,7 @@ pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 /// A query parameter, percent-decoded; the last one wins when repeated.
-fn query_param(uri: &Uri, key: &str) -> Option<String> {
+pub(crate) fn query_param(uri: &Uri, key: &str) -> Option<String> {
     query_pairs(uri.query()?)
         .into_iter()
         .filter(|(k, _)| k == key)
@@ -282,69 +298,73 @@ fn query_param(uri: &Uri, key: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn name(n: &str) -> String {
-        n.to_owned()
+    fn name(n: &str) -> RepositoryName {
+        n.parse().unwrap()
+    }
+
+    fn parse(p: &str) -> Option<Endpoint> {
+        Endpoint::parse(p).ok()
     }
 
     #[test]
     fn parses_every_endpoint() {
-        assert_eq!(Endpoint::parse("/v2"), Some(Endpoint::Base));
-        assert_eq!(Endpoint::parse("/v2/"), Some(Endpoint::Base));
-        assert_eq!(Endpoint::parse("/v2/_catalog"), Some(Endpoint::Catalog));
+        assert_eq!(parse("/v2"), Some(Endpoint::Base));
+        assert_eq!(parse("/v2/"), Some(Endpoint::Base));
+        assert_eq!(parse("/v2/_catalog"), Some(Endpoint::Catalog));
         assert_eq!(
-            Endpoint::parse("/v2/a/b/c/tags/list"),
+            parse("/v2/a/b/c/tags/list"),
             Some(Endpoint::Tags {
                 name: name("a/b/c")
             })
         );
         assert_eq!(
-            Endpoint::parse("/v2/a/b/manifests/latest"),
+            parse("/v2/a/b/manifests/latest"),
             Some(Endpoint::Manifest {
                 name: name("a/b"),
-                reference: name("latest")
+                reference: "latest".into()
             })
         );
         assert_eq!(
-            Endpoint::parse("/v2/a/blobs/sha256:abc"),
+            parse("/v2/a/blobs/sha256:abc"),
             Some(Endpoint::Blob {
                 name: name("a"),
-                digest: name("sha256:abc")
+                digest: "sha256:abc".into()
             })
         );
         assert_eq!(
-            Endpoint::parse("/v2/a/b/blobs/uploads/"),
+            parse("/v2/a/b/blobs/uploads/"),
             Some(Endpoint::UploadStart { name: name("a/b") })
         );
         assert_eq!(
-            Endpoint::parse("/v2/a/b/blobs/uploads"),
+            parse("/v2/a/b/blobs/uploads"),
             Some(Endpoint::UploadStart { name: name("a/b") })
         );
         assert_eq!(
-            Endpoint::parse("/v2/a/b/blobs/uploads/123-abc"),
+            parse("/v2/a/b/blobs/uploads/123-abc"),
             Some(Endpoint::Upload {
                 name: name("a/b"),
-                id: name("123-abc")
+                id: "123-abc".into()
             })
         );
         assert_eq!(
-            Endpoint::parse("/v2/a/referrers/sha256:abc"),
+            parse("/v2/a/referrers/sha256:abc"),
             Some(Endpoint::Referrers {
                 name: name("a"),
-                digest: name("sha256:abc")
+                digest: "sha256:abc".into()
             })
         );
         // A repository may be called "manifests" or "blobs": the suffix decides.
         assert_eq!(
-            Endpoint::parse("/v2/blobs/manifests/manifests/x"),
+            parse("/v2/blobs/manifests/manifests/x"),
             Some(Endpoint::Manifest {
                 name: name("blobs/manifests"),
-                reference: name("x")
+                reference: "x".into()
             })
         );
     }
 
     #[test]
-    fn rejects_other_paths() {
+    fn rejects_other_paths_and_invalid_names_with_404() {
         for p in [
             "/v3/",
             "/v2x",
@@ -353,8 +373,17 @@ mod tests {
             "/v2/a/things/x",
             "/v2/a/uploads/x",
             "/v2/manifests/x",
+            // Invalid names, whatever the endpoint: they never reach authorization.
+            "/v2/A/manifests/x",
+            "/v2/a\",realm=\"http://evil/manifests/x",
+            "/v2/a b/tags/list",
+            "/v2/a//b/blobs/uploads/",
+            "/v2//manifests/x",
         ] {
-            assert_eq!(Endpoint::parse(p), None, "{p}");
+            let e = Endpoint::parse(p).expect_err(p);
+            let response = e.into_response();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{p}");
+            assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
         }
     }
 }
