@@ -478,6 +478,10 @@ async fn failed_logins_cost_the_same_whether_the_name_exists_or_not(backend: Bac
         v[v.len() / 2]
     };
     let (existing, unknown, inactive) = (median(existing), median(unknown), median(inactive));
+    eprintln!(
+        "median refusal: existing user {existing:?}, unknown name {unknown:?}, disabled user \
+         {inactive:?}"
+    );
     for (what, other) in [("unknown", unknown), ("disabled", inactive)] {
         let ratio = other.as_secs_f64() / existing.as_secs_f64();
         assert!(
