@@ -555,44 +555,35 @@ async fn oversized_bodies_get_an_answer_the_client_can_read() {
          Content-Type: application/vnd.oci.image.manifest.v1+json\r\n\
          Content-Length: {manifest}\r\n\r\n"
     );
-    let (status, body) = tokio::task::spawn_blocking({
+    let send = |head: String, body_len: usize| {
         let addr = addr.clone();
-        move || send_whole(&addr, &head, manifest)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+        async move {
+            tokio::task::spawn_blocking(move || send_whole(&addr, &head, body_len))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let (status, body) = send(head, manifest).await;
     assert!(status.contains(" 413 "), "{status}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["errors"][0]["code"], "SIZE_INVALID");
 
     // The management API: the same, in Harbor's envelope.
     let json_body = 3 << 20;
-    let head = format!(
-        "POST /api/v2.0/projects HTTP/1.1\r\nHost: {addr}\r\n\
-         Authorization: Basic {basic}\r\nContent-Type: application/json\r\n\
-         Content-Length: {json_body}\r\n\r\n"
-    );
-    let (status, body) = tokio::task::spawn_blocking({
-        let addr = addr.clone();
-        move || send_whole(&addr, &head, json_body)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let api_head = |extra: &str| {
+        format!(
+            "POST /api/v2.0/projects HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Basic {basic}\r\nContent-Type: application/json\r\n\
+             {extra}Content-Length: {json_body}\r\n\r\n"
+        )
+    };
+    let (status, body) = send(api_head(""), json_body).await;
     assert!(status.contains(" 413 "), "{status}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["errors"][0]["code"], "PAYLOAD_TOO_LARGE", "{body}");
     // A client that asks first is answered at once, its body never asked for.
-    let head = format!(
-        "POST /api/v2.0/projects HTTP/1.1\r\nHost: {addr}\r\n\
-         Authorization: Basic {basic}\r\nContent-Type: application/json\r\n\
-         Expect: 100-continue\r\nContent-Length: {json_body}\r\n\r\n"
-    );
-    let (status, _) = tokio::task::spawn_blocking(move || send_whole(&addr, &head, 0))
-        .await
-        .unwrap()
-        .unwrap();
+    let (status, _) = send(api_head("Expect: 100-continue\r\n"), 0).await;
     assert!(status.contains(" 413 "), "{status}");
     // Errors from below the handlers are in the envelope too: an undecodable path parameter.
     let r = api.get("/projects/%FF%FE", ADMIN).await;
