@@ -818,48 +818,6 @@ async fn on_ceph_rgw_an_upload_continues_on_another_node_and_config_check_names_
     );
 }
 
-/// The `sid` cookie and CSRF token a `/c/login` on `node` gives.
-async fn log_in(c: &Client, node: &Berth, user: &str, password: &str) -> (String, String) {
-    let r = c
-        .post(node.url("/c/login"))
-        .form(&[("principal", user), ("password", password)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let cookies: Vec<&str> = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    let sid = cookies
-        .iter()
-        .find_map(|c| c.strip_prefix("sid="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    assert!(
-        cookies
-            .iter()
-            .any(|c| c.starts_with("sid=") && c.contains("HttpOnly")),
-        "{cookies:?}"
-    );
-    let csrf = r.headers()["x-harbor-csrf-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        cookies
-            .iter()
-            .any(|c| c.starts_with(&format!("__csrf={csrf}"))),
-        "{cookies:?}"
-    );
-    (sid, csrf)
-}
-
 async fn current_user(c: &Client, node: &Berth, sid: &str) -> Option<String> {
     let r = c
         .get(node.url("/api/v2.0/users/current"))
@@ -901,7 +859,7 @@ async fn sessions_and_cached_lookups_hold_on_every_node_through_redis() {
     let c = Client::new();
 
     // A session opened on one node works on every node, and ends on every node.
-    let (sid, csrf) = log_in(&c, n0, "admin", ADMIN_PASSWORD).await;
+    let (sid, csrf) = support::log_in(&c, n0, "admin", ADMIN_PASSWORD).await;
     for node in [n0, n1, n2] {
         assert_eq!(current_user(&c, node, &sid).await.as_deref(), Some("admin"));
     }
@@ -997,7 +955,7 @@ async fn sessions_and_cached_lookups_hold_on_every_node_through_redis() {
         .next()
         .unwrap()
         .to_owned();
-    let (dana, _) = log_in(&c, n1, "dana", "Dana-pass-1").await;
+    let (dana, _) = support::log_in(&c, n1, "dana", "Dana-pass-1").await;
     assert_eq!(current_user(&c, n2, &dana).await.as_deref(), Some("dana"));
     let r = admin(c.put(n0.url(&format!("/api/v2.0/users/{dana_id}/password"))))
         .json(&serde_json::json!({"new_password": "Dana-pass-2"}))

@@ -45,20 +45,9 @@ async fn robot(api: &Api, who: (&str, &str), body: Value) -> Result<(String, Str
     ))
 }
 
-/// Names of the projects `who` sees in the project listing.
-async fn listed_projects(api: &Api, who: (&str, &str)) -> Vec<String> {
-    let r = api.get("/projects?page_size=100", who).await;
-    r.ok(200)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// Names of the repositories `who` sees in `/repositories`.
-async fn listed_repositories(api: &Api, who: (&str, &str)) -> Vec<String> {
-    let r = api.get("/repositories?page_size=100", who).await;
+/// The names in the listing at `path` (`/projects`, `/repositories`) as `who` sees it.
+async fn listed(api: &Api, path: &str, who: (&str, &str)) -> Vec<String> {
+    let r = api.get(&format!("{path}?page_size=100"), who).await;
     r.ok(200)
         .as_array()
         .unwrap()
@@ -108,19 +97,19 @@ async fn a_project_robot_is_bound_to_its_project_whatever_its_namespace_says(bac
             .is_empty()
     );
     api.push(ci, "acme/app", "v1", "robot").await;
-    let listed = api
+    let robots = api
         .get(
             &format!("/robots?q=Level%3Dproject,ProjectID%3D{acme}"),
             owner,
         )
         .await;
     assert_eq!(
-        listed.ok(200)[0]["permissions"][0]["namespace"],
+        robots.ok(200)[0]["permissions"][0]["namespace"],
         "acme",
         "shown by name"
     );
     // Its permissions cannot be moved to another project by id either.
-    let id = listed.body[0]["id"].as_i64().unwrap();
+    let id = robots.body[0]["id"].as_i64().unwrap();
     let moved = api
         .put(
             &format!("/robots/{id}"),
@@ -221,12 +210,12 @@ async fn grants_die_with_their_project_and_a_recreated_name_inherits_none(backen
         .unwrap();
     assert_eq!(r.status(), 403);
     assert!(
-        !listed_projects(&api, sr)
+        !listed(&api, "/projects", sr)
             .await
             .contains(&"shared".to_owned())
     );
     assert!(
-        !listed_projects(&api, dev)
+        !listed(&api, "/projects", dev)
             .await
             .contains(&"shared".to_owned())
     );
@@ -320,8 +309,8 @@ async fn listings_show_a_robot_exactly_the_projects_it_may_read(backend: Backend
         .await
         .error(404, "NOT_FOUND");
     api.get("/projects/visible", who).await.ok(200);
-    assert_eq!(listed_projects(&api, who).await, ["library", "visible"]);
-    assert_eq!(listed_repositories(&api, who).await, ["visible/app"]);
+    assert_eq!(listed(&api, "/projects", who).await, ["library", "visible"]);
+    assert_eq!(listed(&api, "/repositories", who).await, ["visible/app"]);
     // Harbor's `q` filters narrow the same rule, never widen it.
     let r = api.get("/projects?name=secret", who).await;
     assert_eq!(r.ok(200).as_array().unwrap().len(), 0);
@@ -337,40 +326,18 @@ async fn listings_show_a_robot_exactly_the_projects_it_may_read(backend: Backend
     .await
     .unwrap();
     let nothing = (name.as_str(), secret.as_str());
-    assert_eq!(listed_projects(&api, nothing).await, ["library"]);
-    assert!(listed_repositories(&api, nothing).await.is_empty());
+    assert_eq!(listed(&api, "/projects", nothing).await, ["library"]);
+    assert!(listed(&api, "/repositories", nothing).await.is_empty());
     api.get("/projects/secret", nothing)
         .await
         .error(404, "NOT_FOUND");
 }
 
-/// Opens a browser session for `who`: the cookie header to send, and the CSRF token.
-async fn session(api: &Api, who: (&str, &str)) -> (String, String) {
-    let r = api
-        .c
-        .post(api.b.url("/c/login"))
-        .form(&[("principal", who.0), ("password", who.1)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let csrf = r.headers()["x-harbor-csrf-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let cookies: Vec<String> = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .collect();
-    (cookies.join("; "), csrf)
-}
-
 async fn a_stolen_session_cannot_guess_the_current_password(backend: Backend) {
     let api = Api::start_on(backend).await;
     let id = api.user("alice", "Alice-pass1").await;
-    let (cookie, csrf) = session(&api, ("alice", "Alice-pass1")).await;
+    let (sid, csrf) = support::log_in(&api.c, &api.b, "alice", "Alice-pass1").await;
+    let cookie = format!("sid={sid}");
     let change = |old: &'static str| {
         api.c
             .put(api.b.url(&format!("/api/v2.0/users/{id}/password")))

@@ -705,3 +705,51 @@ impl Drop for Slapd {
         }
     }
 }
+
+/// The `sid` cookie and CSRF token a browser login (`/c/login`) on `node` gives, checked to be
+/// `HttpOnly` and echoed in the `__csrf` cookie.
+pub async fn log_in(
+    c: &reqwest::Client,
+    node: &Berth,
+    user: &str,
+    password: &str,
+) -> (String, String) {
+    let r = c
+        .post(node.url("/c/login"))
+        .form(&[("principal", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let sid = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("sid="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("sid=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    let csrf = r.headers()["x-harbor-csrf-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with(&format!("__csrf={csrf}"))),
+        "{cookies:?}"
+    );
+    (sid, csrf)
+}

@@ -60,7 +60,7 @@ impl Role {
     /// Registry actions on the project's repositories.
     pub fn repository_actions(self) -> &'static [&'static str] {
         match self {
-            Self::ProjectAdmin | Self::Maintainer => &["pull", "push", "delete"],
+            Self::ProjectAdmin | Self::Maintainer => &REPOSITORY_ACTIONS,
             Self::Developer => &["pull", "push"],
             Self::Guest | Self::LimitedGuest => &["pull"],
         }

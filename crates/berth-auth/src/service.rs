@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use berth_meta::{MetaError, MetadataStore, StoredKey};
 use sha2::{Digest, Sha256};
 
-use crate::access::{Permission, Principal, ROBOT_PREFIX, Role, Standing, robot_actions};
+use crate::access::{
+    Permission, Principal, REPOSITORY_ACTIONS, ROBOT_PREFIX, Role, Standing, robot_actions,
+};
 use crate::guard::{CredentialCache, TokenCache};
 use crate::keys::{KeyError, SigningKey};
 use crate::password;
@@ -588,7 +590,7 @@ impl AuthService {
                 });
                 (actions, limit)
             }
-            Principal::User { sysadmin: true, .. } => (vec!["pull", "push", "delete"], None),
+            Principal::User { sysadmin: true, .. } => (REPOSITORY_ACTIONS.to_vec(), None),
             Principal::User { name, .. } => match self.role_in(project.id, principal).await? {
                 Some(role) => {
                     let actions = role.repository_actions().to_vec();

@@ -715,7 +715,9 @@ impl MetadataStore {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        let (owned, binds) = project_repositories("r.name", &name);
+        // `name` unqualified: the repositories' column, in the outer queries and the subqueries
+        // alike; `repository` is the upload sessions' column.
+        let (owned, binds) = project_repositories("name", &name);
         let in_use_sql = format!(
             "SELECT COUNT(*) FROM repositories r WHERE {owned} \
              AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
@@ -729,7 +731,7 @@ impl MetadataStore {
         if in_use > 0 {
             return Ok(ProjectDelete::NotEmpty(u64::try_from(in_use).unwrap_or(0)));
         }
-        let names_sql = format!("SELECT r.name FROM repositories r WHERE {owned}");
+        let names_sql = format!("SELECT name FROM repositories WHERE {owned}");
         let repositories: Vec<String> = binds
             .iter()
             .fold(sqlx::query(&names_sql), bind)
@@ -741,7 +743,7 @@ impl MetadataStore {
         // Upload sessions into the project end with it (their bytes go with the next purge of
         // abandoned uploads): none can be finished in a project re-created under the name.
         let (uploads, upload_binds) = project_repositories("repository", &name);
-        let owned_ids = format!("SELECT r.id FROM repositories r WHERE {owned}");
+        let owned_ids = format!("SELECT id FROM repositories WHERE {owned}");
         for (sql, binds) in [
             (
                 format!("DELETE FROM repository_blobs WHERE repository_id IN ({owned_ids})"),
@@ -751,6 +753,7 @@ impl MetadataStore {
                 format!("DELETE FROM tags WHERE repository_id IN ({owned_ids})"),
                 &binds,
             ),
+            (format!("DELETE FROM repositories WHERE {owned}"), &binds),
             (
                 format!("DELETE FROM uploads WHERE {uploads}"),
                 &upload_binds,
@@ -759,12 +762,6 @@ impl MetadataStore {
             binds
                 .iter()
                 .fold(sqlx::query(&sql), bind)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for repository in &repositories {
-            sqlx::query("DELETE FROM repositories WHERE name = ?")
-                .bind(repository)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -1021,26 +1018,37 @@ impl MetadataStore {
     }
 
     async fn with_grants(&self, robot: Option<Robot>) -> Result<Option<Robot>, MetaError> {
-        let Some(mut robot) = robot else {
-            return Ok(None);
-        };
-        let rows = sqlx::query(
-            "SELECT project_id, actions FROM robot_permissions WHERE robot_id = ? \
-             ORDER BY position",
-        )
-        .bind(robot.id)
-        .fetch_all(&self.pool)
-        .await?;
-        robot.grants = rows
+        let mut robots: Vec<Robot> = robot.into_iter().collect();
+        self.load_grants(&mut robots).await?;
+        Ok(robots.pop())
+    }
+
+    /// Fills in the grants of `robots`, in one query.
+    async fn load_grants(&self, robots: &mut [Robot]) -> Result<(), MetaError> {
+        if robots.is_empty() {
+            return Ok(());
+        }
+        let marks = vec!["?"; robots.len()].join(", ");
+        let sql = format!(
+            "SELECT robot_id, project_id, actions FROM robot_permissions \
+             WHERE robot_id IN ({marks}) ORDER BY robot_id, position"
+        );
+        let rows = robots
             .iter()
-            .map(|r| {
-                Ok(RobotGrant {
-                    project_id: r.try_get(0)?,
-                    actions: parse_actions(text(r, 1)?.as_deref()),
-                })
-            })
-            .collect::<Result<_, MetaError>>()?;
-        Ok(Some(robot))
+            .fold(sqlx::query(&sql), |q, r| q.bind(r.id))
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let robot_id: i64 = row.try_get(0)?;
+            let grant = RobotGrant {
+                project_id: row.try_get(1)?,
+                actions: parse_actions(text(row, 2)?.as_deref()),
+            };
+            if let Some(robot) = robots.iter_mut().find(|r| r.id == robot_id) {
+                robot.grants.push(grant);
+            }
+        }
+        Ok(())
     }
 
     /// Robots a page at a time, by name: all of them, or one project's (`Some(project_id)`).
@@ -1062,10 +1070,11 @@ impl MetadataStore {
                 page,
             )
             .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            items.extend(self.with_grants(Some(robot_from_row(row)?)).await?);
-        }
+        let mut items = rows
+            .iter()
+            .map(robot_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.load_grants(&mut items).await?;
         Ok(Paged { items, total })
     }
 
