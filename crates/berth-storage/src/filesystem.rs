@@ -10,6 +10,7 @@
 //! the socket, so they are never copied through a user-space buffer and memory does not grow with
 //! blob size.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::ops::Range;
@@ -25,7 +26,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task;
 
-use crate::{Appended, BlobStore, ByteStream, StorageError, UploadWriter};
+use crate::{
+    Appended, BlobInfo, BlobPage, BlobStore, ByteStream, StorageError, UploadWriter, stored_digest,
+};
 
 /// Bytes mapped per chunk when serving a blob. Larger windows mean fewer syscalls; the window
 /// bounds how much of a blob a response holds mapped at once.
@@ -179,6 +182,101 @@ fn map_window(
     Ok(Bytes::from_owner(map).slice(lead..))
 }
 
+/// The names in `dir`, sorted (bytewise, which for the ASCII names of the blob tree is digest
+/// order). A directory that is not there (removed meanwhile) or a file in the place of one
+/// has none; names that are not UTF-8 are no blob's and are left out.
+fn sorted_names(dir: &Path) -> Result<Vec<String>, StorageError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(StorageError::io("listing blobs", dir)(e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(StorageError::io("listing blobs", dir))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
+}
+
+/// Size and modification time of the blob file at `path`; `None` if there is none (or
+/// something other than a file is in its place).
+fn blob_info(path: &Path, digest: Digest) -> Result<Option<BlobInfo>, StorageError> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StorageError::io("reading blob metadata", path)(e)),
+    };
+    let modified = meta
+        .modified()
+        .map_err(StorageError::io("reading blob metadata", path))?;
+    Ok(Some(BlobInfo {
+        digest,
+        size: meta.len(),
+        modified,
+    }))
+}
+
+/// Walks `blobs/<alg>/<2 hex>/<hex>` in name order, which is digest-string order, from past
+/// `after`, reading one `<2 hex>` directory at a time, until `limit` blobs and one more (to
+/// know whether a next page exists) are found.
+fn list_blob_tree(
+    blobs: &Path,
+    after: Option<&Digest>,
+    limit: usize,
+) -> Result<BlobPage, StorageError> {
+    let limit = limit.max(1);
+    let cursor = after.map(|d| (d.algorithm().as_str(), &d.hex()[..2], d.as_str()));
+    let mut found = Vec::with_capacity(limit.min(4096) + 1);
+    'walk: for alg in sorted_names(blobs)? {
+        if cursor.is_some_and(|(a, _, _)| alg.as_str() < a) {
+            continue;
+        }
+        let alg_dir = blobs.join(&alg);
+        for prefix in sorted_names(&alg_dir)? {
+            if prefix.len() != 2 {
+                continue;
+            }
+            if cursor.is_some_and(|(a, p, _)| alg == a && prefix.as_str() < p) {
+                continue;
+            }
+            let dir = alg_dir.join(&prefix);
+            for name in sorted_names(&dir)? {
+                let Some(digest) = stored_digest(&alg, &prefix, &name) else {
+                    continue;
+                };
+                if cursor.is_some_and(|(_, _, d)| digest.as_str() <= d) {
+                    continue;
+                }
+                if let Some(info) = blob_info(&dir.join(&name), digest)? {
+                    found.push(info);
+                    if found.len() > limit {
+                        break 'walk;
+                    }
+                }
+            }
+        }
+    }
+    let next = if found.len() > limit {
+        found.truncate(limit);
+        found.last().map(|b| b.digest.clone())
+    } else {
+        None
+    };
+    Ok(BlobPage { blobs: found, next })
+}
+
 #[async_trait]
 impl BlobStore for FilesystemStore {
     fn driver_name(&self) -> &'static str {
@@ -297,6 +395,56 @@ impl BlobStore for FilesystemStore {
                 Err(StorageError::io("removing upload", &path)(e))
             }
             _ => Ok(()),
+        })
+        .await
+    }
+
+    async fn list_blobs(
+        &self,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> Result<BlobPage, StorageError> {
+        let blobs = self.root.join("blobs");
+        let after = after.cloned();
+        blocking(move || list_blob_tree(&blobs, after.as_ref(), limit)).await
+    }
+
+    async fn stat_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>, StorageError> {
+        let path = self.blob_path(digest);
+        let digest = digest.clone();
+        blocking(move || blob_info(&path, digest)).await
+    }
+
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), StorageError> {
+        let paths: Vec<PathBuf> = digests.iter().map(|d| self.blob_path(d)).collect();
+        let fsync = self.fsync;
+        blocking(move || {
+            let mut touched = BTreeSet::new();
+            let mut failed = None;
+            for path in &paths {
+                match fs::remove_file(path) {
+                    Ok(()) => {
+                        if let Some(dir) = path.parent() {
+                            touched.insert(dir.to_owned());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        failed = Some(StorageError::io("removing blob", path)(e));
+                        break;
+                    }
+                }
+            }
+            // What was removed stays removed after a crash, even when a later one failed.
+            // The emptied directories stay: a commit may be about to rename into one.
+            if fsync {
+                for dir in &touched {
+                    File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(StorageError::io("syncing blob directory", dir))?;
+                }
+            }
+            failed.map_or(Ok(()), Err)
         })
         .await
     }
@@ -489,10 +637,6 @@ mod tests {
     use super::*;
     use futures_util::TryStreamExt;
 
-    fn body(chunks: Vec<&'static [u8]>) -> ByteStream {
-        futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c)))).boxed()
-    }
-
     async fn collect(s: ByteStream) -> Vec<u8> {
         s.try_fold(Vec::new(), |mut v, b| async move {
             v.extend_from_slice(&b);
@@ -504,101 +648,6 @@ mod tests {
 
     fn sha256(data: &[u8]) -> Digest {
         DigestHasher::digest_of(DigestAlgorithm::Sha256, data)
-    }
-
-    #[tokio::test]
-    async fn upload_in_two_appends_then_commit_and_read_ranges() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FilesystemStore::open(dir.path(), true).unwrap();
-        store.check().await.unwrap();
-        store.start_upload("u1").await.unwrap();
-        let mut w = store.upload_writer("u1").await.unwrap();
-        let a = w
-            .append(0, UploadHasher::default(), body(vec![b"hello ", b"wor"]))
-            .await
-            .unwrap();
-        assert_eq!(a.written, 9);
-        drop(w);
-        // Another request resumes from the saved hash state.
-        let restored = UploadHasher::restore(&a.hasher.save()).unwrap();
-        let mut w = store.upload_writer("u1").await.unwrap();
-        let b = w.append(9, restored, body(vec![b"ld"])).await.unwrap();
-        let digest = b.hasher.digest();
-        assert_eq!(digest, sha256(b"hello world"));
-        assert_eq!(w.digest(DigestAlgorithm::Sha256, 11).await.unwrap(), digest);
-        w.commit(&digest, 11).await.unwrap();
-        assert_eq!(
-            collect(store.read(&digest, 0..11).await.unwrap()).await,
-            b"hello world"
-        );
-        assert_eq!(
-            collect(store.read(&digest, 6..9).await.unwrap()).await,
-            b"wor"
-        );
-        assert!(
-            collect(store.read(&digest, 5..5).await.unwrap())
-                .await
-                .is_empty()
-        );
-        // The upload is gone once committed.
-        assert!(matches!(
-            store.upload_writer("u1").await,
-            Err(StorageError::NotFound { .. })
-        ));
-    }
-
-    #[tokio::test]
-    async fn one_writer_at_a_time_and_a_dropped_writer_frees_the_upload() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FilesystemStore::open(dir.path(), false).unwrap();
-        store.start_upload("u").await.unwrap();
-        let w = store.upload_writer("u").await.unwrap();
-        assert!(matches!(
-            store.upload_writer("u").await,
-            Err(StorageError::Busy { .. })
-        ));
-        drop(w);
-        store.upload_writer("u").await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn append_discards_bytes_past_the_recorded_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FilesystemStore::open(dir.path(), false).unwrap();
-        store.start_upload("u2").await.unwrap();
-        let mut w = store.upload_writer("u2").await.unwrap();
-        w.append(0, UploadHasher::default(), body(vec![b"abcXXXX"]))
-            .await
-            .unwrap();
-        // Only "abc" was recorded: a resumed writer continues at 3.
-        let mut h = UploadHasher::default();
-        h.update(b"abc");
-        let a = w.append(3, h, body(vec![b"def"])).await.unwrap();
-        assert_eq!(a.hasher.digest(), sha256(b"abcdef"));
-        assert_eq!(
-            w.digest(DigestAlgorithm::Sha256, 6).await.unwrap(),
-            a.hasher.digest()
-        );
-        assert!(matches!(
-            w.digest(DigestAlgorithm::Sha256, 7).await,
-            Err(StorageError::SizeMismatch { .. })
-        ));
-    }
-
-    #[tokio::test]
-    async fn interrupted_stream_keeps_what_arrived() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FilesystemStore::open(dir.path(), false).unwrap();
-        store.start_upload("u3").await.unwrap();
-        let failing: ByteStream = futures_util::stream::iter(vec![
-            Ok(Bytes::from_static(b"abc")),
-            Err(io::Error::other("client went away")),
-        ])
-        .boxed();
-        let mut w = store.upload_writer("u3").await.unwrap();
-        let a = w.append(0, UploadHasher::default(), failing).await.unwrap();
-        assert_eq!(a.written, 3);
-        assert!(a.interrupted.unwrap().contains("client went away"));
     }
 
     /// A sink that takes `left` bytes, then fails every write.
@@ -682,35 +731,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn commit_refuses_short_uploads_and_unknown_ids() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FilesystemStore::open(dir.path(), false).unwrap();
-        store.start_upload("u4").await.unwrap();
-        let d = sha256(b"x");
-        let w = store.upload_writer("u4").await.unwrap();
-        assert!(matches!(
-            w.commit(&d, 1).await,
-            Err(StorageError::SizeMismatch { .. })
-        ));
-        assert!(matches!(
-            store.upload_writer("../etc").await,
-            Err(StorageError::NotFound { .. })
-        ));
-        assert!(matches!(
-            store.upload_writer("nope").await,
-            Err(StorageError::NotFound { .. })
-        ));
-        assert!(matches!(
-            store.read(&d, 0..1).await,
-            Err(StorageError::NotFound { .. })
-        ));
-        assert_eq!(store.list_uploads().await.unwrap().len(), 1);
-        store.cancel_upload("u4").await.unwrap();
-        store.cancel_upload("u4").await.unwrap();
-        assert!(store.list_uploads().await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
     async fn large_blob_reads_across_windows() {
         let dir = tempfile::tempdir().unwrap();
         let store = FilesystemStore::open(dir.path(), false).unwrap();
@@ -750,5 +770,42 @@ mod tests {
         .unwrap();
         w.commit(&d, data.len() as u64).await.unwrap();
         assert_eq!(fs::read_dir(dir.path().join("uploads")).unwrap().count(), 0);
+    }
+
+    /// What the tree walk passes over without failing: a directory where a blob file would be,
+    /// a `<2 hex>` entry that is a file, an algorithm directory Berth does not know; and a blob
+    /// directory that is not there at all.
+    #[tokio::test]
+    async fn listing_skips_entries_that_are_not_blob_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::open(dir.path(), true).unwrap();
+        let (real, fake) = (sha256(b"real"), sha256(b"a directory"));
+        let blobs = dir.path().join("blobs");
+        let place = |d: &Digest| blobs.join("sha256").join(&d.hex()[..2]);
+        fs::create_dir_all(place(&real)).unwrap();
+        fs::write(place(&real).join(real.hex()), b"real").unwrap();
+        fs::create_dir_all(place(&fake).join(fake.hex())).unwrap();
+        fs::write(blobs.join("sha256").join("0"), b"").unwrap();
+        fs::create_dir_all(blobs.join("md5").join("ab")).unwrap();
+        fs::write(blobs.join("md5").join("ab").join("abcd"), b"").unwrap();
+        let page = store.list_blobs(None, 10).await.unwrap();
+        let listed: Vec<_> = page.blobs.iter().map(|b| (&b.digest, b.size)).collect();
+        assert_eq!(listed, [(&real, 4)]);
+        assert_eq!(page.next, None);
+        assert_eq!(store.stat_blob(&fake).await.unwrap(), None);
+        // Deleting a "blob" that is a directory fails rather than removing a tree.
+        assert!(
+            store
+                .delete_blobs(std::slice::from_ref(&fake))
+                .await
+                .is_err()
+        );
+        assert!(place(&fake).join(fake.hex()).is_dir());
+
+        fs::remove_dir_all(&blobs).unwrap();
+        assert_eq!(
+            store.list_blobs(None, 10).await.unwrap(),
+            BlobPage::default()
+        );
     }
 }

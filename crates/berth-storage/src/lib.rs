@@ -43,6 +43,40 @@ pub struct Appended {
     pub interrupted: Option<String>,
 }
 
+/// A committed blob as [`BlobStore::list_blobs`] and [`BlobStore::stat_blob`] see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When its bytes were last written: the file's modification time, the object's
+    /// `Last-Modified` (on S3 to the millisecond in listings but to the second from
+    /// [`BlobStore::stat_blob`], an HTTP date). Committing content that is already stored does
+    /// not change it.
+    pub modified: SystemTime,
+}
+
+/// One page of [`BlobStore::list_blobs`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlobPage {
+    /// Committed blobs in digest-string order, at most the `limit` asked for.
+    pub blobs: Vec<BlobInfo>,
+    /// The cursor of the next page (the last digest in `blobs`), to be passed as `after`, when
+    /// more blobs may follow; `None` when the listing is complete. (The page after a full one
+    /// can be empty, e.g. when only stray names followed on S3.)
+    pub next: Option<Digest>,
+}
+
+/// The digest a blob stored as `<alg>/<prefix>/<name>` holds: `None` for names that are no
+/// blob's (temporary files, strays, a digest under the wrong prefix).
+pub(crate) fn stored_digest(alg: &str, prefix: &str, name: &str) -> Option<Digest> {
+    if name.get(..2) != Some(prefix) {
+        return None;
+    }
+    format!("{alg}:{name}").parse().ok()
+}
+
 /// A content-addressed blob store with resumable uploads.
 ///
 /// Upload sessions are identified by an opaque id chosen by the caller. Their offset and hash
@@ -79,6 +113,26 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Every upload in storage with the time its data last changed (for purging abandoned ones).
     async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>, StorageError>;
+
+    /// One page of committed blobs in digest-string order (for garbage collection): at most
+    /// `limit` (taken as 1 if 0) of those after `after`, the [`BlobPage::next`] of the previous
+    /// page (`None` for the first). Names in the blob area that are not digests (temporary
+    /// files, strays) are skipped. A store is never read whole into memory: the filesystem
+    /// driver reads one `<alg>/<2 hex>` directory at a time, S3 lists with `StartAfter`.
+    async fn list_blobs(
+        &self,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> Result<BlobPage, StorageError>;
+
+    /// The size and last change of a committed blob; `None` if it is not stored.
+    async fn stat_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>, StorageError>;
+
+    /// Deletes committed blobs; deleting a missing blob is not an error. Durable before it
+    /// returns where the store makes commits durable (the filesystem driver with `fsync` syncs
+    /// each directory it removed from). On failure some of `digests` may have been deleted:
+    /// the call can be repeated. Whether a blob is still referenced is the caller's business.
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), StorageError>;
 }
 
 /// Exclusive write access to one upload.

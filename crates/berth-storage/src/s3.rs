@@ -23,16 +23,21 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::primitives::ByteStream as S3Body;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use berth_core::{Digest, DigestAlgorithm, DigestHasher, UploadHasher};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use crate::locks::UploadLocks;
-use crate::{Appended, BlobStore, ByteStream, StorageError, UploadWriter};
+use crate::{
+    Appended, BlobInfo, BlobPage, BlobStore, ByteStream, StorageError, UploadWriter, stored_digest,
+};
 
 /// The smallest part S3 accepts in a multipart upload (all but the last).
 pub const MIN_PART: u64 = 5 << 20;
+
+/// The most keys S3 deletes in one `DeleteObjects` request, and lists in one response.
+const BATCH: usize = 1000;
 
 /// Where and how to reach the bucket.
 #[derive(Debug, Clone)]
@@ -159,6 +164,76 @@ impl S3Store {
             digest.algorithm().as_str(),
             &hex[..2]
         )
+    }
+
+    /// The digest of the blob stored under `key`, if `key` is a blob's.
+    fn key_digest(&self, key: &str) -> Option<Digest> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix("blobs/")?;
+        let mut parts = rest.split('/');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(alg), Some(prefix), Some(name), None) => stored_digest(alg, prefix, name),
+            _ => None,
+        }
+    }
+
+    /// Deletes up to [`BATCH`] blobs in one `DeleteObjects` request.
+    async fn delete_batch(&self, digests: &[Digest]) -> Result<(), StorageError> {
+        let Some(first) = digests.first() else {
+            return Ok(());
+        };
+        let location = self.blob_key(first);
+        let invalid = |e: aws_sdk_s3::error::BuildError| {
+            backend("deleting blobs", &self.bucket, &location, e)
+        };
+        let objects = digests
+            .iter()
+            .map(|d| ObjectIdentifier::builder().key(self.blob_key(d)).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(invalid)?;
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| backend("deleting blobs", &self.bucket, &location, sdk(e)))?;
+        // Quiet mode reports only failures; a key that was not there is not one.
+        let failures: Vec<_> = out
+            .errors()
+            .iter()
+            .filter(|e| e.code() != Some("NoSuchKey"))
+            .collect();
+        let Some(first) = failures.first() else {
+            return Ok(());
+        };
+        let each: Vec<String> = failures
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {} {}",
+                    e.key().unwrap_or("?"),
+                    e.code().unwrap_or("error"),
+                    e.message().unwrap_or_default()
+                )
+            })
+            .collect();
+        Err(backend(
+            "deleting blobs",
+            &self.bucket,
+            first.key().unwrap_or(&location),
+            format!(
+                "{} of {} blobs not deleted: {}",
+                failures.len(),
+                digests.len(),
+                each.join("; ")
+            ),
+        ))
     }
 
     fn upload_dir(&self, id: &str) -> Result<String, StorageError> {
@@ -412,6 +487,96 @@ impl BlobStore for S3Store {
         }
         Ok(uploads)
     }
+
+    async fn list_blobs(
+        &self,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> Result<BlobPage, StorageError> {
+        let limit = limit.max(1);
+        let root = format!("{}blobs/", self.prefix);
+        // Keys sort as digests do: `<alg>/<2 hex>/<hex>` orders by algorithm, then hex.
+        let mut start_after = after.map(|d| self.blob_key(d));
+        let mut blobs = Vec::new();
+        loop {
+            let want = (limit - blobs.len()).min(BATCH);
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&root)
+                .set_start_after(start_after.clone())
+                .max_keys(i32::try_from(want).unwrap_or(1))
+                .send()
+                .await
+                .map_err(|e| backend("listing blobs", &self.bucket, &root, sdk(e)))?;
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                start_after = Some(key.to_owned());
+                // Keys that are not blobs' (strays) are skipped, and the next request starts
+                // past them.
+                let Some(digest) = self.key_digest(key) else {
+                    continue;
+                };
+                blobs.push(BlobInfo {
+                    digest,
+                    size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                    modified: o
+                        .last_modified()
+                        .and_then(|t| SystemTime::try_from(*t).ok())
+                        .unwrap_or(SystemTime::UNIX_EPOCH),
+                });
+            }
+            let more = page.is_truncated().unwrap_or(false);
+            if blobs.len() > limit {
+                // The store returned more than asked for: still `limit` per page.
+                blobs.truncate(limit);
+            } else if !more {
+                return Ok(BlobPage { blobs, next: None });
+            } else if page.contents().is_empty() {
+                return Err(backend(
+                    "listing blobs",
+                    &self.bucket,
+                    &root,
+                    "the listing was truncated but returned nothing",
+                ));
+            }
+            if blobs.len() == limit {
+                let next = blobs.last().map(|b| b.digest.clone());
+                return Ok(BlobPage { blobs, next });
+            }
+        }
+    }
+
+    async fn stat_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>, StorageError> {
+        let key = self.blob_key(digest);
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(BlobInfo {
+                digest: digest.clone(),
+                size: u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0),
+                modified: out
+                    .last_modified()
+                    .and_then(|t| SystemTime::try_from(*t).ok())
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+            })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(backend("checking a blob", &self.bucket, &key, sdk(e))),
+        }
+    }
+
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), StorageError> {
+        for batch in digests.chunks(BATCH) {
+            self.delete_batch(batch).await?;
+        }
+        Ok(())
+    }
 }
 
 /// One writer of one upload, holding its lease.
@@ -487,9 +652,17 @@ impl UploadWriter for S3UploadWriter {
         mut hasher: UploadHasher,
         mut body: ByteStream,
     ) -> Result<Appended, StorageError> {
-        for (start, _, key) in self.store.parts(&self.dir).await? {
+        for (start, len, key) in self.store.parts(&self.dir).await? {
             if start >= offset {
                 self.store.delete(&key).await?;
+            } else if start + len > offset {
+                // A part reaching past the offset: its writer's progress was recorded only part
+                // way (the API records whole appends, so this is rare). Keep what was recorded.
+                let data = self.store.get_all(&key).await?;
+                let keep = usize::try_from(offset - start)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                self.store.put(&key, data.slice(..keep)).await?;
             }
         }
         let part_size = self.store.part_size;
@@ -711,4 +884,209 @@ async fn assemble(
             .await;
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::LocalLocks;
+
+    fn digest(s: &str) -> Digest {
+        DigestHasher::digest_of(DigestAlgorithm::Sha256, s.as_bytes())
+    }
+
+    /// The `<Key>`s of a `DeleteObjects` body.
+    fn keys(body: &str) -> Vec<&str> {
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key))
+            .collect()
+    }
+
+    /// Answers `DeleteObjects` requests on one connection as S3 would: every key deleted but
+    /// those ending in `denied` (AccessDenied) or `missing` (NoSuchKey, as some stores report
+    /// keys that were not there). Records each request line and body.
+    async fn serve(
+        mut conn: TcpStream,
+        seen: Arc<Mutex<Vec<(String, String)>>>,
+        denied: String,
+        missing: String,
+    ) {
+        let mut buf = Vec::new();
+        loop {
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let mut chunk = [0u8; 16 << 10];
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .expect("a DeleteObjects request has a Content-Length");
+            while buf.len() < head_end + len {
+                let mut chunk = [0u8; 16 << 10];
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).into_owned();
+            buf.drain(..head_end + len);
+            let mut xml = String::from(
+                r#"<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+            );
+            for key in keys(&body) {
+                let code = if key.ends_with(&denied) {
+                    "AccessDenied"
+                } else if key.ends_with(&missing) {
+                    "NoSuchKey"
+                } else {
+                    continue;
+                };
+                xml.push_str(&format!(
+                    "<Error><Key>{key}</Key><Code>{code}</Code><Message>no</Message></Error>"
+                ));
+            }
+            xml.push_str("</DeleteResult>");
+            let request = head.lines().next().unwrap_or_default().to_owned();
+            seen.lock().unwrap().push((request, body));
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{xml}",
+                xml.len()
+            );
+            if conn.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// `delete_blobs` against a stand-in for S3 on the loopback interface: no request carries
+    /// more than 1000 keys, every key is sent once, in quiet mode, and a key the store refused
+    /// comes back as an error naming it, while one reported missing does not.
+    #[tokio::test]
+    async fn deletes_go_in_batches_of_1000_and_report_refused_keys() {
+        let (denied, missing) = (digest("denied"), digest("missing"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn({
+            let seen = seen.clone();
+            let (denied, missing) = (denied.hex().to_owned(), missing.hex().to_owned());
+            async move {
+                while let Ok((conn, _)) = listener.accept().await {
+                    tokio::spawn(serve(conn, seen.clone(), denied.clone(), missing.clone()));
+                }
+            }
+        });
+        let store = S3Store::new(
+            &S3Settings {
+                endpoint: Some(endpoint),
+                region: "test".into(),
+                bucket: "bucket".into(),
+                prefix: "p/".into(),
+                path_style: true,
+                credentials: Some(("key".into(), "secret".into(), None)),
+                part_size: MIN_PART,
+                writer_lease: Duration::from_secs(5),
+                redirect: None,
+            },
+            Arc::new(LocalLocks::default()),
+        )
+        .unwrap();
+
+        let mut digests: Vec<Digest> = (0..2500).map(|i| digest(&i.to_string())).collect();
+        digests.push(missing.clone());
+        store.delete_blobs(&digests).await.unwrap();
+        let requests = std::mem::take(&mut *seen.lock().unwrap());
+        let sizes: Vec<usize> = requests.iter().map(|(_, body)| keys(body).len()).collect();
+        assert_eq!(sizes, [1000, 1000, 501]);
+        let sent: Vec<String> = requests
+            .iter()
+            .flat_map(|(_, body)| keys(body).into_iter().map(str::to_owned))
+            .collect();
+        let expected: Vec<String> = digests.iter().map(|d| store.blob_key(d)).collect();
+        assert_eq!(sent, expected);
+        assert!(
+            expected[0].starts_with("p/blobs/sha256/"),
+            "{}",
+            expected[0]
+        );
+        for (request, body) in &requests {
+            assert!(request.starts_with("POST /bucket"), "{request}");
+            assert!(request.contains("?delete"), "{request}");
+            assert!(body.contains("<Quiet>true</Quiet>"), "{body}");
+        }
+
+        // Nothing to delete: no request at all.
+        store.delete_blobs(&[]).await.unwrap();
+        assert!(seen.lock().unwrap().is_empty());
+
+        // A refused key fails the call and is named; batches before it were sent.
+        let mut digests: Vec<Digest> = (0..1200).map(|i| digest(&format!("x{i}"))).collect();
+        digests[1100] = denied.clone();
+        let err = store.delete_blobs(&digests).await.unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StorageError::Backend { .. }), "{message}");
+        assert!(message.contains(&store.blob_key(&denied)), "{message}");
+        assert!(message.contains("AccessDenied"), "{message}");
+        assert!(message.contains("1 of 200 blobs not deleted"), "{message}");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn only_blob_keys_under_the_prefix_are_blobs() {
+        let store = S3Store::new(
+            &S3Settings {
+                endpoint: Some("http://127.0.0.1:9".into()),
+                region: "test".into(),
+                bucket: "bucket".into(),
+                prefix: "p/".into(),
+                path_style: true,
+                credentials: Some(("key".into(), "secret".into(), None)),
+                part_size: MIN_PART,
+                writer_lease: Duration::from_secs(5),
+                redirect: None,
+            },
+            Arc::new(LocalLocks::default()),
+        )
+        .unwrap();
+        let d = digest("a");
+        let sha512 = DigestHasher::digest_of(DigestAlgorithm::Sha512, b"a");
+        assert_eq!(store.key_digest(&store.blob_key(&d)), Some(d.clone()));
+        assert_eq!(
+            store.key_digest(&store.blob_key(&sha512)),
+            Some(sha512.clone())
+        );
+        let hex = d.hex();
+        for stray in [
+            format!("blobs/sha256/{}/{hex}", &hex[..2]), // no prefix
+            format!("q/blobs/sha256/{}/{hex}", &hex[..2]),
+            format!("p/blobs/sha256/{}/{hex}.tmp", &hex[..2]),
+            format!("p/blobs/sha256/{}/{}", &hex[..2], &hex[..63]),
+            format!("p/blobs/sha256/zz/{hex}"),
+            format!("p/blobs/sha256/{hex}"),
+            format!("p/blobs/sha256/{}/{hex}/x", &hex[..2]),
+            format!("p/blobs/md5/{}/{hex}", &hex[..2]),
+            format!("p/blobs/sha512/{}/{hex}", &hex[..2]),
+            format!("p/blobs/sha256/{}/{}", &hex[..2], hex.to_uppercase()),
+            format!("p/uploads/{hex}/started"),
+        ] {
+            assert_eq!(store.key_digest(&stray), None, "{stray}");
+        }
+    }
 }
