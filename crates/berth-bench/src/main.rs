@@ -5,6 +5,10 @@
 //! and prints a table with both results and their ratio. Server CPU comes from
 //! /proc/<pid>/stat (user + system), peak RSS from /proc/<pid>/status (reset per workload).
 //!
+//! With `--baseline <berth binary>` (e.g. the previous release) it also starts that binary
+//! twice, set up exactly as the two Berth servers, runs every Berth workload on it too, and
+//! adds its columns and a "berth vs baseline" ratio (server CPU as a change in percent).
+//!
 //! `scripts/bench [--quick]` builds release binaries and runs it; docs/benchmarks.md has the
 //! latest table.
 
@@ -39,8 +43,13 @@ struct Cli {
     /// The berth binary (default: `berth` next to this program).
     #[arg(long)]
     berth: Option<PathBuf>,
+    /// A second berth binary (e.g. the previous release) to run side by side: started twice
+    /// like the Berth servers (auth off: "baseline", token auth: "baseline+token"), with
+    /// the same configuration and every workload; adds a "berth vs baseline" column.
+    #[arg(long, value_name = "PATH")]
+    baseline: Option<PathBuf>,
     /// A configuration file for both Berth servers (`berth serve --config`), to measure
-    /// settings other than the defaults.
+    /// settings other than the defaults; the baseline servers get it too.
     #[arg(long)]
     berth_config: Option<PathBuf>,
     /// Run only these workloads (comma-separated): small, blob, image, token, list.
@@ -553,17 +562,15 @@ async fn images(
     Ok(())
 }
 
-/// Tokens from `/service/token` with Basic credentials (Berth with authentication only).
+/// Tokens from `/service/token` with Basic credentials (Berth and the baseline with
+/// authentication only).
 async fn tokens(
     subjects: &[Subject],
     plan: &Plan,
     report: &mut Report,
     progress: &Progress,
 ) -> anyhow::Result<()> {
-    for s in subjects
-        .iter()
-        .filter(|s| s.server.kind == Kind::BerthToken)
-    {
+    for s in subjects.iter().filter(|s| s.server.kind.token()) {
         let r = s.registry.clone();
         let call = move |_: usize, _: u64| {
             let r = r.clone();
@@ -579,9 +586,15 @@ async fn tokens(
         )
         .await;
         let workload = format!("token with Basic credentials (c={})", plan.connections);
+        anyhow::ensure!(
+            l.ok > 0,
+            "{workload} on {}: every request failed",
+            s.server.kind.label()
+        );
         let cpu_us = cpu * 1e6 / l.ok.max(1) as f64;
         progress.say(format_args!(
-            "{workload}: {:.0} tokens/s, p99 {:.2} ms, {cpu_us:.0} CPU-µs/token, {} errors",
+            "{workload} on {}: {:.0} tokens/s, p99 {:.2} ms, {cpu_us:.0} CPU-µs/token, {} errors",
+            s.server.kind.label(),
             l.rate(),
             l.percentile_ms(99.0),
             l.errors
@@ -593,7 +606,7 @@ async fn tokens(
             Better::Higher,
             kind,
             l.rate(),
-            Some(Target::AtLeast(5000.0).for_kinds(&[kind])),
+            Some(Target::AtLeast(5000.0).for_kinds(&[Kind::BerthToken])),
         );
         report.add(
             &workload,
@@ -742,6 +755,19 @@ async fn listings(
     Ok(())
 }
 
+/// What `bin --version` says, or that it said nothing.
+fn version(bin: &std::path::Path) -> String {
+    std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "version unknown".to_owned())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -758,23 +784,46 @@ async fn main() -> anyhow::Result<()> {
         "{} does not exist: build it (cargo build --release -p berth) or pass --berth",
         berth.display()
     );
+    if let Some(baseline) = &cli.baseline {
+        anyhow::ensure!(
+            baseline.exists(),
+            "the baseline {} does not exist",
+            baseline.display()
+        );
+    }
     let wanted = |w: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == w);
     let progress = Progress(Instant::now());
     progress.say(format_args!(
-        "starting the reference registry and {} (twice)",
-        berth.display()
+        "starting the reference registry and {} ({}) twice",
+        berth.display(),
+        version(&berth)
     ));
-    let mut subjects = Vec::new();
-    for server in [
+    let config = cli.berth_config.as_deref();
+    let mut servers = vec![
         Server::reference()?,
-        Server::berth(&berth, Kind::Berth, cli.berth_config.as_deref())?,
-        Server::berth(&berth, Kind::BerthToken, cli.berth_config.as_deref())?,
-    ] {
+        Server::berth(&berth, Kind::Berth, config)?,
+    ];
+    // Each baseline server right after its Berth counterpart: the workloads visit them in
+    // this order, so the pairs compared run as close together in time as they can.
+    if let Some(baseline) = &cli.baseline {
+        progress.say(format_args!(
+            "starting the baseline {} ({}) twice",
+            baseline.display(),
+            version(baseline)
+        ));
+        servers.push(Server::berth(baseline, Kind::Baseline, config)?);
+    }
+    servers.push(Server::berth(&berth, Kind::BerthToken, config)?);
+    if let Some(baseline) = &cli.baseline {
+        servers.push(Server::berth(baseline, Kind::BaselineToken, config)?);
+    }
+    let mut subjects = Vec::new();
+    for server in servers {
         let registry = Registry::new(server.kind, &server.url)?;
         registry.create_project("bench").await?;
         subjects.push(Subject { server, registry });
     }
-    let mut report = Report::default();
+    let mut report = Report::new(cli.baseline.is_some());
     if wanted("small") {
         small_requests(&subjects, &plan, &mut report, &progress).await?;
     }
@@ -793,7 +842,7 @@ async fn main() -> anyhow::Result<()> {
     progress.say("done");
     println!("{}", report::machine());
     println!(
-        "{} run, {} connections for small requests; ratio: Berth (auth off) against the reference, \"better\" in the metric's direction.\n",
+        "{} run, {} connections for small requests; ratio: Berth (auth off) against the reference, \"better\" in the metric's direction.",
         if cli.smoke {
             "smoke"
         } else if cli.quick {
@@ -803,6 +852,16 @@ async fn main() -> anyhow::Result<()> {
         },
         plan.connections
     );
+    if let Some(baseline) = &cli.baseline {
+        println!(
+            "berth: {} ({}); baseline: {} ({}); berth vs baseline: Berth against the baseline, both with auth off (tokens: both with auth on), server CPU as Berth's change in percent.",
+            berth.display(),
+            version(&berth),
+            baseline.display(),
+            version(baseline)
+        );
+    }
+    println!();
     println!("{}", report.table());
     if let Some(path) = cli.json {
         std::fs::write(&path, serde_json::to_vec_pretty(&report.json())?)

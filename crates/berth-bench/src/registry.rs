@@ -102,7 +102,7 @@ impl Registry {
             kind,
             base: base.to_owned(),
             client,
-            auth: if kind == Kind::BerthToken {
+            auth: if kind.token() {
                 Auth::Basic
             } else {
                 Auth::None
@@ -113,7 +113,7 @@ impl Registry {
     /// The same registry, authenticating with a token for `scopes` (Berth with auth on), or
     /// as it is (the others).
     pub async fn with_token(&self, scopes: &[String]) -> anyhow::Result<Self> {
-        if self.kind != Kind::BerthToken {
+        if !self.kind.token() {
             return Ok(self.clone());
         }
         let token = self.token(scopes).await?;
@@ -145,7 +145,7 @@ impl Registry {
     /// Creates the project (namespace) `name` where the registry has projects (Berth with
     /// authentication on: pushes go into existing projects only).
     pub async fn create_project(&self, name: &str) -> anyhow::Result<()> {
-        if self.kind != Kind::BerthToken {
+        if !self.kind.token() {
             return Ok(());
         }
         let r = self

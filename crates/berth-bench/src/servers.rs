@@ -19,6 +19,11 @@ pub enum Kind {
     Berth,
     /// Berth with token authentication on (its default).
     BerthToken,
+    /// The baseline berth binary (`--baseline`, e.g. the previous release), set up as
+    /// [`Kind::Berth`]: authentication off.
+    Baseline,
+    /// The baseline berth binary set up as [`Kind::BerthToken`]: token authentication on.
+    BaselineToken,
 }
 
 impl Kind {
@@ -28,7 +33,19 @@ impl Kind {
             Self::Reference => "reference",
             Self::Berth => "berth",
             Self::BerthToken => "berth+token",
+            Self::Baseline => "baseline",
+            Self::BaselineToken => "baseline+token",
         }
+    }
+
+    /// Whether token authentication is on (a Berth or baseline server with auth).
+    pub fn token(self) -> bool {
+        matches!(self, Self::BerthToken | Self::BaselineToken)
+    }
+
+    /// Whether it runs the baseline binary (measured, never judged against targets).
+    pub fn baseline(self) -> bool {
+        matches!(self, Self::Baseline | Self::BaselineToken)
     }
 }
 
@@ -56,7 +73,8 @@ fn ticks_per_second() -> f64 {
 
 impl Server {
     /// Starts Berth (`bin`) with its defaults (or `config`) apart from the port, the data
-    /// directory and whether authentication is on.
+    /// directory and whether authentication is on. The baseline kinds are started the same
+    /// way, from the baseline binary.
     pub fn berth(bin: &Path, kind: Kind, config: Option<&Path>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = berth_testkit::free_port();
@@ -71,7 +89,7 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
             .env("BERTH_DATA_DIR", dir.path())
-            .env("BERTH_AUTH_ENABLED", (kind == Kind::BerthToken).to_string())
+            .env("BERTH_AUTH_ENABLED", kind.token().to_string())
             .env("BERTH_ADMIN_PASSWORD", ADMIN.1)
             .stdout(Stdio::null())
             .stderr(log)

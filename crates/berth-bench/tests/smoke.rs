@@ -1,5 +1,6 @@
 //! The benchmark tool itself works: a tiny run (`--smoke`) against the real reference registry
-//! and the real berth binary completes every workload and reports every column.
+//! and the real berth binary completes every workload and reports every column, the baseline's
+//! too (`--baseline` with the same binary: every workload runs on a baseline as well).
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,10 +26,13 @@ fn berth() -> PathBuf {
 fn a_smoke_run_measures_every_workload_on_every_registry() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("results.json");
+    let berth = berth();
     let out = Command::new(env!("CARGO_BIN_EXE_berth-bench"))
         .arg("--smoke")
         .arg("--berth")
-        .arg(berth())
+        .arg(&berth)
+        .arg("--baseline")
+        .arg(&berth)
         .arg("--json")
         .arg(&json)
         .output()
@@ -57,23 +61,67 @@ fn a_smoke_run_measures_every_workload_on_every_registry() {
             "{workload} missing from:\n{stdout}"
         );
     }
-    assert!(stdout.contains("| workload | metric | reference | berth | berth+token |"));
+    assert!(stdout.contains(
+        "| workload | metric | reference | berth | berth+token | baseline | baseline+token | berth vs reference | berth vs baseline | target |"
+    ));
+    assert!(
+        stdout.contains("; baseline: "),
+        "the run says what the baseline is:\n{stdout}"
+    );
     assert!(
         stderr.contains("[") && stderr.contains("done"),
         "progress: {stderr}"
     );
     let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = rows.as_array().unwrap();
-    // Every registry answered every workload it takes part in.
+    // Every registry answered every workload it takes part in, the baseline as Berth.
     for row in rows {
-        assert!(row["berth_token"].is_number(), "{row}");
+        assert!(
+            row["berth_token"].is_number() && row["baseline_token"].is_number(),
+            "{row}"
+        );
         if !row["workload"].as_str().unwrap().starts_with("token") {
             assert!(
-                row["reference"].is_number() && row["berth"].is_number(),
+                row["reference"].is_number()
+                    && row["berth"].is_number()
+                    && row["baseline"].is_number(),
                 "{row}"
             );
         }
     }
+    // Every row of the table has its baseline columns and a comparison with the baseline;
+    // server CPU as a change in percent.
+    let table: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| workload"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert_eq!(table.len(), rows.len(), "{stdout}");
+    for cells in &table {
+        assert_eq!(cells.len(), 10, "{cells:?}");
+        let (berth, baseline, versus) = (cells[3], cells[5], cells[8]);
+        assert!(
+            baseline != "–" || berth == "–",
+            "baseline missing: {cells:?}"
+        );
+        assert!(cells[6] != "–", "baseline+token missing: {cells:?}");
+        if cells[1].starts_with("server CPU") {
+            // CPU can round to zero ticks in so short a run; then there is nothing to compare.
+            assert!(
+                versus.ends_with(" % CPU") || versus == "–",
+                "CPU against the baseline: {cells:?}"
+            );
+        } else if !cells[1].ends_with("ms") {
+            assert!(
+                versus.ends_with("× better") || versus.ends_with("× worse"),
+                "against the baseline: {cells:?}"
+            );
+        }
+    }
+    assert!(
+        table.iter().any(|c| c[8].ends_with(" % CPU")),
+        "no CPU row compared with the baseline:\n{stdout}"
+    );
     let small = rows
         .iter()
         .find(|r| r["workload"].as_str().unwrap().starts_with("GET /v2/") && r["metric"] == "req/s")
