@@ -77,7 +77,13 @@ async fn system_endpoints_and_the_openapi_document() {
             .replace("{robot_id}", "999")
             .replace("{repository_name}", "r")
             .replace("{reference}", "latest")
-            .replace("{tag_name}", "t");
+            .replace("{tag_name}", "t")
+            .replace("{pool_id}", "all")
+            .replace("{job_type}", "count")
+            .replace("{job_id}", "999")
+            .replace("{execution_id}", "999")
+            .replace("{task_id}", "999")
+            .replace("{purge_id}", "999");
         assert!(!concrete.contains('{'), "unknown parameter in {path}");
         for method in item.as_object().unwrap().keys() {
             if method == "parameters" {

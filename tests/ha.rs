@@ -1015,3 +1015,173 @@ async fn sessions_and_cached_lookups_hold_on_every_node_through_redis() {
     let keys = redis.server.cli(&["KEYS", "berth:lookups:*"]).unwrap();
     assert!(keys.contains("berth:lookups:web/app"), "{keys}");
 }
+
+/// `berth jobs …` against the cluster's database; returns stdout, asserting success.
+fn jobs_cli(cluster: &Cluster, args: &[&str]) -> String {
+    let out = std::process::Command::new(support::berth_bin())
+        .arg("jobs")
+        .args(args)
+        .env_remove("BERTH_CONFIG")
+        .env("BERTH_DATABASE_URL", cluster.db.url("berth"))
+        .env("BERTH_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "berth jobs {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+async fn admin_json(c: &Client, url: String) -> serde_json::Value {
+    let r = admin(c.get(url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_whose_node_is_killed_finishes_on_another_from_its_checkpoint_and_schedules_fire_once()
+ {
+    let mut cluster = Cluster::start_with(
+        3,
+        &[
+            ("BERTH_JOBS_LEASE_SECS", "3"),
+            ("BERTH_AUDIT_RETENTION_HOURS", "1"),
+            ("BERTH_AUDIT_PURGE_SCHEDULE", "@every 2s"),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    let c = Client::new();
+    let out = jobs_cli(
+        &cluster,
+        &[
+            "run",
+            "count",
+            "--params",
+            r#"{"steps": 40, "step_ms": 150}"#,
+        ],
+    );
+    let execution: i64 = out
+        .trim()
+        .strip_prefix("execution ")
+        .and_then(|r| r.strip_suffix(" started"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tasks = admin_json(
+        &c,
+        cluster.url(&format!(
+            "/api/v2.0/jobservice/executions/{execution}/tasks"
+        )),
+    )
+    .await;
+    let job = tasks[0]["id"].as_i64().unwrap();
+    // Wait until a node has counted a few steps, then kill it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (holder, done_before) = loop {
+        let j = admin_json(&c, cluster.url(&format!("/api/v2.0/jobservice/jobs/{job}"))).await;
+        let done = j["checkpoint"]["done"].as_u64().unwrap_or(0);
+        if j["status"] == "running" && done >= 4 {
+            break (j["node"].as_str().unwrap().to_owned(), done);
+        }
+        assert!(Instant::now() < deadline, "the job never ran: {j}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let victim: usize = holder
+        .strip_prefix("node")
+        .and_then(|r| r.split('-').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    cluster.nodes[victim].kill();
+    let killed_at = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let finished = loop {
+        let j = admin_json(&c, cluster.url(&format!("/api/v2.0/jobservice/jobs/{job}"))).await;
+        if j["status"] != "running" && j["status"] != "pending" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "the job was not taken over: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(2),
+        "taken over only once the lease expired"
+    );
+    let runs = finished["result"]["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 2, "{finished}");
+    assert!(
+        runs[0][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("node{victim}-"))
+    );
+    assert!(
+        !runs[1][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("node{victim}-"))
+    );
+    // The second node started at the last checkpoint: every step was counted exactly once.
+    let first = runs[0][2].as_u64().unwrap();
+    assert!(first >= done_before, "{finished}");
+    assert_eq!(runs[1][1].as_u64().unwrap(), first);
+    assert_eq!(first + runs[1][2].as_u64().unwrap(), 40);
+    assert_eq!(finished["result"]["steps"], 40);
+    assert_eq!(finished["attempts"], 2);
+    let shown = jobs_cli(&cluster, &["show", &job.to_string()]);
+    assert!(shown.contains("status       succeeded"), "{shown}");
+    assert!(
+        shown.contains(&format!("resuming at step {first} on node")),
+        "{shown}"
+    );
+    let log = admin(c.get(cluster.url(&format!("/api/v2.0/jobservice/jobs/{job}/log"))))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("resuming at step"), "{log}");
+
+    // The audit purge schedule fired every 2 s on three nodes, then two: once per occurrence.
+    let elapsed = started.elapsed().as_secs();
+    let executions = admin_json(
+        &c,
+        cluster.url("/api/v2.0/jobservice/executions?page_size=100&q=vendor_type%3Daudit-purge"),
+    )
+    .await;
+    // Each firing has its own second (occurrences are 2 s apart; a duplicate would share one).
+    let mut seconds: Vec<String> = executions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["trigger"], "schedule", "{e}");
+            e["start_time"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let all = seconds.len();
+    seconds.sort();
+    seconds.dedup();
+    assert_eq!(seconds.len(), all, "one firing per occurrence: {seconds:?}");
+    let jobs = admin_json(
+        &c,
+        cluster.url("/api/v2.0/jobservice/jobs?page_size=100&q=kind%3Daudit-purge"),
+    )
+    .await;
+    let fired = jobs.as_array().unwrap();
+    for j in fired {
+        assert_eq!(j["status"], "succeeded", "{j}");
+    }
+    let count = executions.as_array().unwrap().len() as u64;
+    assert!(
+        count + 1 >= elapsed / 2,
+        "{count} purges in {elapsed} s of a schedule every 2 s"
+    );
+    assert_eq!(fired.len() as u64, count, "one job per firing");
+}

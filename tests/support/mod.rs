@@ -116,6 +116,11 @@ impl Berth {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("berth.log")).unwrap_or_default()

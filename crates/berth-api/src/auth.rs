@@ -87,6 +87,45 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Who the caller is, as the registry's events name it.
+    pub fn who(&self) -> berth_registry::Who {
+        match self {
+            Self::Open => berth_registry::Who::Anonymous,
+            Self::Token(claims) => who_named(&claims.sub),
+            Self::Basic(principal) => who_of(principal),
+        }
+    }
+}
+
+/// A principal as the registry's events name it.
+pub fn who_of(principal: &Principal) -> berth_registry::Who {
+    match principal {
+        Principal::Anonymous => berth_registry::Who::Anonymous,
+        Principal::User { id, name, .. } => berth_registry::Who::User {
+            id: Some(*id),
+            name: name.clone(),
+        },
+        Principal::Robot { name, .. } => berth_registry::Who::Robot { name: name.clone() },
+    }
+}
+
+/// The subject of a token (a name only) as the registry's events name it.
+fn who_named(subject: &str) -> berth_registry::Who {
+    if subject.is_empty() {
+        berth_registry::Who::Anonymous
+    } else if subject.starts_with(berth_auth::ROBOT_PREFIX) {
+        berth_registry::Who::Robot {
+            name: subject.to_owned(),
+        }
+    } else {
+        berth_registry::Who::User {
+            id: None,
+            name: subject.to_owned(),
+        }
+    }
+}
+
 fn internal(e: berth_auth::AuthError) -> RegistryError {
     match e {
         berth_auth::AuthError::Meta(m) => m.into(),
@@ -258,13 +297,53 @@ pub fn client_address(
         .to_string()
 }
 
+/// Records a login in the audit log: `Some(principal)` accepted, `None` refused (with the
+/// name tried). Throttled attempts are refused before any check and not recorded one by one
+/// (they would let a client write rows at will). A database that cannot take the entry is
+/// logged; the login's answer does not change.
+pub(crate) async fn audit_login(
+    app: &App,
+    tried: &str,
+    principal: Option<&Principal>,
+    client: &str,
+) {
+    let kind = berth_registry::EventKind::Login;
+    let recorded = match principal {
+        Some(p) => {
+            let initiator = berth_registry::Initiator {
+                who: who_of(p),
+                address: client.to_owned(),
+            };
+            app.registry.record(&initiator, None, kind).await
+        }
+        None => {
+            let initiator = berth_registry::Initiator {
+                who: berth_registry::Who::User {
+                    id: None,
+                    name: tried.to_owned(),
+                },
+                address: client.to_owned(),
+            };
+            app.registry
+                .refused(&initiator, None, kind, "invalid username or password")
+                .await
+        }
+    };
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "could not record a login in the audit log");
+    }
+}
+
 /// Checks Basic credentials, answering a failed or throttled login as the client expects.
+/// With `record_success`, an accepted login is recorded too (`docker login`); a refused one
+/// always is.
 async fn login(
+    app: &App,
     auth: &HttpAuth,
-    user: &str,
-    password: &str,
+    (user, password): (&str, &str),
     client: &str,
     scope: Option<&str>,
+    record_success: bool,
 ) -> Result<Principal, RegistryError> {
     match auth
         .service
@@ -272,13 +351,21 @@ async fn login(
         .await
         .map_err(internal)?
     {
-        Login::Accepted(principal) => Ok(principal),
-        Login::Rejected => Err(unauthorized(
-            auth,
-            scope,
-            None,
-            "invalid username or password",
-        )),
+        Login::Accepted(principal) => {
+            if record_success {
+                audit_login(app, user, Some(&principal), client).await;
+            }
+            Ok(principal)
+        }
+        Login::Rejected => {
+            audit_login(app, user, None, client).await;
+            Err(unauthorized(
+                auth,
+                scope,
+                None,
+                "invalid username or password",
+            ))
+        }
         Login::Throttled(wait) => Err(RegistryError::new(
             ErrorCode::TooManyRequests,
             format!("too many failed logins; try again in {} s", wait.as_secs()),
@@ -321,11 +408,12 @@ pub async fn authorize(
     } else if let Some((user, password)) = basic_credentials(headers)? {
         Caller::Basic(
             login(
+                app,
                 auth,
-                &user,
-                &password,
+                (&user, &password),
                 &client_address(extensions, headers, &app.trusted_proxies),
                 scope,
+                false,
             )
             .await?,
         )
@@ -437,12 +525,14 @@ async fn token_response(app: &AppState, req: &Parts) -> Result<Response, Registr
     })?;
     let principal = match basic_credentials(&req.headers)? {
         Some((user, password)) => {
+            // A request with no scope is `docker login`: recorded as a login.
             login(
+                app,
                 auth,
-                &user,
-                &password,
+                (&user, &password),
                 &client_address(&req.extensions, &req.headers, &app.trusted_proxies),
                 None,
+                scopes.is_empty(),
             )
             .await?
         }
@@ -566,11 +656,12 @@ async fn token_post_response(
                 return Err(bad("grant_type=password needs username and password".into()));
             };
             let principal = login(
+                app,
                 auth,
-                user,
-                password,
+                (user, password),
                 &client_address(&req.extensions, &req.headers, &app.trusted_proxies),
                 None,
+                scopes.is_empty(),
             )
             .await?;
             token_body(

@@ -27,7 +27,9 @@ pub use error::RegistryError;
 
 /// Everything a request handler needs, shared by all requests.
 pub struct App {
-    /// Repositories, manifests, tags, blob links and upload sessions.
+    /// The registry service: every change goes through it (and into the audit log).
+    pub registry: Arc<berth_registry::Registry>,
+    /// Repositories, manifests, tags, blob links and upload sessions (reads and uploads).
     pub meta: MetadataStore,
     /// The bytes of blobs and uploads.
     pub blobs: Arc<dyn BlobStore>,

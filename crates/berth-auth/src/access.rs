@@ -262,6 +262,9 @@ pub enum ProjectOp {
     Push,
     /// Delete repositories, artifacts and tags.
     DeleteArtifacts,
+    /// Read its audit log: developers and up (Harbor's documentation gives it to guests too,
+    /// its code to project admins only; who did what is for those who change the project).
+    ReadLogs,
 }
 
 impl Standing {
@@ -278,6 +281,10 @@ impl Standing {
                 Op::ReadMembers | Op::ReadRobots => *role != Role::LimitedGuest,
                 Op::Push => role.repository_actions().contains(&"push"),
                 Op::DeleteArtifacts => role.repository_actions().contains(&"delete"),
+                Op::ReadLogs => matches!(
+                    role,
+                    Role::ProjectAdmin | Role::Maintainer | Role::Developer
+                ),
             },
             Self::Robot(actions) => match op {
                 Op::Read => !actions.is_empty(),

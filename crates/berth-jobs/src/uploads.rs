@@ -1,12 +1,11 @@
-//! Background jobs. Every job is idempotent and safe to run on several nodes at once: the work
-//! it claims is claimed through the same exclusion the request path uses.
+//! Purging abandoned uploads: sessions a client gave up on, and data a single-request upload
+//! left when its node died. Safe on several nodes at once: each upload is claimed through the
+//! writer lock the request path uses.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_meta::{MetaError, MetadataStore};
 use berth_storage::{BlobStore, StorageError};
-use tokio::sync::watch;
 
 /// A job failure.
 #[derive(Debug, thiserror::Error)]
@@ -78,53 +77,4 @@ pub async fn purge_abandoned_uploads(
         }
     }
     Ok(report)
-}
-
-/// The lease name of the upload purge.
-pub const UPLOAD_PURGE_JOB: &str = "purge-abandoned-uploads";
-
-/// Runs [`purge_abandoned_uploads`] every `interval` until `shutdown` turns true, on one node
-/// of the cluster at a time: the node `node` purges while it holds the job's lease (renewed
-/// each round, for two intervals), and another takes over if it stops.
-pub async fn run_upload_purge(
-    meta: MetadataStore,
-    blobs: Arc<dyn BlobStore>,
-    max_age: Duration,
-    interval: Duration,
-    node: String,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => {
-                let _ = meta.release_lease(UPLOAD_PURGE_JOB, &node).await;
-                return;
-            }
-        }
-        match meta
-            .acquire_lease(UPLOAD_PURGE_JOB, &node, interval.saturating_mul(2))
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!("another node purges abandoned uploads");
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot take the upload purge lease; will retry");
-                continue;
-            }
-        }
-        match purge_abandoned_uploads(&meta, blobs.as_ref(), max_age, SystemTime::now()).await {
-            Ok(r) if r == PurgeReport::default() => tracing::debug!("no abandoned uploads"),
-            Ok(r) => tracing::info!(
-                purged = r.purged,
-                busy = r.busy,
-                orphan_rows = r.orphan_rows,
-                "purged abandoned uploads"
-            ),
-            Err(e) => tracing::warn!(error = %e, "purging abandoned uploads failed; will retry"),
-        }
-    }
 }

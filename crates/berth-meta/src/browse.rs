@@ -167,7 +167,7 @@ impl MetadataStore {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.lookups.invalidate(name).await;
         Ok(had > 0)
     }
@@ -326,7 +326,7 @@ impl MetadataStore {
         .bind(now())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         // The cached tag list lacks it.
         self.lookups.invalidate(repository).await;
         Ok(TagCreate::Created)

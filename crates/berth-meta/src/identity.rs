@@ -97,7 +97,7 @@ impl MetadataStore {
     }
 }
 
-fn bind<'q>(
+pub(crate) fn bind<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     value: &Bind,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
@@ -412,7 +412,7 @@ impl MetadataStore {
         profile: &UserProfile,
     ) -> Result<Option<i64>, MetaError> {
         let now = now();
-        let n = sqlx::query(&self.dialect.insert_ignore(
+        let n = self.execute_recorded(sqlx::query(&self.dialect.insert_ignore(
             "users (username, password_hash, sysadmin, disabled, email, realname, comment, created_at, updated_at) \
              VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
         ))
@@ -424,9 +424,7 @@ impl MetadataStore {
         .bind(profile.comment.as_deref())
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        ).await?;
         if n == 0 {
             return Ok(None);
         }
@@ -493,13 +491,14 @@ impl MetadataStore {
 
     /// Replaces a user's password hash. Returns whether the user exists.
     pub async fn set_password(&self, id: i64, password_hash: &str) -> Result<bool, MetaError> {
-        let n = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = self
+            .execute_recorded(
+                sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+                    .bind(password_hash)
+                    .bind(now())
+                    .bind(id),
+            )
+            .await?;
         Ok(n == 1)
     }
 
@@ -509,7 +508,7 @@ impl MetadataStore {
         id: i64,
         profile: &UserProfile,
     ) -> Result<bool, MetaError> {
-        let n = sqlx::query(
+        let n = self.execute_recorded(sqlx::query(
             "UPDATE users SET email = ?, realname = ?, comment = ?, updated_at = ? WHERE id = ?",
         )
         .bind(profile.email.as_deref())
@@ -517,9 +516,7 @@ impl MetadataStore {
         .bind(profile.comment.as_deref())
         .bind(now())
         .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        ).await?;
         Ok(n == 1)
     }
 
@@ -535,13 +532,14 @@ impl MetadataStore {
 
     async fn set_user_flag(&self, column: &str, id: i64, value: bool) -> Result<bool, MetaError> {
         let sql = format!("UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?");
-        let n = sqlx::query(&sql)
-            .bind(i64::from(value))
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = self
+            .execute_recorded(
+                sqlx::query(&sql)
+                    .bind(i64::from(value))
+                    .bind(now())
+                    .bind(id),
+            )
+            .await?;
         Ok(n == 1)
     }
 
@@ -561,7 +559,7 @@ impl MetadataStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(n == 1)
     }
 
@@ -606,7 +604,7 @@ impl MetadataStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
+        self.commit_in_project(tx, Some(id)).await?;
         Ok(Some(id))
     }
 
@@ -615,6 +613,26 @@ impl MetadataStore {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.name = ?");
         self.fetch_by(&sql, Bind::Text(name.to_owned()), project_from_row)
             .await
+    }
+
+    /// The ids of the projects named in `names` that exist (one query).
+    pub async fn project_ids(&self, names: &[String]) -> Result<Vec<(String, i64)>, MetaError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT name, id FROM projects WHERE name IN ({})",
+            vec!["?"; names.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for n in names {
+            q = q.bind(n.as_str());
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((text(r, 0)?.unwrap_or_default(), r.try_get(1)?)))
+            .collect()
     }
 
     /// A project by id.
@@ -685,13 +703,14 @@ impl MetadataStore {
 
     /// Makes a project public or private. Returns whether it exists.
     pub async fn set_project_public(&self, id: i64, public: bool) -> Result<bool, MetaError> {
-        let n = sqlx::query("UPDATE projects SET public = ?, updated_at = ? WHERE id = ?")
-            .bind(i64::from(public))
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = self
+            .execute_recorded(
+                sqlx::query("UPDATE projects SET public = ?, updated_at = ? WHERE id = ?")
+                    .bind(i64::from(public))
+                    .bind(now())
+                    .bind(id),
+            )
+            .await?;
         Ok(n == 1)
     }
 
@@ -774,7 +793,7 @@ impl MetadataStore {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         for repository in &repositories {
             self.lookups.invalidate(repository).await;
         }
@@ -835,7 +854,7 @@ impl MetadataStore {
         role: &str,
     ) -> Result<Option<i64>, MetaError> {
         let now = now();
-        let n = sqlx::query(&self.dialect.insert_ignore(
+        let n = self.execute_recorded(sqlx::query(&self.dialect.insert_ignore(
             "project_members (project_id, kind, principal, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
         ))
         .bind(project_id)
@@ -844,9 +863,7 @@ impl MetadataStore {
         .bind(role)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        ).await?;
         if n == 0 {
             return Ok(None);
         }
@@ -913,27 +930,26 @@ impl MetadataStore {
         member_id: i64,
         role: &str,
     ) -> Result<bool, MetaError> {
-        let n = sqlx::query(
+        let n = self.execute_recorded(sqlx::query(
             "UPDATE project_members SET role = ?, updated_at = ? WHERE project_id = ? AND id = ?",
         )
         .bind(role)
         .bind(now())
         .bind(project_id)
         .bind(member_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        ).await?;
         Ok(n == 1)
     }
 
     /// Removes a member. Returns whether it existed.
     pub async fn delete_member(&self, project_id: i64, member_id: i64) -> Result<bool, MetaError> {
-        let n = sqlx::query("DELETE FROM project_members WHERE project_id = ? AND id = ?")
-            .bind(project_id)
-            .bind(member_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = self
+            .execute_recorded(
+                sqlx::query("DELETE FROM project_members WHERE project_id = ? AND id = ?")
+                    .bind(project_id)
+                    .bind(member_id),
+            )
+            .await?;
         Ok(n == 1)
     }
 
@@ -946,7 +962,7 @@ impl MetadataStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((text(r, 0)?.unwrap_or_default(), r.try_get(1)?)))
             .collect()
     }
 
@@ -997,7 +1013,7 @@ impl MetadataStore {
         if let Some(project) = write_grants(&mut tx, id, robot.grants).await? {
             return Ok(RobotWrite::UnknownProject(project));
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(RobotWrite::Done(id))
     }
 
@@ -1108,31 +1124,33 @@ impl MetadataStore {
         if let Some(project) = write_grants(&mut tx, id, update.grants).await? {
             return Ok(RobotWrite::UnknownProject(project));
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(RobotWrite::Done(id))
     }
 
     /// Replaces a robot's secret. Returns whether it exists.
     pub async fn set_robot_secret(&self, id: i64, secret_hash: &str) -> Result<bool, MetaError> {
-        let n = sqlx::query("UPDATE robots SET secret_hash = ?, updated_at = ? WHERE id = ?")
-            .bind(secret_hash)
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = self
+            .execute_recorded(
+                sqlx::query("UPDATE robots SET secret_hash = ?, updated_at = ? WHERE id = ?")
+                    .bind(secret_hash)
+                    .bind(now())
+                    .bind(id),
+            )
+            .await?;
         Ok(n == 1)
     }
 
     /// Disables or enables a robot. Returns whether it exists.
     pub async fn set_robot_disabled(&self, id: i64, disabled: bool) -> Result<bool, MetaError> {
-        let n = sqlx::query("UPDATE robots SET disabled = ?, updated_at = ? WHERE id = ?")
-            .bind(i64::from(disabled))
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = self
+            .execute_recorded(
+                sqlx::query("UPDATE robots SET disabled = ?, updated_at = ? WHERE id = ?")
+                    .bind(i64::from(disabled))
+                    .bind(now())
+                    .bind(id),
+            )
+            .await?;
         Ok(n == 1)
     }
 
@@ -1148,7 +1166,7 @@ impl MetadataStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(n == 1)
     }
 

@@ -10,18 +10,25 @@
 //! when it is linked to it here, and a manifest is stored only in the same transaction that
 //! checked every blob and manifest it references.
 
+mod audit;
 mod browse;
 mod cache;
 mod error;
 mod identity;
+mod jobs;
 mod store;
 mod tags;
 
+pub use audit::{AuditEntry, AuditField, AuditQuery, AuditRecord, AuditTerm, AuditValue};
 pub use browse::{Artifact, RepositorySummary, TagCreate};
 pub use error::MetaError;
 pub use identity::{
     Member, MemberEntity, NewRobot, Page, Paged, Project, ProjectDelete, ProjectFilter,
     ProjectScope, Robot, RobotGrant, RobotUpdate, RobotWrite, StoredKey, User, UserProfile,
+};
+pub use jobs::{
+    Execution, Heartbeat, Job, JobEnd, JobFilter, JobLogLine, JobNode, JobState, MAX_LOG_LINE,
+    MAX_LOG_LINES, NewExecution, NewJob, Queue, Schedule,
 };
 pub use store::{
     BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings, Referrer,

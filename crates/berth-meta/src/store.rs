@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_core::{Digest, Reference};
@@ -6,10 +7,11 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::MetaError;
+use crate::audit::{self, AuditEntry};
 use crate::cache::{Lookup, LookupCache, Ticket};
 use crate::tags::{self, TagPage};
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// The SQL dialect behind a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,12 +209,21 @@ const TAG_LIST: &str = "tags";
 const CACHED_TAGS: usize = 20_000;
 const CACHED_TAG_BYTES: usize = 200 << 10;
 
+/// An audit entry waiting for the write it records, and whether that write committed it.
+#[derive(Debug)]
+struct Journal {
+    entry: AuditEntry,
+    written: AtomicBool,
+}
+
 /// The metadata store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MetadataStore {
     pub(crate) pool: AnyPool,
     pub(crate) dialect: Dialect,
     pub(crate) lookups: Arc<LookupCache>,
+    /// The audit entry that writes through this handle record with their change.
+    journal: Option<Arc<Journal>>,
 }
 
 pub(crate) fn now() -> i64 {
@@ -286,6 +297,7 @@ impl MetadataStore {
             pool,
             dialect,
             lookups: Arc::new(LookupCache::nowhere()),
+            journal: None,
         })
     }
 
@@ -376,6 +388,75 @@ impl MetadataStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// A handle to the same store whose writes each record `entry` in the audit log, in the
+    /// write's own transaction: the entry exists exactly when the change was committed. A write
+    /// that changes nothing (a refusal, an unknown row) records nothing.
+    pub fn recording(&self, entry: AuditEntry) -> Self {
+        Self {
+            journal: Some(Arc::new(Journal {
+                entry,
+                written: AtomicBool::new(false),
+            })),
+            ..self.clone()
+        }
+    }
+
+    /// Whether a write through this [`recording`](Self::recording) handle committed its entry.
+    pub fn recorded(&self) -> bool {
+        self.journal
+            .as_ref()
+            .is_some_and(|j| j.written.load(Ordering::Acquire))
+    }
+
+    /// Commits `tx`, recording the audit entry of this handle in it first.
+    pub(crate) async fn commit(&self, tx: Tx<'_>) -> Result<(), MetaError> {
+        self.commit_in_project(tx, None).await
+    }
+
+    /// Commits `tx` as [`commit`](Self::commit) does; the entry belongs to `project` (a
+    /// project created in `tx`) unless it names a project already.
+    pub(crate) async fn commit_in_project(
+        &self,
+        mut tx: Tx<'_>,
+        project: Option<i64>,
+    ) -> Result<(), MetaError> {
+        let Some(journal) = &self.journal else {
+            tx.commit().await?;
+            return Ok(());
+        };
+        if journal.entry.project_id.is_none() && project.is_some() {
+            let entry = AuditEntry {
+                project_id: project,
+                ..journal.entry.clone()
+            };
+            audit::insert(&mut tx, &entry).await?;
+        } else {
+            audit::insert(&mut tx, &journal.entry).await?;
+        }
+        tx.commit().await?;
+        journal.written.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Runs one statement, with this handle's audit entry in the same transaction when it
+    /// changed a row. Returns the rows changed.
+    pub(crate) async fn execute_recorded<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<u64, MetaError> {
+        if self.journal.is_none() {
+            return Ok(query.execute(&self.pool).await?.rows_affected());
+        }
+        let mut tx = self.pool.begin().await?;
+        let n = query.execute(&mut *tx).await?.rows_affected();
+        if n == 0 {
+            tx.rollback().await?;
+        } else {
+            self.commit(tx).await?;
+        }
+        Ok(n)
     }
 
     /// Checks that the database answers (readiness).
@@ -513,7 +594,7 @@ impl MetadataStore {
         .bind(now())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -545,7 +626,7 @@ impl MetadataStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        tx.commit().await?;
+        self.commit(tx).await?;
         if removed == 0 {
             return Ok(BlobUnlink::Unknown);
         }
@@ -692,7 +773,7 @@ impl MetadataStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -787,7 +868,7 @@ impl MetadataStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         if manifest.tag.is_some() {
             // The tag may have moved.
             self.lookups.invalidate(repository).await;
@@ -883,22 +964,23 @@ impl MetadataStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.lookups.invalidate(repository).await;
         Ok(ManifestDelete::Deleted)
     }
 
     /// Deletes a tag (not the manifest). Returns whether it existed.
     pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, MetaError> {
-        let n = sqlx::query(
-            "DELETE FROM tags WHERE name = ? AND repository_id = \
+        let n = self
+            .execute_recorded(
+                sqlx::query(
+                    "DELETE FROM tags WHERE name = ? AND repository_id = \
              (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(tag)
-        .bind(repository)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+                )
+                .bind(tag)
+                .bind(repository),
+            )
+            .await?;
         if n == 0 {
             return Ok(false);
         }

@@ -5,7 +5,9 @@
 
 use berth_core::{Digest, DigestAlgorithm, DigestHasher, Reference};
 use berth_meta::{
-    BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings,
+    AuditEntry, AuditField, AuditQuery, AuditTerm, AuditValue, BlobUnlink, Heartbeat, JobEnd,
+    JobFilter, JobState, ManifestDelete, ManifestPut, MetadataStore, NewExecution, NewJob,
+    NewManifest, Page, PoolSettings,
 };
 
 fn digest(s: &str) -> Digest {
@@ -67,6 +69,10 @@ on_every_backend!(
     project_listings_follow_visibility_and_deletion_cleans_up,
     job_leases_go_to_one_holder_at_a_time,
     cluster_secrets_are_the_first_stored,
+    audit_entries_commit_with_their_change,
+    audit_log_queries_purges_and_forgets,
+    jobs_are_claimed_once_and_fenced,
+    schedules_fire_once_per_occurrence,
 );
 
 /// The lookup cache, as deployments use it: a single node caching in process (writes and reads
@@ -1033,4 +1039,623 @@ mod robot_permissions_migration {
             .unwrap();
         carried_over(&db.database("berth"), "mysql").await;
     }
+}
+
+fn entry(at: i64, who: &str, operation: &str, resource: &str) -> AuditEntry {
+    AuditEntry {
+        op_time: at,
+        project_id: None,
+        user_id: None,
+        principal: "user".into(),
+        username: who.into(),
+        operation: operation.into(),
+        resource_type: "artifact".into(),
+        resource: resource.into(),
+        client_address: "192.0.2.7".into(),
+        outcome: "success".into(),
+        detail: None,
+    }
+}
+
+const ALL: Page = Page {
+    offset: 0,
+    limit: 100,
+};
+
+async fn audit_count(s: &MetadataStore) -> u64 {
+    s.audit_log(&AuditQuery::default(), ALL)
+        .await
+        .unwrap()
+        .total
+}
+
+/// An entry written through a recording handle exists exactly when its change committed.
+async fn audit_entries_commit_with_their_change(s: &MetadataStore) {
+    let (cfg, m) = (digest("audit-cfg"), digest("audit-m"));
+    let rec = |what: &str| s.recording(entry(1, "alice", "create", what));
+    // Refused by the reference check: nothing stored, nothing recorded.
+    let r = rec("missing");
+    assert_eq!(
+        r.put_manifest("a", &manifest(&m, vec![(&cfg, 3)], Some("v1")))
+            .await
+            .unwrap(),
+        ManifestPut::MissingReference(cfg.clone())
+    );
+    assert!(!r.recorded());
+    assert_eq!(audit_count(s).await, 0);
+    // Stored: one entry.
+    s.link_blob("a", &cfg, 3, None).await.unwrap();
+    let r = rec("stored");
+    assert_eq!(
+        r.put_manifest("a", &manifest(&m, vec![(&cfg, 3)], Some("v1")))
+            .await
+            .unwrap(),
+        ManifestPut::Stored
+    );
+    assert!(r.recorded());
+    // A tag that does not exist: nothing deleted, nothing recorded; one that does: recorded.
+    let r = rec("no tag");
+    assert!(!r.delete_tag("a", "nope").await.unwrap());
+    assert!(!r.recorded());
+    let r = rec("tag");
+    assert!(r.delete_tag("a", "v1").await.unwrap());
+    assert!(r.recorded());
+    // A project created through a recording handle: the entry belongs to the new project.
+    let r = rec("project");
+    let id = r
+        .create_project("audited", false, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.recorded());
+    let page = s.audit_log(&AuditQuery::default(), ALL).await.unwrap();
+    let resources: Vec<&str> = page
+        .items
+        .iter()
+        .map(|r| r.entry.resource.as_str())
+        .collect();
+    assert_eq!(resources, ["project", "tag", "stored"], "newest first");
+    assert_eq!(page.items[0].entry.project_id, Some(id));
+    // A plain handle records nothing.
+    assert!(s.delete_project(id).await.is_ok());
+    assert_eq!(audit_count(s).await, 3);
+}
+
+async fn audit_log_queries_purges_and_forgets(s: &MetadataStore) {
+    let mut rows = vec![
+        entry(1_000, "alice", "create", "p/app@sha256:1"),
+        entry(2_000, "bob", "pull", "p/app:v1"),
+        entry(3_000, "alice", "delete", "p/app@sha256:1"),
+        entry(4_000, "carol", "login", "carol"),
+        entry(5_000, "alice", "pull", "q/web:latest"),
+    ];
+    rows[1].project_id = Some(7);
+    rows[3].outcome = "failure".into();
+    rows[0].user_id = Some(42);
+    rows[2].user_id = Some(42);
+    s.write_audit(&rows).await.unwrap();
+    let find = |terms: Vec<AuditTerm>, sort: Vec<(AuditField, bool)>| {
+        let q = AuditQuery {
+            project_id: None,
+            terms,
+            sort,
+        };
+        async move {
+            s.audit_log(&q, ALL)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|r| r.entry.op_time / 1000)
+                .collect::<Vec<_>>()
+        }
+    };
+    let text = |t: &str| AuditValue::Text(t.into());
+    use AuditField as F;
+    assert_eq!(find(vec![], vec![]).await, [5, 4, 3, 2, 1]);
+    assert_eq!(
+        find(vec![AuditTerm::Equals(F::Username, text("alice"))], vec![]).await,
+        [5, 3, 1]
+    );
+    assert_eq!(
+        find(vec![AuditTerm::Contains(F::Resource, "app".into())], vec![]).await,
+        [3, 2, 1]
+    );
+    // Contains is literal: `_` and `%` are not wildcards, and case counts.
+    assert!(
+        find(vec![AuditTerm::Contains(F::Resource, "a_p".into())], vec![])
+            .await
+            .is_empty()
+    );
+    assert!(
+        find(vec![AuditTerm::Contains(F::Resource, "APP".into())], vec![])
+            .await
+            .is_empty()
+    );
+    let ms = |v: i64| Some(AuditValue::Int(v));
+    assert_eq!(
+        find(
+            vec![AuditTerm::Range(F::OpTime, ms(2_000), ms(4_000))],
+            vec![]
+        )
+        .await,
+        [4, 3, 2]
+    );
+    assert_eq!(
+        find(vec![AuditTerm::Range(F::OpTime, ms(4_000), None)], vec![]).await,
+        [5, 4]
+    );
+    assert_eq!(
+        find(vec![AuditTerm::Range(F::OpTime, None, ms(1_000))], vec![]).await,
+        [1]
+    );
+    assert_eq!(
+        find(
+            vec![AuditTerm::AnyOf(
+                F::Operation,
+                vec![text("login"), text("delete")]
+            )],
+            vec![]
+        )
+        .await,
+        [4, 3]
+    );
+    assert_eq!(
+        find(
+            vec![
+                AuditTerm::Equals(F::Operation, text("pull")),
+                AuditTerm::Equals(F::Username, text("bob"))
+            ],
+            vec![]
+        )
+        .await,
+        [2]
+    );
+    assert_eq!(
+        find(vec![AuditTerm::Equals(F::Outcome, text("failure"))], vec![]).await,
+        [4]
+    );
+    assert_eq!(
+        find(vec![], vec![(F::Username, false), (F::OpTime, true)]).await,
+        [5, 3, 1, 2, 4]
+    );
+    assert_eq!(
+        find(vec![], vec![(F::OpTime, false)]).await,
+        [1, 2, 3, 4, 5]
+    );
+    let project = AuditQuery {
+        project_id: Some(7),
+        ..AuditQuery::default()
+    };
+    let page = s.audit_log(&project, ALL).await.unwrap();
+    assert_eq!(
+        (page.total, page.items[0].entry.username.as_str()),
+        (1, "bob")
+    );
+    let second = s
+        .audit_log(
+            &AuditQuery::default(),
+            Page {
+                offset: 2,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.total, 5);
+    assert_eq!(
+        second
+            .items
+            .iter()
+            .map(|r| r.entry.op_time)
+            .collect::<Vec<_>>(),
+        [3_000, 2_000]
+    );
+    // Forgetting a user: by id, and by name where only the name was known.
+    rows = vec![entry(6_000, "alice", "pull", "p/app:v2")];
+    rows[0].resource_type = "user".into();
+    rows[0].resource = "alice".into();
+    s.write_audit(&rows).await.unwrap();
+    assert_eq!(
+        s.forget_audit_user(42, "alice", "deleted-user-42")
+            .await
+            .unwrap(),
+        5
+    );
+    assert!(
+        find(vec![AuditTerm::Equals(F::Username, text("alice"))], vec![])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        find(
+            vec![AuditTerm::Equals(F::Username, text("deleted-user-42"))],
+            vec![]
+        )
+        .await,
+        [6, 5, 3, 1]
+    );
+    // Purging: the count a dry run gives is what the purge deletes, in batches.
+    let ops = vec!["pull".to_owned()];
+    assert_eq!(s.count_audit_before(5_500, &ops).await.unwrap(), 2);
+    assert_eq!(s.count_audit_before(3_500, &[]).await.unwrap(), 3);
+    assert_eq!(s.purge_audit_batch(5_500, &ops).await.unwrap(), 2);
+    assert_eq!(s.purge_audit_batch(5_500, &ops).await.unwrap(), 0);
+    assert_eq!(find(vec![], vec![]).await, [6, 4, 3, 1]);
+    let after = s.audit_after(0, 2).await.unwrap();
+    assert_eq!(
+        after.iter().map(|r| r.entry.op_time).collect::<Vec<_>>(),
+        [1_000, 3_000]
+    );
+}
+
+fn new_job(kind: &str, run_at: i64) -> NewJob {
+    NewJob {
+        kind: kind.into(),
+        params: "{}".into(),
+        max_attempts: 2,
+        run_at,
+    }
+}
+
+fn manual(kind: &str) -> NewExecution {
+    NewExecution {
+        kind: kind.into(),
+        trigger: "manual".into(),
+        schedule: None,
+        created_by: "admin".into(),
+    }
+}
+
+async fn jobs_are_claimed_once_and_fenced(s: &MetadataStore) {
+    let t = 1_000_000;
+    let e = s
+        .create_execution(
+            &manual("count"),
+            &[new_job("count", t), new_job("count", t + 50)],
+            t,
+        )
+        .await
+        .unwrap();
+    s.create_execution(&manual("other"), &[new_job("other", t)], t)
+        .await
+        .unwrap();
+    // Only due jobs of the kinds asked for, oldest first, one claimant each.
+    let a = s.claim_jobs("a", &["count"], t, t + 100, 5).await.unwrap();
+    assert_eq!(a.len(), 1);
+    let first = &a[0];
+    assert_eq!(
+        (
+            first.state,
+            first.attempts,
+            first.fence,
+            first.holder.as_deref()
+        ),
+        (JobState::Running, 1, 1, Some("a"))
+    );
+    assert!(
+        s.claim_jobs("b", &["count"], t, t + 100, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let second = s
+        .claim_jobs("b", &["count"], t + 60, t + 10_000, 5)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].id, first.id);
+    // A paused kind is not claimed.
+    s.pause_kind("other", true).await.unwrap();
+    assert!(
+        s.claim_jobs("b", &["other"], t, t + 100, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.pause_kind("other", false).await.unwrap();
+    assert_eq!(
+        s.claim_jobs("b", &["other"], t, t + 100, 5)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The holder heartbeats and checkpoints; once its lease expires another node takes the job
+    // over with a new fence, and the old holder's writes are refused.
+    assert_eq!(
+        s.heartbeat_job(first.id, 1, t + 10, t + 200).await.unwrap(),
+        Heartbeat::Held { stop: false }
+    );
+    assert!(
+        s.checkpoint_job(first.id, 1, "{\"done\":3}", t + 20)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.log_job(first.id, 1, "info", "step 3", t + 20)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.claim_jobs("c", &["count"], t + 150, t + 400, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken = s
+        .claim_jobs("c", &["count"], t + 201, t + 500, 5)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let taken = &taken[0];
+    assert_eq!(
+        (
+            taken.id,
+            taken.fence,
+            taken.attempts,
+            taken.checkpoint.as_deref()
+        ),
+        (first.id, 2, 2, Some("{\"done\":3}"))
+    );
+    assert_eq!(
+        s.heartbeat_job(first.id, 1, t + 202, t + 600)
+            .await
+            .unwrap(),
+        Heartbeat::Lost
+    );
+    assert!(!s.checkpoint_job(first.id, 1, "{}", t + 202).await.unwrap());
+    assert!(
+        !s.log_job(first.id, 1, "info", "stale", t + 202)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.finish_job(first.id, 1, &JobEnd::Succeeded("1".into()), t + 202)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.finish_job(
+            first.id,
+            2,
+            &JobEnd::Succeeded("{\"ok\":true}".into()),
+            t + 300
+        )
+        .await
+        .unwrap()
+    );
+    let done = s.job(first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.state, done.result.as_deref(), done.holder),
+        (JobState::Succeeded, Some("{\"ok\":true}"), None)
+    );
+    let log = s
+        .job_log(
+            first.id,
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        log.items
+            .iter()
+            .map(|l| l.message.as_str())
+            .collect::<Vec<_>>(),
+        ["step 3"]
+    );
+    // Retry: pending again at the retry time; then failed for good.
+    let b = &second[0];
+    assert!(
+        s.finish_job(
+            b.id,
+            b.fence,
+            &JobEnd::Failed {
+                error: "boom".into(),
+                retry_at: Some(t + 1000)
+            },
+            t + 300
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        s.claim_jobs("a", &["count"], t + 999, t + 2000, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s
+        .claim_jobs("a", &["count"], t + 1000, t + 2000, 5)
+        .await
+        .unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (b.id, 2));
+    s.finish_job(
+        b.id,
+        again[0].fence,
+        &JobEnd::Failed {
+            error: "boom again".into(),
+            retry_at: None,
+        },
+        t + 1100,
+    )
+    .await
+    .unwrap();
+    let execution = s.execution(e).await.unwrap().unwrap();
+    assert_eq!(execution.jobs, [2, 0, 0, 1, 1, 0]);
+    assert_eq!(execution.status(), "Error");
+    assert_eq!(execution.finished_at, Some(t + 1100));
+    // Stopping: a pending job at once; a running one through its heartbeat; a running one
+    // whose holder died ends as stopped instead of being taken over.
+    let e2 = s
+        .create_execution(
+            &manual("count"),
+            &[
+                new_job("count", t),
+                new_job("count", t),
+                new_job("count", t),
+            ],
+            t,
+        )
+        .await
+        .unwrap();
+    let run = s
+        .claim_jobs("a", &["count"], t + 2000, t + 3000, 2)
+        .await
+        .unwrap();
+    assert_eq!(run.len(), 2);
+    let pending = s
+        .list_jobs(
+            &JobFilter {
+                states: vec![JobState::Pending],
+                execution_id: Some(e2),
+                ..JobFilter::default()
+            },
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(pending.total, 1);
+    assert_eq!(
+        s.stop_job(pending.items[0].id, t + 2000).await.unwrap(),
+        Some(JobState::Stopped)
+    );
+    assert_eq!(
+        s.stop_job(run[0].id, t + 2000).await.unwrap(),
+        Some(JobState::Running)
+    );
+    assert_eq!(
+        s.heartbeat_job(run[0].id, run[0].fence, t + 2100, t + 3000)
+            .await
+            .unwrap(),
+        Heartbeat::Held { stop: true }
+    );
+    assert!(
+        s.finish_job(run[0].id, run[0].fence, &JobEnd::Stopped, t + 2200)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.stop_jobs_where(Some(e2), None, t + 2300).await.unwrap(),
+        1
+    );
+    assert!(
+        s.claim_jobs("b", &["count"], t + 3001, t + 4000, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.job(run[1].id).await.unwrap().unwrap().state,
+        JobState::Stopped
+    );
+    assert_eq!(s.execution(e2).await.unwrap().unwrap().status(), "Stopped");
+    assert_eq!(s.stop_job(999_999, t).await.unwrap(), None);
+    // Released by a node shutting down: pending at once, the attempt not counted.
+    let e3 = s
+        .create_execution(&manual("count"), &[new_job("count", t)], t)
+        .await
+        .unwrap();
+    let r = s
+        .claim_jobs("a", &["count"], t + 5000, t + 6000, 1)
+        .await
+        .unwrap();
+    assert!(
+        s.finish_job(r[0].id, r[0].fence, &JobEnd::Released, t + 5001)
+            .await
+            .unwrap()
+    );
+    let back = s
+        .claim_jobs("b", &["count"], t + 5002, t + 6000, 1)
+        .await
+        .unwrap();
+    assert_eq!((back[0].execution_id, back[0].attempts), (e3, 1));
+    // Queues: per kind, with the pause flag.
+    s.pause_kind("count", true).await.unwrap();
+    let queues = s.job_queues(&["count", "idle"], t + 5003).await.unwrap();
+    assert_eq!(
+        queues
+            .iter()
+            .map(|q| (q.kind.as_str(), q.pending, q.running, q.paused))
+            .collect::<Vec<_>>(),
+        [
+            ("count", 0, 1, true),
+            ("idle", 0, 0, false),
+            ("other", 0, 1, false)
+        ]
+    );
+}
+
+async fn schedules_fire_once_per_occurrence(s: &MetadataStore) {
+    s.put_schedule("purge", "audit-purge", "{}", "@every 10s", 10_000, 0)
+        .await
+        .unwrap();
+    // The same timing again keeps the next occurrence; a new timing sets it.
+    s.put_schedule(
+        "purge",
+        "audit-purge",
+        "{\"retention_hours\":1}",
+        "@every 10s",
+        99_000,
+        1,
+    )
+    .await
+    .unwrap();
+    let sched = s.schedules().await.unwrap().remove(0);
+    assert_eq!(
+        (sched.next_at, sched.params.as_str()),
+        (10_000, "{\"retention_hours\":1}")
+    );
+    let job = new_job("audit-purge", 10_500);
+    // Two nodes saw the same occurrence: one fires it.
+    let first = s
+        .fire_schedule(&sched, 10_000, 20_000, &job, 10_500)
+        .await
+        .unwrap();
+    let second = s
+        .fire_schedule(&sched, 10_000, 20_000, &job, 10_501)
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    assert_eq!(second, None);
+    let e = s.execution(first.unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        (e.trigger.as_str(), e.schedule.as_deref(), e.jobs[0]),
+        ("schedule", Some("purge"), 1)
+    );
+    // A paused schedule moves on without firing.
+    assert!(s.pause_schedule("purge", true).await.unwrap());
+    let sched = s.schedules().await.unwrap().remove(0);
+    assert_eq!(
+        (sched.next_at, sched.last_at, sched.paused),
+        (20_000, Some(10_000), true)
+    );
+    assert_eq!(
+        s.fire_schedule(&sched, 20_000, 30_000, &job, 20_100)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.schedules().await.unwrap()[0].next_at, 30_000);
+    assert_eq!(
+        s.list_executions(
+            Some("audit-purge"),
+            Page {
+                offset: 0,
+                limit: 10
+            }
+        )
+        .await
+        .unwrap()
+        .total,
+        1
+    );
+    assert!(s.delete_schedule("purge").await.unwrap());
+    assert!(!s.pause_schedule("purge", false).await.unwrap());
 }

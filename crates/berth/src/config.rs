@@ -60,6 +60,60 @@ pub struct Config {
     pub redis: RedisConfig,
     /// The lookup cache of the registry's hot path.
     pub cache: CacheConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+    /// The job system.
+    pub jobs: JobsConfig,
+    /// This node's name in logs and the job service (default: the `HOSTNAME` environment
+    /// variable, else `node`).
+    pub node_name: String,
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// Jobs this node runs at once.
+    pub workers: u32,
+    /// Seconds a node holds a job without a heartbeat: after that, another node takes a job
+    /// over from a node that died.
+    pub lease_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease_secs: 30,
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Record pulls (in batches written every second; a node that dies loses at most the last
+    /// second's). Every other change is recorded always, in its own transaction.
+    pub pulls: bool,
+    /// When a user is deleted, replace their name in earlier entries with
+    /// `deleted-user-<id>` (GDPR's right to be forgotten).
+    pub forget_deleted_users: bool,
+    /// Hours entries are kept; older ones are purged on `purge_schedule` (0: kept forever).
+    pub retention_hours: u64,
+    /// When the purge runs: a cron expression (six fields, seconds first) or `@every <n>m`.
+    pub purge_schedule: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            pulls: true,
+            forget_deleted_users: false,
+            retention_hours: 0,
+            purge_schedule: "0 0 * * * *".into(),
+        }
+    }
 }
 
 /// `[cache]`
@@ -374,6 +428,9 @@ impl Default for Config {
             log: LogConfig::default(),
             registry: RegistryConfig::default(),
             uploads: UploadsConfig::default(),
+            audit: AuditConfig::default(),
+            jobs: JobsConfig::default(),
+            node_name: "node".into(),
             auth: AuthConfig::default(),
             ldap: LdapConfig::default(),
             tls: TlsConfig::default(),
@@ -557,6 +614,33 @@ impl Config {
         if let Some(v) = env("BERTH_AUTH_ENABLED") {
             self.auth.enabled = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         }
+        if let Some(v) = env("HOSTNAME") {
+            self.node_name = v;
+        }
+        if let Some(v) = env("BERTH_NODE_NAME") {
+            self.node_name = v;
+        }
+        if let Some(v) = env("BERTH_JOBS_WORKERS") {
+            match v.parse() {
+                Ok(n) => self.jobs.workers = n,
+                Err(_) => self.jobs.workers = 0,
+            }
+        }
+        if let Some(v) = env("BERTH_JOBS_LEASE_SECS") {
+            self.jobs.lease_secs = v.parse().unwrap_or(0);
+        }
+        if let Some(v) = env("BERTH_AUDIT_RETENTION_HOURS") {
+            self.audit.retention_hours = v.parse().unwrap_or(u64::MAX);
+        }
+        if let Some(v) = env("BERTH_AUDIT_PURGE_SCHEDULE") {
+            self.audit.purge_schedule = v;
+        }
+        if let Some(v) = env("BERTH_AUDIT_PULLS") {
+            self.audit.pulls = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
+        if let Some(v) = env("BERTH_AUDIT_FORGET_DELETED_USERS") {
+            self.audit.forget_deleted_users = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
     }
 
     fn validate(&self, errors: &mut Vec<String>) {
@@ -695,6 +779,21 @@ impl Config {
             if !self.auth.enabled {
                 errors.push("ldap.enabled needs auth.enabled".into());
             }
+        }
+        if self.jobs.workers == 0 || self.jobs.workers > 256 {
+            errors.push("jobs.workers must be 1 to 256".into());
+        }
+        if self.jobs.lease_secs < 3 {
+            errors.push("jobs.lease_secs must be at least 3".into());
+        }
+        if self.audit.retention_hours > 24 * 365 * 100 {
+            errors.push("audit.retention_hours must be at most 876000 (100 years)".into());
+        }
+        if let Err(e) = self.audit.purge_schedule.parse::<berth_jobs::Timing>() {
+            errors.push(format!("audit.purge_schedule: {e}"));
+        }
+        if self.node_name.is_empty() || self.node_name.len() > 128 {
+            errors.push("node_name must be 1 to 128 characters".into());
         }
         if self.uploads.purge_interval_minutes == 0 {
             errors.push("uploads.purge_interval_minutes must be at least 1".into());

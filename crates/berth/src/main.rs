@@ -1,6 +1,7 @@
 //! `berth`: a container image registry in one binary.
 
 mod config;
+mod jobs_cli;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -46,6 +47,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Background jobs: list, show (with the log), stop, run.
+    Jobs {
+        #[command(subcommand)]
+        command: jobs_cli::JobsCommand,
     },
 }
 
@@ -156,6 +162,10 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(&config).await.map(drop),
             Command::Keys { command } => keys(&config, command).await,
             Command::Admin { command } => admin(&config, command).await,
+            Command::Jobs { command } => match migrate(&config).await {
+                Ok(meta) => jobs_cli::run(meta, command).await,
+                Err(e) => Err(e),
+            },
             Command::Config { .. } => Ok(()),
         }
     });
@@ -309,20 +319,10 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     // unique even where host names repeat.
     let node_id = format!(
         "{}-{}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
+        c.node_name,
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
     let blobs = open_blob_store(&c, &meta, &node_id).await?;
-    if c.uploads.purge_after_hours > 0 {
-        tokio::spawn(berth_jobs::run_upload_purge(
-            meta.clone(),
-            blobs.clone(),
-            Duration::from_secs(c.uploads.purge_after_hours * 3600),
-            Duration::from_secs(c.uploads.purge_interval_minutes * 60),
-            node_id.clone(),
-            jobs_stopped.clone(),
-        ));
-    }
     let listener = tokio::net::TcpListener::bind(c.listen_addr())
         .await
         .with_context(|| format!("cannot listen on {} (listen)", c.listen))?;
@@ -342,7 +342,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         _ => None,
     };
     let (auth, not_ready) = if c.auth.enabled {
-        let (auth, problem) = start_auth(&c, &meta, bound, jobs_stopped).await?;
+        let (auth, problem) = start_auth(&c, &meta, bound, jobs_stopped.clone()).await?;
         (Some(auth), problem)
     } else {
         (None, None)
@@ -359,7 +359,28 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         external_url,
         project_creation: c.project_creation(),
     };
+    let registry = Arc::new(berth_registry::Registry::new(
+        meta.clone(),
+        Arc::new(berth_core::SystemClock),
+        berth_registry::AuditSettings {
+            pulls: c.audit.pulls,
+            forget_deleted_users: c.audit.forget_deleted_users,
+        },
+    ));
+    let jobs = start_jobs(&c, &meta, &blobs, &node_id, jobs_stopped.clone()).await?;
+    let pull_log = {
+        let registry = registry.clone();
+        let mut stop = jobs_stopped.clone();
+        tokio::spawn(async move {
+            registry
+                .run_pull_log(async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .await;
+        })
+    };
     let app = Arc::new(berth_api::App {
+        registry: registry.clone(),
         system,
         meta,
         blobs,
@@ -408,8 +429,71 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         .context("server failed")?,
     }
     let _ = stop_jobs.send(true);
+    // The last second's pulls are written before the process ends, and running jobs are
+    // handed back to the queue.
+    let _ = pull_log.await;
+    let _ = jobs.await;
     tracing::info!("berth stopped");
     Ok(())
+}
+
+/// Starts this node's job workers and scheduler, and sets the schedules the configuration
+/// asks for. The returned task ends once `stopped` turns true and running jobs are handed back.
+async fn start_jobs(
+    c: &Config,
+    meta: &berth_meta::MetadataStore,
+    blobs: &Arc<dyn berth_storage::BlobStore>,
+    node_id: &str,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use berth_registry::jobs::{AUDIT_PURGE, UPLOAD_PURGE};
+    let clock: Arc<dyn berth_core::Clock> = Arc::new(berth_core::SystemClock);
+    let scheduler = berth_jobs::Scheduler::new(meta.clone(), clock.clone(), Duration::from_secs(1));
+    let schedules = [
+        (
+            "upload-purge",
+            UPLOAD_PURGE,
+            c.uploads.purge_after_hours > 0,
+            serde_json::json!({"max_age_hours": c.uploads.purge_after_hours}),
+            format!("@every {}m", c.uploads.purge_interval_minutes),
+        ),
+        (
+            "audit-purge",
+            AUDIT_PURGE,
+            c.audit.retention_hours > 0,
+            serde_json::json!({"retention_hours": c.audit.retention_hours}),
+            c.audit.purge_schedule.clone(),
+        ),
+    ];
+    for (name, kind, enabled, params, timing) in schedules {
+        if enabled {
+            scheduler
+                .ensure(name, kind, &params, &timing)
+                .await
+                .with_context(|| format!("cannot set the {name} schedule ({timing})"))?;
+        } else {
+            meta.delete_schedule(name)
+                .await
+                .with_context(|| format!("cannot remove the {name} schedule"))?;
+        }
+    }
+    let runner = Arc::new(berth_jobs::Runner::new(
+        meta.clone(),
+        clock,
+        berth_jobs::standard_jobs(blobs.clone()),
+        berth_jobs::RunnerSettings {
+            node: node_id.to_owned(),
+            host: c.node_name.clone(),
+            workers: c.jobs.workers,
+            lease: Duration::from_secs(c.jobs.lease_secs),
+            ..berth_jobs::RunnerSettings::default()
+        },
+    ));
+    let scheduler_task = tokio::spawn(scheduler.run(stopped.clone()));
+    Ok(tokio::spawn(async move {
+        runner.run(stopped).await;
+        let _ = scheduler_task.await;
+    }))
 }
 
 fn auth_settings(c: &Config) -> berth_auth::AuthSettings {

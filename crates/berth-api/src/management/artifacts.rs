@@ -7,15 +7,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::ProjectOp;
 use berth_core::{Reference, RepositoryName, Tag, media_type};
-use berth_meta::{
-    Artifact, ManifestDelete, Page, Project, ProjectFilter, RepositorySummary, TagCreate,
-};
+use berth_meta::{Artifact, Page, Project, ProjectFilter, RepositorySummary};
+use berth_registry::ArtifactError;
 use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, Paging, Query, created, json_body, project_for, time};
+use super::{Actor, ApiError, ClientAddress, Paging, Query, created, json_body, project_for, time};
 use crate::AppState;
 
 fn repository_json(r: &RepositorySummary, project_id: Option<i64>) -> Value {
@@ -190,6 +189,7 @@ pub async fn repository(
 pub async fn delete_repository(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path((project, repository)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -202,7 +202,13 @@ pub async fn delete_repository(
         ProjectOp::DeleteArtifacts,
     )
     .await?;
-    if !app.meta.delete_repository(&summary.name).await? {
+    let name = stored_name(&summary.name)?;
+    if !app
+        .registry
+        .delete_repository(&actor.initiator(address), &name)
+        .await
+        .map_err(artifact_error)?
+    {
         return Err(ApiError::not_found(format!(
             "repository {} not found",
             summary.name
@@ -304,6 +310,7 @@ pub async fn get_one(
 pub async fn delete(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path((project, repository, reference)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
@@ -319,20 +326,21 @@ pub async fn delete(
         .digest
         .parse()
         .map_err(|e| ApiError::internal("stored digest", &e))?;
-    match app.meta.delete_manifest(&summary.name, &digest).await? {
-        ManifestDelete::Deleted => {
-            tracing::info!(repository = %summary.name, digest = %artifact.digest, "deleted an artifact");
-            Ok(StatusCode::OK.into_response())
-        }
-        ManifestDelete::Unknown => Err(ApiError::not_found(format!(
-            "artifact {} not found",
-            artifact.digest
-        ))),
-        ManifestDelete::ReferencedBy(parent) => Err(ApiError::precondition(format!(
-            "artifact {} is listed by index {parent}; delete the index first",
-            artifact.digest
-        ))),
-    }
+    let name = stored_name(&summary.name)?;
+    app.registry
+        .delete_manifest(&actor.initiator(address), &name, &digest)
+        .await
+        .map_err(|e| match e {
+            ArtifactError::Unknown(_) => {
+                ApiError::not_found(format!("artifact {} not found", artifact.digest))
+            }
+            ArtifactError::ReferencedBy { index, .. } => ApiError::precondition(format!(
+                "artifact {} is listed by index {index}; delete the index first",
+                artifact.digest
+            )),
+            e => artifact_error(e),
+        })?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `GET …/artifacts/{reference}/tags`, paged.
@@ -375,6 +383,7 @@ struct NewTag {
 pub async fn create_tag(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path((project, repository, reference)): Path<(String, String, String)>,
     body: Bytes,
@@ -392,42 +401,45 @@ pub async fn create_tag(
         .name
         .parse()
         .map_err(|e| ApiError::bad_request(format!("invalid tag {:?}: {e}", new.name)))?;
-    match app
-        .meta
-        .create_tag(&summary.name, tag.as_str(), &artifact.digest)
-        .await?
-    {
-        TagCreate::Created => {
-            tracing::info!(repository = %summary.name, %tag, digest = %artifact.digest, "tagged an artifact");
-            // Built from what was found, the repository encoded twice as Harbor's paths are.
-            let below = summary
-                .name
-                .strip_prefix(&format!("{}/", project_row.name))
-                .unwrap_or(&summary.name);
-            Ok(created(&format!(
-                "projects/{}/repositories/{}/artifacts/{}/tags/{tag}",
-                project_row.name,
-                super::encode(&super::encode(below)),
-                artifact.digest
-            )))
-        }
-        TagCreate::Exists(digest) if digest == artifact.digest => Err(ApiError::conflict(format!(
-            "{tag} already tags this artifact"
-        ))),
-        TagCreate::Exists(digest) => Err(ApiError::conflict(format!(
-            "{tag} tags another artifact ({digest}); delete that tag first"
-        ))),
-        TagCreate::UnknownArtifact => Err(ApiError::not_found(format!(
-            "artifact {} not found",
-            artifact.digest
-        ))),
-    }
+    let name = stored_name(&summary.name)?;
+    app.registry
+        .create_tag(
+            &actor.initiator(address),
+            &name,
+            tag.as_str(),
+            &artifact.digest,
+        )
+        .await
+        .map_err(|e| match e {
+            ArtifactError::TagExists { digest, .. } if digest == artifact.digest => {
+                ApiError::conflict(format!("{tag} already tags this artifact"))
+            }
+            ArtifactError::TagExists { digest, .. } => ApiError::conflict(format!(
+                "{tag} tags another artifact ({digest}); delete that tag first"
+            )),
+            ArtifactError::Unknown(_) => {
+                ApiError::not_found(format!("artifact {} not found", artifact.digest))
+            }
+            e => artifact_error(e),
+        })?;
+    // Built from what was found, the repository encoded twice as Harbor's paths are.
+    let below = summary
+        .name
+        .strip_prefix(&format!("{}/", project_row.name))
+        .unwrap_or(&summary.name);
+    Ok(created(&format!(
+        "projects/{}/repositories/{}/artifacts/{}/tags/{tag}",
+        project_row.name,
+        super::encode(&super::encode(below)),
+        artifact.digest
+    )))
 }
 
 /// `DELETE …/artifacts/{reference}/tags/{tag}` (maintainers and up): the tag, not the artifact.
 pub async fn delete_tag(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path((project, repository, reference, tag)): Path<(String, String, String, String)>,
 ) -> Result<Response, ApiError> {
@@ -445,7 +457,35 @@ pub async fn delete_tag(
             artifact.digest
         )));
     }
-    app.meta.delete_tag(&summary.name, &tag).await?;
+    let name = stored_name(&summary.name)?;
+    app.registry
+        .delete_tag(&actor.initiator(address), &name, &tag)
+        .await
+        .map_err(|e| match e {
+            ArtifactError::Unknown(_) => ApiError::not_found(format!(
+                "tag {tag} does not tag artifact {}",
+                artifact.digest
+            )),
+            e => artifact_error(e),
+        })?;
     tracing::info!(repository = %summary.name, %tag, "deleted a tag");
     Ok(StatusCode::OK.into_response())
+}
+
+/// A repository name read back from the database (valid when it was stored).
+fn stored_name(name: &str) -> Result<RepositoryName, ApiError> {
+    name.parse()
+        .map_err(|e| ApiError::internal("stored repository name", &e))
+}
+
+/// The management API's answer to a refused artifact operation not handled by its caller.
+fn artifact_error(e: ArtifactError) -> ApiError {
+    match e {
+        ArtifactError::Meta(e) => e.into(),
+        ArtifactError::Unknown(what) => ApiError::not_found(format!("{what} not found")),
+        ArtifactError::ReferencedBy { .. } | ArtifactError::TagExists { .. } => {
+            ApiError::precondition(e.to_string())
+        }
+        other => ApiError::bad_request(other.to_string()),
+    }
 }

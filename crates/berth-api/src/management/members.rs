@@ -5,11 +5,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::{ProjectOp, Role};
 use berth_meta::{Member, MemberEntity};
+use berth_registry::EventKind;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, Paging, Query, created, id_param, json_body, project_for};
+use super::{
+    Actor, ApiError, ClientAddress, Paging, Query, created, id_param, json_body, project_for,
+};
 use crate::AppState;
 
 fn member_json(m: &Member) -> Value {
@@ -109,6 +112,7 @@ struct MemberGroup {
 pub async fn create(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path(project_ref): Path<String>,
     body: Bytes,
@@ -159,9 +163,17 @@ pub async fn create(
             ));
         }
     };
+    let kind = EventKind::MemberAdded {
+        project: project.name.clone(),
+        member: name.clone(),
+        role: role.to_string(),
+    };
+    let (id, entity) = (project.id, &entity);
     match app
-        .meta
-        .add_member(project.id, &entity, role.as_str())
+        .registry
+        .change(&actor.initiator(address), Some(id), kind, |m| async move {
+            m.add_member(id, entity, role.as_str()).await
+        })
         .await?
     {
         Some(id) => {
@@ -184,6 +196,7 @@ struct RoleChange {
 pub async fn update(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path((project, member_id)): Path<(String, String)>,
     body: Bytes,
@@ -193,8 +206,16 @@ pub async fn update(
     let member = member(&app, project.id, &member_id).await?;
     let change: RoleChange = json_body(&body)?;
     let role = role(change.role_id)?;
-    app.meta
-        .update_member_role(project.id, member.id, role.as_str())
+    let kind = EventKind::MemberUpdated {
+        project: project.name.clone(),
+        member: member.entity_name.clone(),
+        role: role.to_string(),
+    };
+    let (id, member_id) = (project.id, member.id);
+    app.registry
+        .change(&actor.initiator(address), Some(id), kind, |m| async move {
+            m.update_member_role(id, member_id, role.as_str()).await
+        })
         .await?;
     tracing::info!(project = %project.name, member = %member.entity_name, %role, "member role changed");
     Ok(StatusCode::OK.into_response())
@@ -204,13 +225,23 @@ pub async fn update(
 pub async fn delete(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path((project, member_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (project, _) =
         project_for(&app, &actor, &headers, &project, ProjectOp::ManageMembers).await?;
     let member = member(&app, project.id, &member_id).await?;
-    app.meta.delete_member(project.id, member.id).await?;
+    let kind = EventKind::MemberRemoved {
+        project: project.name.clone(),
+        member: member.entity_name.clone(),
+    };
+    let (id, member_id) = (project.id, member.id);
+    app.registry
+        .change(&actor.initiator(address), Some(id), kind, |m| async move {
+            m.delete_member(id, member_id).await
+        })
+        .await?;
     tracing::info!(project = %project.name, member = %member.entity_name, "removed a member");
     Ok(StatusCode::OK.into_response())
 }

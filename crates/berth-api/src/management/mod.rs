@@ -9,7 +9,9 @@
 //! `crates/berth-api/openapi.json`, served at `/api/v2.0/openapi.json`.
 
 mod artifacts;
+mod audit;
 mod error;
+mod jobs;
 mod members;
 mod projects;
 mod robots;
@@ -85,6 +87,44 @@ pub fn router() -> Router<AppState> {
                 .put(members::update)
                 .delete(members::delete),
         )
+        .route("/jobservice/pools", get(jobs::pools))
+        .route("/jobservice/pools/{pool_id}/workers", get(jobs::workers))
+        .route("/jobservice/queues", get(jobs::queues))
+        .route(
+            "/jobservice/queues/{job_type}",
+            axum::routing::put(jobs::queue_action),
+        )
+        .route("/jobservice/jobs", get(jobs::list_jobs))
+        .route(
+            "/jobservice/jobs/{job_id}",
+            get(jobs::get_job).put(jobs::job_action),
+        )
+        .route("/jobservice/jobs/{job_id}/log", get(jobs::job_log))
+        .route("/jobservice/executions", get(jobs::executions))
+        .route(
+            "/jobservice/executions/{execution_id}",
+            get(jobs::execution).put(jobs::execution_action),
+        )
+        .route(
+            "/jobservice/executions/{execution_id}/tasks",
+            get(jobs::tasks),
+        )
+        .route(
+            "/jobservice/executions/{execution_id}/tasks/{task_id}/log",
+            get(jobs::task_log),
+        )
+        .route("/jobservice/schedules", get(jobs::schedules))
+        .route(
+            "/system/purgeaudit",
+            get(jobs::purge_history).post(jobs::purge_now),
+        )
+        .route(
+            "/system/purgeaudit/{purge_id}",
+            get(jobs::purge_get).put(jobs::purge_stop),
+        )
+        .route("/system/purgeaudit/{purge_id}/log", get(jobs::purge_log))
+        .route("/audit-logs", get(audit::list))
+        .route("/projects/{project}/logs", get(audit::project_logs))
         .route("/robots", get(robots::list).post(robots::create))
         .route(
             "/robots/{robot_id}",
@@ -166,7 +206,10 @@ impl FromRequestParts<AppState> for Actor {
         let client = client_address(&parts.extensions, &parts.headers, &app.trusted_proxies);
         match auth.service.authenticate(&user, &password, &client).await? {
             Login::Accepted(principal) => Ok(Self::As(principal)),
-            Login::Rejected => Err(ApiError::unauthorized("invalid username or password")),
+            Login::Rejected => {
+                crate::auth::audit_login(app, &user, None, &client).await;
+                Err(ApiError::unauthorized("invalid username or password"))
+            }
             Login::Throttled(wait) => Err(ApiError::throttled(wait)),
         }
     }
@@ -191,6 +234,17 @@ impl FromRequestParts<AppState> for ClientAddress {
 }
 
 impl Actor {
+    /// The caller as the registry's events name it, calling from `address`.
+    pub fn initiator(&self, ClientAddress(address): ClientAddress) -> berth_registry::Initiator {
+        berth_registry::Initiator {
+            who: match self {
+                Self::Open => berth_registry::Who::Anonymous,
+                Self::As(p) => crate::auth::who_of(p),
+            },
+            address,
+        }
+    }
+
     /// Whether the caller is a system administrator (or authentication is off).
     pub fn is_admin(&self) -> bool {
         matches!(
@@ -279,6 +333,7 @@ fn op_words(op: ProjectOp) -> &'static str {
         ProjectOp::ManageRobots => "manage the robot accounts of",
         ProjectOp::Push => "push to",
         ProjectOp::DeleteArtifacts => "delete content in",
+        ProjectOp::ReadLogs => "read the audit log of",
     }
 }
 

@@ -5,11 +5,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::{Principal, ProjectOp, Standing};
 use berth_meta::{Project, ProjectDelete, ProjectFilter};
+use berth_registry::EventKind;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, Paging, Query, check_name, created, json_body, project_for, time};
+use super::{
+    Actor, ApiError, ClientAddress, Paging, Query, check_name, created, json_body, project_for,
+    time,
+};
 use crate::AppState;
 
 /// A project as the API shows it to a caller with `standing`.
@@ -153,6 +157,7 @@ fn public_flag(public: Option<bool>, metadata: Option<Metadata>) -> Result<Optio
 pub async fn create(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     actor.require_login()?;
@@ -172,9 +177,15 @@ pub async fn create(
         Principal::User { id, .. } if id > 0 => Some(id),
         _ => None,
     };
+    let kind = EventKind::ProjectCreated {
+        name: new.project_name.clone(),
+    };
+    let name = new.project_name.as_str();
     match app
-        .meta
-        .create_project(&new.project_name, public, owner)
+        .registry
+        .change(&actor.initiator(address), None, kind, |m| async move {
+            m.create_project(name, public, owner).await
+        })
         .await?
     {
         Some(id) => {
@@ -212,6 +223,7 @@ struct ProjectChange {
 pub async fn update(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path(project): Path<String>,
     body: Bytes,
@@ -219,7 +231,15 @@ pub async fn update(
     let (project, _) = project_for(&app, &actor, &headers, &project, ProjectOp::Update).await?;
     let change: ProjectChange = json_body(&body)?;
     if let Some(public) = public_flag(change.public, change.metadata)? {
-        app.meta.set_project_public(project.id, public).await?;
+        let kind = EventKind::ProjectUpdated {
+            name: project.name.clone(),
+        };
+        let id = project.id;
+        app.registry
+            .change(&actor.initiator(address), Some(id), kind, |m| async move {
+                m.set_project_public(id, public).await
+            })
+            .await?;
         tracing::info!(project = %project.name, public, "project visibility changed");
     }
     Ok(StatusCode::OK.into_response())
@@ -229,11 +249,23 @@ pub async fn update(
 pub async fn delete(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     headers: HeaderMap,
     Path(project): Path<String>,
 ) -> Result<Response, ApiError> {
     let (project, _) = project_for(&app, &actor, &headers, &project, ProjectOp::Delete).await?;
-    match app.meta.delete_project(project.id).await? {
+    let initiator = actor.initiator(address);
+    let kind = EventKind::ProjectDeleted {
+        name: project.name.clone(),
+    };
+    let id = project.id;
+    match app
+        .registry
+        .change(&initiator, Some(id), kind.clone(), |m| async move {
+            m.delete_project(id).await
+        })
+        .await?
+    {
         ProjectDelete::Deleted => {
             tracing::info!(project = %project.name, "deleted a project");
             Ok(StatusCode::OK.into_response())
@@ -242,9 +274,15 @@ pub async fn delete(
             "project {} not found",
             project.name
         ))),
-        ProjectDelete::NotEmpty(n) => Err(ApiError::precondition(format!(
-            "project {} still has {n} repositories; delete them first",
-            project.name
-        ))),
+        ProjectDelete::NotEmpty(n) => {
+            let why = format!(
+                "project {} still has {n} repositories; delete them first",
+                project.name
+            );
+            app.registry
+                .refused(&initiator, Some(id), kind, why.clone())
+                .await?;
+            Err(ApiError::precondition(why))
+        }
     }
 }

@@ -10,13 +10,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::{ProjectOp, ROBOT_PREFIX};
 use berth_meta::{NewRobot, Project, Robot, RobotGrant, RobotUpdate, RobotWrite};
+use berth_registry::EventKind;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Actor, ApiError, Paging, ProjectRef, Query, check_name, created, id_param, json_body,
-    project_by_ref, time,
+    Actor, ApiError, ClientAddress, Paging, ProjectRef, Query, check_name, created, id_param,
+    json_body, project_by_ref, time,
 };
 use crate::AppState;
 
@@ -339,6 +340,7 @@ fn gone(project_id: i64) -> ApiError {
 pub async fn create(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     actor.require_login()?;
@@ -368,18 +370,28 @@ pub async fn create(
     let (duration_days, expires_at) = expiry(new.duration)?;
     let secret = berth_auth::password::generate_secret();
     let hash = hash_secret(secret.clone()).await?;
+    let robot = NewRobot {
+        name: &full_name,
+        secret_hash: &hash,
+        grants: &grants,
+        description: &new.description,
+        project_id,
+        duration_days,
+        expires_at,
+        disabled: new.disable,
+    };
+    let kind = EventKind::RobotCreated {
+        name: full_name.clone(),
+    };
+    let robot = &robot;
     let id = match app
-        .meta
-        .create_robot(&NewRobot {
-            name: &full_name,
-            secret_hash: &hash,
-            grants: &grants,
-            description: &new.description,
+        .registry
+        .change(
+            &actor.initiator(address),
             project_id,
-            duration_days,
-            expires_at,
-            disabled: new.disable,
-        })
+            kind,
+            |m| async move { m.create_robot(robot).await },
+        )
         .await?
     {
         RobotWrite::Done(id) => id,
@@ -443,6 +455,7 @@ struct RobotChange {
 pub async fn update(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -477,17 +490,25 @@ pub async fn update(
         Some(d) => expiry(Some(d))?,
         None => (robot.duration_days, robot.expires_at),
     };
+    let update = RobotUpdate {
+        description: change.description.as_deref().unwrap_or(&robot.description),
+        grants: &grants,
+        duration_days,
+        expires_at,
+        disabled: change.disable.unwrap_or(robot.disabled),
+    };
+    let kind = EventKind::RobotUpdated {
+        name: robot.name.clone(),
+        what: "settings".into(),
+    };
+    let (id, update) = (robot.id, &update);
     let outcome = app
-        .meta
-        .update_robot(
-            robot.id,
-            &RobotUpdate {
-                description: change.description.as_deref().unwrap_or(&robot.description),
-                grants: &grants,
-                duration_days,
-                expires_at,
-                disabled: change.disable.unwrap_or(robot.disabled),
-            },
+        .registry
+        .change(
+            &actor.initiator(address),
+            robot.project_id,
+            kind,
+            |m| async move { m.update_robot(id, update).await },
         )
         .await?;
     match outcome {
@@ -515,6 +536,7 @@ struct SecretChange {
 pub async fn refresh(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -532,7 +554,19 @@ pub async fn refresh(
         None => berth_auth::password::generate_secret(),
     };
     let hash = hash_secret(secret.clone()).await?;
-    app.meta.set_robot_secret(robot.id, &hash).await?;
+    let kind = EventKind::RobotUpdated {
+        name: robot.name.clone(),
+        what: "secret".into(),
+    };
+    let id = robot.id;
+    app.registry
+        .change(
+            &actor.initiator(address),
+            robot.project_id,
+            kind,
+            |m| async move { m.set_robot_secret(id, &hash).await },
+        )
+        .await?;
     tracing::info!(robot = %robot.name, "refreshed a robot secret");
     Ok(axum::Json(json!({"secret": secret})).into_response())
 }
@@ -541,10 +575,22 @@ pub async fn refresh(
 pub async fn delete(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let robot = robot(&app, &actor, &id, ProjectOp::ManageRobots).await?;
-    app.meta.delete_robot(robot.id).await?;
+    let kind = EventKind::RobotDeleted {
+        name: robot.name.clone(),
+    };
+    let id = robot.id;
+    app.registry
+        .change(
+            &actor.initiator(address),
+            robot.project_id,
+            kind,
+            |m| async move { m.delete_robot(id).await },
+        )
+        .await?;
     tracing::info!(robot = %robot.name, "deleted a robot account");
     Ok(StatusCode::OK.into_response())
 }

@@ -118,7 +118,10 @@ async fn login_response(app: &AppState, parts: &Parts, body: &[u8]) -> Result<Re
     let client = client_address(&parts.extensions, &parts.headers, &app.trusted_proxies);
     let principal = match auth.service.authenticate(&user, &password, &client).await? {
         Login::Accepted(p) => p,
-        Login::Rejected => return Err(ApiError::unauthorized("invalid username or password")),
+        Login::Rejected => {
+            crate::auth::audit_login(app, &user, None, &client).await;
+            return Err(ApiError::unauthorized("invalid username or password"));
+        }
         Login::Throttled(wait) => return Err(ApiError::throttled(wait)),
     };
     let Some((session, csrf)) = auth.service.open_session(&principal).await? else {
@@ -126,6 +129,7 @@ async fn login_response(app: &AppState, parts: &Parts, body: &[u8]) -> Result<Re
             "robot accounts cannot open sessions: use their credentials with Basic authentication",
         ));
     };
+    crate::auth::audit_login(app, &user, Some(&principal), &client).await;
     tracing::info!(user = %principal.name(), "session opened");
     let mut headers = HeaderMap::new();
     headers.append(
@@ -144,8 +148,22 @@ async fn login_response(app: &AppState, parts: &Parts, body: &[u8]) -> Result<Re
 }
 
 /// `GET` or `POST /c/log_out`: ends the session (if any) everywhere and clears the cookies.
-pub async fn log_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn log_out(
+    State(app): State<AppState>,
+    super::ClientAddress(client): super::ClientAddress,
+    headers: HeaderMap,
+) -> Response {
     if let (Some(auth), Some(id)) = (&app.auth, cookie(&headers, SESSION_COOKIE)) {
+        if let Ok(Some((principal, _))) = auth.service.session(id).await {
+            let initiator = berth_registry::Initiator {
+                who: crate::auth::who_of(&principal),
+                address: client,
+            };
+            let logout = berth_registry::EventKind::Logout;
+            if let Err(error) = app.registry.record(&initiator, None, logout).await {
+                tracing::warn!(%error, "could not record a logout in the audit log");
+            }
+        }
         auth.service.close_session(id).await;
     }
     let mut out = HeaderMap::new();

@@ -5,6 +5,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::response::{IntoResponse, Response};
 use berth_auth::{PasswordChange, Principal, ROBOT_PREFIX};
 use berth_meta::{User, UserProfile};
+use berth_registry::EventKind;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -182,6 +183,7 @@ async fn hash(password: String) -> Result<String, ApiError> {
 pub async fn create(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     actor.require_admin()?;
@@ -193,9 +195,16 @@ pub async fn create(
         realname: new.realname,
         comment: new.comment,
     };
+    let kind = EventKind::UserCreated {
+        name: new.username.clone(),
+    };
+    let (name, hash, profile) = (new.username.as_str(), hash.as_str(), &profile);
     match app
-        .meta
-        .create_user_with_profile(&new.username, Some(&hash), false, &profile)
+        .registry
+        .change(&actor.initiator(address), None, kind, |m| async move {
+            m.create_user_with_profile(name, Some(hash), false, profile)
+                .await
+        })
         .await?
     {
         Some(id) => {
@@ -224,17 +233,26 @@ struct Profile {
 pub async fn update(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user = visible_user(&app, &actor, &id).await?;
     let change: Profile = json_body(&body)?;
     let profile = UserProfile {
-        email: change.email.or(user.email),
-        realname: change.realname.or(user.realname),
-        comment: change.comment.or(user.comment),
+        email: change.email.or_else(|| user.email.clone()),
+        realname: change.realname.or_else(|| user.realname.clone()),
+        comment: change.comment.or_else(|| user.comment.clone()),
     };
-    app.meta.set_user_profile(user.id, &profile).await?;
+    let id = user.id;
+    change_user(
+        &app,
+        actor.initiator(address),
+        &user,
+        "profile",
+        |m| async move { m.set_user_profile(id, &profile).await },
+    )
+    .await?;
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
@@ -250,12 +268,14 @@ struct PasswordChangeJson {
 pub async fn password(
     State(app): State<AppState>,
     actor: Actor,
-    ClientAddress(client): ClientAddress,
+    address: ClientAddress,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user = visible_user(&app, &actor, &id).await?;
     let change: PasswordChangeJson = json_body(&body)?;
+    let initiator = actor.initiator(address);
+    let client = initiator.address.clone();
     if user.password_hash.is_none() {
         return Err(ApiError::bad_request(format!(
             "{} is a directory (LDAP) user: change the password in the directory",
@@ -276,6 +296,13 @@ pub async fn password(
         {
             PasswordChange::Confirmed => {}
             PasswordChange::WrongPassword => {
+                let kind = EventKind::UserUpdated {
+                    name: user.username.clone(),
+                    what: "password".into(),
+                };
+                app.registry
+                    .refused(&initiator, None, kind, "old_password is wrong")
+                    .await?;
                 return Err(ApiError::forbidden("old_password is wrong"));
             }
             PasswordChange::Unchanged => {
@@ -287,7 +314,11 @@ pub async fn password(
         }
     }
     let hash = hash(change.new_password).await?;
-    app.meta.set_password(user.id, &hash).await?;
+    let id = user.id;
+    change_user(&app, initiator, &user, "password", |m| async move {
+        m.set_password(id, &hash).await
+    })
+    .await?;
     tracing::info!(user = %user.username, "password changed");
     Ok(axum::http::StatusCode::OK.into_response())
 }
@@ -304,12 +335,22 @@ fn flag(body: &[u8], key: &str) -> Result<bool, ApiError> {
 pub async fn sysadmin(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user = other_user(&app, &actor, &id, "change the administrator flag of").await?;
     let value = flag(&body, "sysadmin_flag")?;
-    app.meta.set_sysadmin(user.id, value).await?;
+    let id = user.id;
+    let what = format!("sysadmin {value}");
+    change_user(
+        &app,
+        actor.initiator(address),
+        &user,
+        &what,
+        |m| async move { m.set_sysadmin(id, value).await },
+    )
+    .await?;
     tracing::info!(user = %user.username, sysadmin = value, "administrator flag changed");
     Ok(axum::http::StatusCode::OK.into_response())
 }
@@ -320,12 +361,22 @@ pub async fn sysadmin(
 pub async fn disabled(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user = other_user(&app, &actor, &id, "disable").await?;
     let value = flag(&body, "disabled")?;
-    app.meta.set_user_disabled(user.id, value).await?;
+    let id = user.id;
+    let what = format!("disabled {value}");
+    change_user(
+        &app,
+        actor.initiator(address),
+        &user,
+        &what,
+        |m| async move { m.set_user_disabled(id, value).await },
+    )
+    .await?;
     tracing::info!(user = %user.username, disabled = value, "user disabled flag changed");
     Ok(axum::http::StatusCode::OK.into_response())
 }
@@ -334,10 +385,32 @@ pub async fn disabled(
 pub async fn delete(
     State(app): State<AppState>,
     actor: Actor,
+    address: ClientAddress,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let user = other_user(&app, &actor, &id, "delete").await?;
-    app.meta.delete_user(user.id).await?;
+    app.registry
+        .delete_user(&actor.initiator(address), user.id, &user.username)
+        .await?;
     tracing::info!(user = %user.username, "deleted a user");
     Ok(axum::http::StatusCode::OK.into_response())
+}
+
+/// Changes a user through `write`, recorded as an update of `what`.
+async fn change_user<F, Fut>(
+    app: &crate::App,
+    initiator: berth_registry::Initiator,
+    user: &User,
+    what: &str,
+    write: F,
+) -> Result<bool, ApiError>
+where
+    F: FnOnce(berth_meta::MetadataStore) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, berth_meta::MetaError>>,
+{
+    let kind = EventKind::UserUpdated {
+        name: user.username.clone(),
+        what: what.to_owned(),
+    };
+    Ok(app.registry.change(&initiator, None, kind, write).await?)
 }

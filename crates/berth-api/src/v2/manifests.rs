@@ -5,9 +5,9 @@ use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::manifest::{self, ManifestError};
-use berth_core::{Digest, DigestAlgorithm, DigestHasher, ErrorCode, Reference, RepositoryName};
-use berth_meta::{ManifestDelete, ManifestPut, NewManifest};
+use berth_core::manifest::ManifestError;
+use berth_core::{ErrorCode, Reference, RepositoryName};
+use berth_registry::{ArtifactError, Initiator};
 use serde_json::json;
 
 use super::{empty, header_value};
@@ -65,6 +65,7 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
 
 pub(super) async fn get(
     app: &App,
+    initiator: &Initiator,
     name: &RepositoryName,
     reference: &str,
     req: &Parts,
@@ -92,24 +93,20 @@ pub(super) async fn get(
     if req.method == Method::HEAD {
         return Ok((StatusCode::OK, headers).into_response());
     }
+    app.registry
+        .pulled(initiator, name.as_str(), &reference.to_string());
     Ok((StatusCode::OK, headers, Body::from(m.content)).into_response())
 }
 
 pub(super) async fn put(
     app: &App,
+    initiator: &Initiator,
     name: &RepositoryName,
     reference: &str,
     req: Request,
 ) -> Result<Response, RegistryError> {
     let reference = parse_write_reference(reference)?;
     let limit = app.limits.max_manifest_bytes;
-    let too_large = || {
-        RegistryError::new(
-            ErrorCode::SizeInvalid,
-            format!("manifest is larger than the {limit}-byte limit"),
-        )
-        .status(StatusCode::PAYLOAD_TOO_LARGE)
-    };
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -119,132 +116,101 @@ pub(super) async fn put(
     let body = crate::body::read_limited(&parts.headers, body, limit)
         .await
         .map_err(|e| match e {
-            crate::body::BodyError::TooLarge => too_large(),
+            crate::body::BodyError::TooLarge => RegistryError::new(
+                ErrorCode::SizeInvalid,
+                format!("manifest is larger than the {limit}-byte limit"),
+            )
+            .status(StatusCode::PAYLOAD_TOO_LARGE),
             crate::body::BodyError::Read(e) => RegistryError::new(
                 ErrorCode::ManifestInvalid,
                 format!("could not read the manifest: {e}"),
             ),
         })?;
-    let parsed = manifest::parse(content_type.as_deref(), &body).map_err(|e| {
-        let detail = match &e {
-            ManifestError::MediaTypeMismatch { header, body } => {
-                json!({"contentType": header, "mediaType": body})
-            }
-            _ => serde_json::Value::Null,
-        };
-        RegistryError::new(ErrorCode::ManifestInvalid, e.to_string()).detail(detail)
-    })?;
-    let digest = match &reference {
-        Reference::Digest(expected) => {
-            let actual = DigestHasher::digest_of(expected.algorithm(), &body);
-            if &actual != expected {
-                return Err(RegistryError::new(
-                    ErrorCode::DigestInvalid,
-                    format!("the manifest's digest is {actual}, not {expected}"),
-                )
-                .detail(json!({"expected": expected, "actual": actual})));
-            }
-            actual
-        }
-        Reference::Tag(_) => DigestHasher::digest_of(DigestAlgorithm::Sha256, &body),
-    };
-    let annotations = parsed
-        .annotations
-        .as_ref()
-        .map(|a| serde_json::Value::Object(a.clone()).to_string());
-    let new = NewManifest {
-        digest: &digest,
-        media_type: &parsed.media_type,
-        artifact_type: parsed.artifact_type.as_deref(),
-        subject: parsed.subject.as_ref().map(|s| &s.digest),
-        annotations,
-        content: &body,
-        blobs: parsed
-            .blobs
-            .iter()
-            .filter(|d| !d.external)
-            .map(|d| (&d.digest, d.size))
-            .collect(),
-        manifests: parsed
-            .manifests
-            .iter()
-            .map(|d| (&d.digest, d.size))
-            .collect(),
-        tag: match &reference {
-            Reference::Tag(t) => Some(t.as_str()),
-            Reference::Digest(_) => None,
-        },
-    };
-    match app.meta.put_manifest(name.as_str(), &new).await? {
-        ManifestPut::Stored => {}
-        ManifestPut::MissingReference(missing) => {
-            return Err(RegistryError::new(
-                ErrorCode::ManifestBlobUnknown,
-                format!("the manifest references {missing}, which is not in repository {name}: push it first"),
-            )
-            .detail(json!({ "digest": missing })));
-        }
-        ManifestPut::SizeMismatch {
-            digest: d,
-            declared,
-            actual,
-        } => {
-            return Err(RegistryError::new(
-                ErrorCode::ManifestInvalid,
-                format!("the manifest gives {d} a size of {declared} bytes, but it has {actual}"),
-            )
-            .detail(json!({"digest": d, "declared": declared, "actual": actual})));
-        }
-    }
-    tracing::info!(repository = %name, %digest, reference = %reference, "manifest stored");
+    let pushed = app
+        .registry
+        .put_manifest(initiator, name, &reference, content_type.as_deref(), &body)
+        .await
+        .map_err(|e| artifact_error(name, e))?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::LOCATION,
-        header_value(&format!("/v2/{name}/manifests/{digest}")),
+        header_value(&format!("/v2/{name}/manifests/{}", pushed.digest)),
     );
-    headers.insert("docker-content-digest", header_value(digest.as_str()));
-    if let Some(subject) = &parsed.subject {
-        headers.insert("oci-subject", header_value(subject.digest.as_str()));
+    headers.insert(
+        "docker-content-digest",
+        header_value(pushed.digest.as_str()),
+    );
+    if let Some(subject) = &pushed.subject {
+        headers.insert("oci-subject", header_value(subject.as_str()));
     }
     Ok(empty(StatusCode::CREATED, headers))
 }
 
+/// The OCI error for a refused artifact operation.
+fn artifact_error(name: &RepositoryName, e: ArtifactError) -> RegistryError {
+    let message = e.to_string();
+    match e {
+        ArtifactError::Invalid(e) => {
+            let detail = match &e {
+                ManifestError::MediaTypeMismatch { header, body } => {
+                    json!({"contentType": header, "mediaType": body})
+                }
+                _ => serde_json::Value::Null,
+            };
+            RegistryError::new(ErrorCode::ManifestInvalid, message).detail(detail)
+        }
+        ArtifactError::DigestMismatch { expected, actual } => {
+            RegistryError::new(ErrorCode::DigestInvalid, message)
+                .detail(json!({"expected": expected, "actual": actual}))
+        }
+        ArtifactError::MissingReference(digest) => RegistryError::new(
+            ErrorCode::ManifestBlobUnknown,
+            format!(
+                "the manifest references {digest}, which is not in repository {name}: push it first"
+            ),
+        )
+        .detail(json!({ "digest": digest })),
+        ArtifactError::SizeMismatch {
+            digest,
+            declared,
+            actual,
+        } => RegistryError::new(ErrorCode::ManifestInvalid, message)
+            .detail(json!({"digest": digest, "declared": declared, "actual": actual})),
+        ArtifactError::Unknown(what) => manifest_unknown(name, &what),
+        ArtifactError::ReferencedBy { digest, index } => RegistryError::new(
+            ErrorCode::Unsupported,
+            format!(
+                "manifest {digest} is listed by index {index} in {name}; delete the index first"
+            ),
+        ),
+        ArtifactError::TagExists { .. } => RegistryError::new(ErrorCode::TagInvalid, message),
+        ArtifactError::Meta(e) => e.into(),
+    }
+}
+
 pub(super) async fn delete(
     app: &App,
+    initiator: &Initiator,
     name: &RepositoryName,
     reference: &str,
 ) -> Result<Response, RegistryError> {
     let reference = parse_write_reference(reference)?;
     match &reference {
-        Reference::Tag(tag) => {
-            if app.meta.delete_tag(name.as_str(), tag.as_str()).await? {
-                Ok(empty(StatusCode::ACCEPTED, HeaderMap::new()))
-            } else {
-                Err(manifest_unknown(name, tag.as_str()))
-            }
-        }
-        Reference::Digest(digest) => delete_by_digest(app, name, digest).await,
+        Reference::Tag(tag) => app
+            .registry
+            .delete_tag(initiator, name, tag.as_str())
+            .await
+            .map_err(|e| match e {
+                ArtifactError::Unknown(_) => manifest_unknown(name, tag.as_str()),
+                e => artifact_error(name, e),
+            })?,
+        Reference::Digest(digest) => app
+            .registry
+            .delete_manifest(initiator, name, digest)
+            .await
+            .map_err(|e| artifact_error(name, e))?,
     }
-}
-
-async fn delete_by_digest(
-    app: &App,
-    name: &RepositoryName,
-    digest: &Digest,
-) -> Result<Response, RegistryError> {
-    match app.meta.delete_manifest(name.as_str(), digest).await? {
-        ManifestDelete::Deleted => {
-            tracing::info!(repository = %name, %digest, "manifest deleted");
-            Ok(empty(StatusCode::ACCEPTED, HeaderMap::new()))
-        }
-        ManifestDelete::Unknown => Err(manifest_unknown(name, digest.as_str())),
-        ManifestDelete::ReferencedBy(index) => Err(RegistryError::new(
-            ErrorCode::Unsupported,
-            format!(
-                "manifest {digest} is listed by index {index} in {name}; delete the index first"
-            ),
-        )),
-    }
+    Ok(empty(StatusCode::ACCEPTED, HeaderMap::new()))
 }
 
 #[cfg(test)]

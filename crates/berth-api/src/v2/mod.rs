@@ -195,13 +195,16 @@ async fn dispatch(
             listing::referrers(&app, name, &parse_digest(digest)?, &head(req)).await
         }
         (Endpoint::Manifest { name, reference }, &Method::GET | &Method::HEAD) => {
-            manifests::get(&app, name, reference, &head(req)).await
+            let initiator = initiator(&app, &caller, &req);
+            manifests::get(&app, &initiator, name, reference, &head(req)).await
         }
         (Endpoint::Manifest { name, reference }, &Method::PUT) => {
-            manifests::put(&app, name, reference, req).await
+            let initiator = initiator(&app, &caller, &req);
+            manifests::put(&app, &initiator, name, reference, req).await
         }
         (Endpoint::Manifest { name, reference }, &Method::DELETE) => {
-            manifests::delete(&app, name, reference).await
+            let initiator = initiator(&app, &caller, &req);
+            manifests::delete(&app, &initiator, name, reference).await
         }
         (Endpoint::Blob { name, digest }, &Method::GET | &Method::HEAD) => {
             blobs::get(&app, name, &parse_digest(digest)?, &head(req)).await
@@ -219,6 +222,14 @@ async fn dispatch(
         (Endpoint::Upload { name, id }, &Method::PUT) => uploads::finish(&app, name, id, req).await,
         (Endpoint::Upload { name, id }, &Method::DELETE) => uploads::cancel(&app, name, id).await,
         _ => Err(method_not_allowed(&endpoint, &method)),
+    }
+}
+
+/// Who is calling, and from where, for the registry's events.
+fn initiator(app: &crate::App, caller: &Caller, req: &Request) -> berth_registry::Initiator {
+    berth_registry::Initiator {
+        who: caller.who(),
+        address: crate::auth::client_address(req.extensions(), req.headers(), &app.trusted_proxies),
     }
 }
 
