@@ -10,6 +10,7 @@ mod body;
 mod error;
 mod health;
 pub mod management;
+pub mod metrics;
 pub mod v2;
 
 use std::sync::Arc;
@@ -44,6 +45,18 @@ pub struct App {
     /// Why this node must not receive traffic, if it must not (e.g. key material that
     /// disagrees with the cluster's). `/readyz` reports it.
     pub not_ready: Option<String>,
+    /// Request metrics; `None`: none kept, `/metrics` answers 404.
+    pub metrics: Option<metrics::Metrics>,
+    /// Serve `/metrics` on this router (the main listener); otherwise [`metrics_router`]
+    /// serves it on a listener of its own.
+    pub metrics_on_main_listener: bool,
+}
+
+/// `/metrics` alone, for a listener of its own (`metrics.listen`).
+pub fn metrics_router(app: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::serve))
+        .with_state(app)
 }
 
 /// What the management API reports about this registry, and its policies.
@@ -99,7 +112,11 @@ pub fn router(app: AppState) -> Router {
                 tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
             },
         );
-    Router::new()
+    let mut routes = Router::new();
+    if app.metrics_on_main_listener {
+        routes = routes.route("/metrics", get(metrics::serve));
+    }
+    routes
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/service/token", get(auth::token).post(auth::token_post))
@@ -113,6 +130,10 @@ pub fn router(app: AppState) -> Router {
         .route("/v2", axum::routing::any(v2::handle))
         .route("/v2/", axum::routing::any(v2::handle))
         .route("/v2/{*rest}", axum::routing::any(v2::handle))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::track,
+        ))
         .with_state(app)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)

@@ -93,6 +93,9 @@ pub(crate) struct LookupCache {
     started: Instant,
     /// Fills in progress on this node, by repository and field (see [`LookupCache::gate`]).
     gates: Mutex<HashMap<GateKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Lookups answered from the cache, and not, on this node.
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// A repository and one of its fields.
@@ -142,7 +145,28 @@ impl LookupCache {
             last_warning: AtomicU64::new(0),
             started: Instant::now(),
             gates: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
+    }
+
+    /// Lookups answered from the cache, and not, since this node started.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Reads `field` of `repository`'s entries, counting hits and misses.
+    pub(crate) async fn read(&self, repository: &str, field: &str) -> Lookup {
+        let found = self.lookup(repository, field).await;
+        let counter = match found {
+            Lookup::Hit(_) => &self.hits,
+            Lookup::Miss(_) => &self.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// Waits until no other fill of `field` of `repository` is running on this node, and
@@ -223,8 +247,7 @@ impl LookupCache {
         }
     }
 
-    /// Reads `field` of `repository`'s entries.
-    pub(crate) async fn read(&self, repository: &str, field: &str) -> Lookup {
+    async fn lookup(&self, repository: &str, field: &str) -> Lookup {
         match &self.place {
             Place::Nowhere => Lookup::Miss(Ticket::None),
             Place::Process(local) => {

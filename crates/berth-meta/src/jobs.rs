@@ -975,6 +975,29 @@ impl MetadataStore {
         Ok(queues.into_values().collect())
     }
 
+    /// Jobs that ended, by kind and state, with their total run time (ms, from first start to
+    /// end): the job system's history, cluster-wide.
+    pub async fn job_totals(&self) -> Result<Vec<(String, JobState, u64, u64)>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT kind, state, COUNT(*), \
+             CAST(COALESCE(SUM(finished_at - started_at), 0) AS SIGNED) \
+             FROM jobs WHERE state IN ('succeeded', 'failed', 'stopped') GROUP BY kind, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state = text(r, 1)?.unwrap_or_default();
+                Ok((
+                    text(r, 0)?.unwrap_or_default(),
+                    JobState::parse(&state).unwrap_or(JobState::Failed),
+                    count(r, 2)?,
+                    count(r, 3)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Records that `node` runs `workers` workers (a heartbeat; the first one registers it).
     pub async fn job_node_heartbeat(
         &self,

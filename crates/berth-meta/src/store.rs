@@ -459,6 +459,24 @@ impl MetadataStore {
         Ok(n)
     }
 
+    /// Lookups the cache answered, and missed, on this node since it started.
+    pub fn lookup_stats(&self) -> (u64, u64) {
+        self.lookups.stats()
+    }
+
+    /// Connections open in the pool, and how many of them are idle.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// Upload sessions in progress (rows in `uploads`).
+    pub async fn count_uploads(&self) -> Result<u64, MetaError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(to_u64(n))
+    }
+
     /// Checks that the database answers (readiness).
     pub async fn ping(&self) -> Result<(), MetaError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -64,9 +64,30 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The job system.
     pub jobs: JobsConfig,
+    /// Prometheus metrics.
+    pub metrics: MetricsConfig,
     /// This node's name in logs and the job service (default: the `HOSTNAME` environment
     /// variable, else `node`).
     pub node_name: String,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// Keep request metrics and serve `GET /metrics`.
+    pub enabled: bool,
+    /// Serve `/metrics` on this address (`IP:PORT`) instead of the main listener.
+    pub listen: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
 }
 
 /// `[jobs]`
@@ -430,6 +451,7 @@ impl Default for Config {
             uploads: UploadsConfig::default(),
             audit: AuditConfig::default(),
             jobs: JobsConfig::default(),
+            metrics: MetricsConfig::default(),
             node_name: "node".into(),
             auth: AuthConfig::default(),
             ldap: LdapConfig::default(),
@@ -635,6 +657,12 @@ impl Config {
         if let Some(v) = env("BERTH_AUDIT_PURGE_SCHEDULE") {
             self.audit.purge_schedule = v;
         }
+        if let Some(v) = env("BERTH_METRICS_LISTEN") {
+            self.metrics.listen = Some(v);
+        }
+        if let Some(v) = env("BERTH_METRICS_ENABLED") {
+            self.metrics.enabled = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
         if let Some(v) = env("BERTH_AUDIT_PULLS") {
             self.audit.pulls = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         }
@@ -779,6 +807,13 @@ impl Config {
             if !self.auth.enabled {
                 errors.push("ldap.enabled needs auth.enabled".into());
             }
+        }
+        if let Some(l) = &self.metrics.listen
+            && l.parse::<SocketAddr>().is_err()
+        {
+            errors.push(format!(
+                "metrics.listen = {l:?}: expected IP:PORT, e.g. 127.0.0.1:9090"
+            ));
         }
         if self.jobs.workers == 0 || self.jobs.workers > 256 {
             errors.push("jobs.workers must be 1 to 256".into());

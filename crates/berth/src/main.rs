@@ -379,7 +379,17 @@ async fn serve(c: Config) -> anyhow::Result<()> {
                 .await;
         })
     };
+    let metrics_listener = match (&c.metrics.listen, c.metrics.enabled) {
+        (Some(addr), true) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?,
+        ),
+        _ => None,
+    };
     let app = Arc::new(berth_api::App {
+        metrics: c.metrics.enabled.then(berth_api::metrics::Metrics::default),
+        metrics_on_main_listener: c.metrics.enabled && metrics_listener.is_none(),
         registry: registry.clone(),
         system,
         meta,
@@ -397,6 +407,15 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         tls = c.tls.enabled(),
         "berth is serving"
     );
+    if let Some(listener) = metrics_listener {
+        let router = berth_api::metrics_router(app.clone());
+        tracing::info!(listen = %listener.local_addr()?, "metrics served");
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                tracing::warn!(%error, "the metrics listener failed");
+            }
+        });
+    }
     let service =
         berth_api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
     match tls {
