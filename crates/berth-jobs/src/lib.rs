@@ -12,6 +12,7 @@
 //! occurrence across all nodes.
 
 mod context;
+mod forward;
 mod kinds;
 mod runner;
 mod schedule;
@@ -20,6 +21,7 @@ mod uploads;
 use async_trait::async_trait;
 
 pub use context::{JobContext, JobFailure};
+pub use forward::{FORWARD, GAP_WAIT, SyslogForwarder};
 pub use kinds::{AuditPurge, Count, UploadPurge, standard_jobs};
 pub use runner::{Runner, RunnerSettings};
 pub use schedule::{ScheduleError, Scheduler, Timing, TimingError};

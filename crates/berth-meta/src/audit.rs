@@ -337,6 +337,47 @@ impl MetadataStore {
         Ok(actor + subject)
     }
 
+    /// Where forwarding to `name` stands: the last entry id delivered. The first call starts
+    /// it at the newest entry (forwarding covers what happens once it is turned on).
+    pub async fn audit_cursor(&self, name: &str, now: i64) -> Result<i64, MetaError> {
+        sqlx::query(&self.dialect.insert_ignore(
+            "audit_cursors (name, last_id, updated_at) \
+             SELECT ?, COALESCE(MAX(id), 0), ? FROM audit_log WHERE 1 = 1",
+        ))
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT last_id FROM audit_cursors WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Moves the cursor of `name` from `from` to `to`; `false` if it was not at `from`
+    /// (another node moved it).
+    pub async fn advance_audit_cursor(
+        &self,
+        name: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<bool, MetaError> {
+        let n = sqlx::query(
+            "UPDATE audit_cursors SET last_id = ?, updated_at = ? WHERE name = ? AND last_id = ?",
+        )
+        .bind(to)
+        .bind(now)
+        .bind(name)
+        .bind(from)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Entries with ids above `after`, oldest first, at most `limit` (forwarding).
     pub async fn audit_after(&self, after: i64, limit: u32) -> Result<Vec<AuditRecord>, MetaError> {
         let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE id > ? ORDER BY id LIMIT ?");

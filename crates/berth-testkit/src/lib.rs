@@ -9,6 +9,7 @@ mod ceph;
 mod haproxy;
 mod mariadb;
 mod redis;
+mod rsyslog;
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -18,6 +19,7 @@ pub use ceph::CephRgw;
 pub use haproxy::Haproxy;
 pub use mariadb::MariaDb;
 pub use redis::{REDIS_PASSWORD, Redis, RedisCluster, RedisSentinels, RedisServer};
+pub use rsyslog::Rsyslog;
 
 /// A TCP port free on 127.0.0.1 right now.
 pub fn free_port() -> u16 {

@@ -124,6 +124,8 @@ pub struct AuditConfig {
     pub retention_hours: u64,
     /// When the purge runs: a cron expression (six fields, seconds first) or `@every <n>m`.
     pub purge_schedule: String,
+    /// Forward every entry to this syslog receiver (`host:port`, RFC 5424 over TCP).
+    pub syslog: Option<String>,
 }
 
 impl Default for AuditConfig {
@@ -133,6 +135,7 @@ impl Default for AuditConfig {
             forget_deleted_users: false,
             retention_hours: 0,
             purge_schedule: "0 0 * * * *".into(),
+            syslog: None,
         }
     }
 }
@@ -663,6 +666,9 @@ impl Config {
         if let Some(v) = env("BERTH_METRICS_ENABLED") {
             self.metrics.enabled = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         }
+        if let Some(v) = env("BERTH_AUDIT_SYSLOG") {
+            self.audit.syslog = Some(v);
+        }
         if let Some(v) = env("BERTH_AUDIT_PULLS") {
             self.audit.pulls = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         }
@@ -813,6 +819,14 @@ impl Config {
         {
             errors.push(format!(
                 "metrics.listen = {l:?}: expected IP:PORT, e.g. 127.0.0.1:9090"
+            ));
+        }
+        if let Some(s) = &self.audit.syslog
+            && s.rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            errors.push(format!(
+                "audit.syslog = {s:?}: expected HOST:PORT of a syslog receiver taking TCP"
             ));
         }
         if self.jobs.workers == 0 || self.jobs.workers > 256 {

@@ -496,6 +496,16 @@ async fn start_jobs(
                 .with_context(|| format!("cannot remove the {name} schedule"))?;
         }
     }
+    let forwarder = c.audit.syslog.clone().map(|endpoint| {
+        berth_jobs::SyslogForwarder::new(
+            meta.clone(),
+            clock.clone(),
+            endpoint,
+            c.node_name.clone(),
+            node_id.to_owned(),
+        )
+    });
+    let forwarder_task = forwarder.map(|f| tokio::spawn(f.run(stopped.clone())));
     let runner = Arc::new(berth_jobs::Runner::new(
         meta.clone(),
         clock,
@@ -512,6 +522,9 @@ async fn start_jobs(
     Ok(tokio::spawn(async move {
         runner.run(stopped).await;
         let _ = scheduler_task.await;
+        if let Some(t) = forwarder_task {
+            let _ = t.await;
+        }
     }))
 }
 
