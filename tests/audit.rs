@@ -483,3 +483,40 @@ async fn every_entry_reaches_syslog_in_order_across_a_receiver_restart() {
         "{created}"
     );
 }
+
+/// Pulls of one reference by one caller within a batch are one entry saying how many.
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_pulls_are_counted_not_repeated() {
+    let api = Api::start().await;
+    api.post("/projects", ADMIN, json!({"project_name": "team"}))
+        .await
+        .ok(201);
+    api.push(ADMIN, "team/app", "v1", "counted").await;
+    let c = support::basic_client(ADMIN.0, ADMIN.1);
+    for _ in 0..20 {
+        let r = c
+            .get(api.b.url("/v2/team/app/manifests/v1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    until_logged(&api, "operation=pull", 1).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let pulls = api.get(&q("operation=pull"), ADMIN).await;
+    let entries = pulls.body.as_array().unwrap();
+    assert!(entries.len() <= 3, "batched: {}", pulls.body);
+    let total: u64 = entries
+        .iter()
+        .map(|e| {
+            let d = e["operation_description"].as_str().unwrap();
+            d.strip_suffix(" pulls").map_or(1, |n| n.parse().unwrap())
+        })
+        .sum();
+    assert_eq!(total, 20, "{}", pulls.body);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["resource"] == "team/app:v1" && e["username"] == "admin")
+    );
+}

@@ -88,6 +88,21 @@ impl Caller {
 }
 
 impl Caller {
+    /// Who the caller is, borrowed: (`user`, `robot` or `anonymous`, name, user id).
+    pub fn who_parts(&self) -> (&'static str, &str, Option<i64>) {
+        match self {
+            Self::Open => ("anonymous", "", None),
+            Self::Token(claims) if claims.sub.is_empty() => ("anonymous", "", None),
+            Self::Token(claims) if claims.sub.starts_with(berth_auth::ROBOT_PREFIX) => {
+                ("robot", claims.sub.as_str(), None)
+            }
+            Self::Token(claims) => ("user", claims.sub.as_str(), None),
+            Self::Basic(Principal::Anonymous) => ("anonymous", "", None),
+            Self::Basic(Principal::User { id, name, .. }) => ("user", name.as_str(), Some(*id)),
+            Self::Basic(Principal::Robot { name, .. }) => ("robot", name.as_str(), None),
+        }
+    }
+
     /// Who the caller is, as the registry's events name it.
     pub fn who(&self) -> berth_registry::Who {
         match self {
@@ -271,16 +286,23 @@ pub fn client_address(
     headers: &HeaderMap,
     trusted: &[ipnet::IpNet],
 ) -> String {
-    let Some(peer) = extensions
+    client_ip(extensions, headers, trusted).map_or_else(String::new, |ip| ip.to_string())
+}
+
+/// The client's address as [`client_address`] finds it, unformatted.
+pub fn client_ip(
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let peer = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
-    else {
-        return String::new();
-    };
+        .map(|c| c.0.ip())?;
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
-        return peer.to_string();
+        return Some(peer);
     }
+    // Right to left: the first hop not one of ours is the client as our proxies saw it.
     let forwarded: Vec<std::net::IpAddr> = headers
         .get_all("x-forwarded-for")
         .iter()
@@ -288,13 +310,13 @@ pub fn client_address(
         .flat_map(|v| v.split(','))
         .filter_map(|a| a.trim().parse().ok())
         .collect();
-    // Right to left: the first hop not one of ours is the client as our proxies saw it.
-    forwarded
-        .into_iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .unwrap_or(peer)
-        .to_string()
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
 }
 
 /// Records a login in the audit log: `Some(principal)` accepted, `None` refused (with the

@@ -116,7 +116,7 @@ pub fn router(app: AppState) -> Router {
     if app.metrics_on_main_listener {
         routes = routes.route("/metrics", get(metrics::serve));
     }
-    routes
+    let routes = routes
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/service/token", get(auth::token).post(auth::token_post))
@@ -129,11 +129,13 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v2", axum::routing::any(v2::handle))
         .route("/v2/", axum::routing::any(v2::handle))
-        .route("/v2/{*rest}", axum::routing::any(v2::handle))
-        .route_layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            metrics::track,
-        ))
+        .route("/v2/{*rest}", axum::routing::any(v2::handle));
+    // Request metrics, on matched routes (their templates are known there).
+    let routes = match &app.metrics {
+        Some(m) => routes.route_layer(metrics::TrackLayer::new(m)),
+        None => routes,
+    };
+    routes
         .with_state(app)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)

@@ -25,7 +25,7 @@ use berth_meta::{MetaError, MetadataStore};
 pub use artifacts::{ArtifactError, PushedManifest};
 pub use event::{Event, EventKind, Initiator, Outcome, Subscriber, Who};
 pub use jobs::JobsError;
-pub use pulls::{FLUSH_EVERY, MAX_QUEUED, PullLog};
+pub use pulls::{FLUSH_EVERY, MAX_QUEUED, Pull, PullLog};
 
 /// What the audit log records.
 #[derive(Debug, Clone)]
@@ -201,29 +201,22 @@ impl Registry {
         Ok(deleted)
     }
 
-    /// Records a pull of `reference` (tag or digest) from `repository`: queued, written by
-    /// [`flush_pulls`](Self::flush_pulls) within a second. Costs a lock and a push; nothing
-    /// when `audit.pulls` is off.
-    pub fn pulled(&self, initiator: &Initiator, repository: &str, reference: &str) {
-        if !self.settings.pulls {
-            return;
+    /// Records a pull: queued (or counted in the entry already queued for the same caller,
+    /// address and reference), written by [`flush_pulls`](Self::flush_pulls) within a
+    /// second. A lock and a hash; nothing when `audit.pulls` is off.
+    pub fn pulled(&self, pull: &Pull<'_>) {
+        if self.settings.pulls {
+            self.pulls.push(pull, self.clock.unix_millis());
         }
-        let event = self.event(
-            initiator,
-            None,
-            EventKind::ArtifactPulled {
-                repository: repository.to_owned(),
-                reference: reference.to_owned(),
-            },
-            Outcome::Success,
-        );
-        self.publish(&event);
-        self.pulls.push(event);
     }
 
-    /// Writes the queued pulls. Returns how many were written.
+    /// Writes the queued pulls, then tells subscribers. Returns how many entries were written.
     pub async fn flush_pulls(&self) -> Result<usize, MetaError> {
-        self.pulls.flush(&self.meta).await
+        let written = self.pulls.flush(&self.meta).await?;
+        for e in &written {
+            self.publish(e);
+        }
+        Ok(written.len())
     }
 
     /// Writes queued pulls every [`FLUSH_EVERY`] until `stop` resolves, then once more.

@@ -52,8 +52,8 @@ pub struct S3Settings {
     pub prefix: String,
     /// Path-style addressing (`endpoint/bucket/key`), as RGW and MinIO usually need.
     pub path_style: bool,
-    /// Access key and secret (and session token); `None` reads `AWS_ACCESS_KEY_ID`,
-    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+    /// Access key and secret (and session token). The binary fills them from the
+    /// configuration or the `AWS_*` environment; the driver reads no environment itself.
     pub credentials: Option<(String, String, Option<String>)>,
     /// Upload part size in bytes (at least 5 MiB).
     pub part_size: u64,
@@ -115,18 +115,7 @@ impl S3Store {
                 ),
             });
         }
-        let credentials = match &settings.credentials {
-            Some((key, secret, token)) => Some((key.clone(), secret.clone(), token.clone())),
-            None => match (
-                std::env::var("AWS_ACCESS_KEY_ID"),
-                std::env::var("AWS_SECRET_ACCESS_KEY"),
-            ) {
-                (Ok(key), Ok(secret)) => {
-                    Some((key, secret, std::env::var("AWS_SESSION_TOKEN").ok()))
-                }
-                _ => None,
-            },
-        };
+        let credentials = settings.credentials.clone();
         let Some((key, secret, token)) = credentials else {
             return Err(StorageError::Backend {
                 context: "configuring S3",

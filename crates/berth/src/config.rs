@@ -308,6 +308,9 @@ pub struct AuthConfig {
     pub project_creation: String,
     /// Minutes a browser session (`/c/login`) lasts without being used.
     pub session_timeout_minutes: u64,
+    /// The first administrator's password (`BERTH_ADMIN_PASSWORD` only: never in a file).
+    #[serde(skip)]
+    pub admin_password: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -323,6 +326,7 @@ impl Default for AuthConfig {
             admin_username: "admin".into(),
             project_creation: "everyone".into(),
             session_timeout_minutes: 30,
+            admin_password: None,
         }
     }
 }
@@ -375,6 +379,9 @@ pub struct S3Config {
     pub access_key: Option<String>,
     /// Secret key; default: `AWS_SECRET_ACCESS_KEY`.
     pub secret_key: Option<String>,
+    /// Session token of temporary credentials (`AWS_SESSION_TOKEN` only).
+    #[serde(skip)]
+    pub session_token: Option<String>,
     /// Upload part size in MiB (at least 5).
     pub part_size_mb: u64,
     /// Seconds a dead node's upload stays locked before another node may continue it.
@@ -394,6 +401,7 @@ impl Default for S3Config {
             path_style: None,
             access_key: None,
             secret_key: None,
+            session_token: None,
             part_size_mb: 10,
             writer_lease_secs: 60,
             redirect_secs: 0,
@@ -635,6 +643,20 @@ impl Config {
         }
         if let Some(v) = env("BERTH_LDAP_SEARCH_PASSWORD") {
             self.ldap.search_password = v;
+        }
+        if let Some(v) = env("BERTH_ADMIN_PASSWORD") {
+            self.auth.admin_password = Some(v);
+        }
+        // The AWS variables are the default credentials of the S3 driver, used when the file
+        // names none (both keys, or neither).
+        if self.storage.s3.access_key.is_none()
+            && self.storage.s3.secret_key.is_none()
+            && let (Some(key), Some(secret)) =
+                (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
+        {
+            self.storage.s3.access_key = Some(key);
+            self.storage.s3.secret_key = Some(secret);
+            self.storage.s3.session_token = env("AWS_SESSION_TOKEN");
         }
         if let Some(v) = env("BERTH_AUTH_ENABLED") {
             self.auth.enabled = matches!(v.as_str(), "1" | "true" | "yes" | "on");
@@ -917,7 +939,7 @@ impl Config {
                 .access_key
                 .clone()
                 .zip(s3.secret_key.clone())
-                .map(|(k, s)| (k, s, None)),
+                .map(|(k, s)| (k, s, s3.session_token.clone())),
             part_size: s3.part_size_mb << 20,
             writer_lease: Duration::from_secs(s3.writer_lease_secs),
             redirect: (s3.redirect_secs > 0).then(|| Duration::from_secs(s3.redirect_secs)),
@@ -1019,6 +1041,68 @@ mod tests {
             "https://registry.example.com"
         );
         assert_eq!(c.database_url(), "sqlite:///srv/a/berth.db");
+    }
+
+    #[test]
+    fn secrets_and_node_settings_come_through_the_given_environment_only() {
+        let env = |k: &str| match k {
+            "BERTH_ADMIN_PASSWORD" => Some("Admin-pass-1".to_owned()),
+            "AWS_ACCESS_KEY_ID" => Some("env-key".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("env-secret".to_owned()),
+            "AWS_SESSION_TOKEN" => Some("env-token".to_owned()),
+            "HOSTNAME" => Some("host-7".to_owned()),
+            "BERTH_AUDIT_SYSLOG" => Some("logs:6514".to_owned()),
+            "BERTH_JOBS_WORKERS" => Some("4".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(None, &env).unwrap();
+        assert_eq!(c.auth.admin_password.as_deref(), Some("Admin-pass-1"));
+        assert_eq!(
+            c.s3_settings().credentials,
+            Some((
+                "env-key".to_owned(),
+                "env-secret".to_owned(),
+                Some("env-token".to_owned())
+            ))
+        );
+        assert_eq!(
+            (
+                c.node_name.as_str(),
+                c.audit.syslog.as_deref(),
+                c.jobs.workers
+            ),
+            ("host-7", Some("logs:6514"), 4)
+        );
+        // Keys in the file win over the environment's.
+        let f = write("[storage.s3]\naccess_key = \"file-key\"\nsecret_key = \"file-secret\"\n");
+        let c = Config::load(Some(f.path()), &env).unwrap();
+        assert_eq!(
+            c.s3_settings().credentials,
+            Some(("file-key".to_owned(), "file-secret".to_owned(), None))
+        );
+        // Nothing given: no credentials, no password.
+        let c = Config::load(None, &no_env).unwrap();
+        assert_eq!(
+            (c.s3_settings().credentials, c.auth.admin_password),
+            (None, None)
+        );
+        // Bad values of the new settings are reported.
+        let bad = |k: &str| match k {
+            "BERTH_AUDIT_SYSLOG" => Some("no-port".to_owned()),
+            "BERTH_JOBS_WORKERS" => Some("0".to_owned()),
+            "BERTH_AUDIT_PURGE_SCHEDULE" => Some("every day".to_owned()),
+            "BERTH_METRICS_LISTEN" => Some("nowhere".to_owned()),
+            _ => None,
+        };
+        let errors = Config::load(None, &bad).unwrap_err().0.join("\n");
+        for key in [
+            "audit.syslog",
+            "jobs.workers",
+            "audit.purge_schedule",
+            "metrics.listen",
+        ] {
+            assert!(errors.contains(key), "{key}: {errors}");
+        }
     }
 
     #[test]

@@ -652,9 +652,7 @@ async fn keys(c: &Config, command: KeysCommand) -> anyhow::Result<()> {
 /// that a fresh `berth serve` needs no set-up. The password itself is never logged. When
 /// several nodes start at once, only the one whose account creation wins writes the file.
 async fn bootstrap_admin(c: &Config, service: &berth_auth::AuthService) -> anyhow::Result<()> {
-    let given = std::env::var("BERTH_ADMIN_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
+    let given = c.auth.admin_password.clone().filter(|p| !p.is_empty());
     let password = given
         .clone()
         .unwrap_or_else(berth_auth::password::generate_secret);

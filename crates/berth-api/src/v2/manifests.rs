@@ -7,10 +7,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::manifest::ManifestError;
 use berth_core::{ErrorCode, Reference, RepositoryName};
-use berth_registry::{ArtifactError, Initiator};
+use berth_registry::{ArtifactError, Initiator, Pull};
 use serde_json::json;
 
 use super::{empty, header_value};
+use crate::auth::Caller;
 use crate::{App, RegistryError};
 
 fn manifest_unknown(name: &RepositoryName, reference: &str) -> RegistryError {
@@ -65,12 +66,12 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
 
 pub(super) async fn get(
     app: &App,
-    initiator: &Initiator,
+    caller: &Caller,
     name: &RepositoryName,
-    reference: &str,
+    raw_reference: &str,
     req: &Parts,
 ) -> Result<Response, RegistryError> {
-    let reference = parse_reference(name, reference)?;
+    let reference = parse_reference(name, raw_reference)?;
     let Some(m) = app.meta.manifest(name.as_str(), &reference).await? else {
         return Err(manifest_unknown(name, &reference.to_string()));
     };
@@ -93,8 +94,15 @@ pub(super) async fn get(
     if req.method == Method::HEAD {
         return Ok((StatusCode::OK, headers).into_response());
     }
-    app.registry
-        .pulled(initiator, name.as_str(), &reference.to_string());
+    let (principal, who, user_id) = caller.who_parts();
+    app.registry.pulled(&Pull {
+        principal,
+        name: who,
+        user_id,
+        address: crate::auth::client_ip(&req.extensions, &req.headers, &app.trusted_proxies),
+        repository: name.as_str(),
+        reference: raw_reference,
+    });
     Ok((StatusCode::OK, headers, Body::from(m.content)).into_response())
 }
 

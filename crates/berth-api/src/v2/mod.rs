@@ -195,8 +195,7 @@ async fn dispatch(
             listing::referrers(&app, name, &parse_digest(digest)?, &head(req)).await
         }
         (Endpoint::Manifest { name, reference }, &Method::GET | &Method::HEAD) => {
-            let initiator = initiator(&app, &caller, &req);
-            manifests::get(&app, &initiator, name, reference, &head(req)).await
+            manifests::get(&app, &caller, name, reference, &head(req)).await
         }
         (Endpoint::Manifest { name, reference }, &Method::PUT) => {
             let initiator = initiator(&app, &caller, &req);

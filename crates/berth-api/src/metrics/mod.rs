@@ -6,45 +6,34 @@
 //! by route group. The rest is read when scraped: upload sessions, the database pool, the
 //! lookup cache, the job system (cluster-wide, from the database) and the pull audit queue.
 
-use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::AppState;
 
-/// Labels of a request.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    route: &'static str,
-    method: &'static str,
-    status: u16,
-}
+mod requests;
 
-/// Labels of a route.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: &'static str,
-}
+#[cfg(test)]
+use requests::V2_ROUTES;
+use requests::{BUCKETS, Requests};
 
 /// The node's request metrics.
+#[derive(Default)]
 pub struct Metrics {
-    registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Family<RouteLabels, Histogram>,
-    received: Family<RouteLabels, Counter>,
-    sent: Family<RouteLabels, Counter>,
+    requests: Arc<Requests>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -53,155 +42,234 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn latency_histogram() -> Histogram {
-    // 0.25 ms to about 16 s.
-    Histogram::new(exponential_buckets(0.000_25, 2.0, 17))
+/// Encodes the request counters when scraped.
+struct RequestCollector(Arc<Requests>);
+
+impl std::fmt::Debug for RequestCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestCollector")
+    }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        let mut registry = Registry::with_prefix("berth");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency =
-            Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> _);
-        let received = Family::<RouteLabels, Counter>::default();
-        let sent = Family::<RouteLabels, Counter>::default();
-        registry.register(
+impl Collector for RequestCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let routes = self.0.all();
+        let mut m = encoder.encode_descriptor(
             "http_requests",
             "HTTP requests by route template, method and status",
-            requests.clone(),
-        );
-        registry.register(
+            None,
+            MetricType::Counter,
+        )?;
+        for r in &routes {
+            for (method, status, n) in r.requests() {
+                let labels = [
+                    ("route", r.route),
+                    ("method", method),
+                    ("status", status.as_str()),
+                ];
+                ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        let mut m = encoder.encode_descriptor(
             "http_request_duration_seconds",
             "Time to the response head, by route template",
-            latency.clone(),
-        );
-        registry.register(
-            "http_received_bytes",
-            "Request body bytes, by route template (from Content-Length)",
-            received.clone(),
-        );
-        registry.register(
-            "http_sent_bytes",
-            "Response body bytes, by route template (from Content-Length)",
-            sent.clone(),
-        );
-        Self {
-            registry,
-            requests,
-            latency,
-            received,
-            sent,
+            None,
+            MetricType::Histogram,
+        )?;
+        for r in &routes {
+            let (per_bucket, sum, count) = r.latency();
+            if count == 0 {
+                continue;
+            }
+            let mut buckets: Vec<(f64, u64)> = BUCKETS.iter().copied().zip(per_bucket).collect();
+            let below: u64 = buckets.iter().map(|b| b.1).sum();
+            buckets.push((f64::MAX, count.saturating_sub(below)));
+            m.encode_family(&[("route", r.route)])?
+                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
         }
+        for (name, help, read) in [
+            (
+                "http_received_bytes",
+                "Request body bytes, by route template (from Content-Length)",
+                (|r: &requests::RouteStats| r.received.load(Ordering::Relaxed))
+                    as fn(&requests::RouteStats) -> u64,
+            ),
+            (
+                "http_sent_bytes",
+                "Response body bytes, by route template (from Content-Length)",
+                |r: &requests::RouteStats| r.sent.load(Ordering::Relaxed),
+            ),
+        ] {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for r in &routes {
+                let n = read(r);
+                if n > 0 {
+                    ConstCounter::new(n).encode(m.encode_family(&[("route", r.route)])?)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
-/// A method as a label: the standard ones, else `other`.
-fn method_label(m: &axum::http::Method) -> &'static str {
-    match m.as_str() {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    }
-}
-
-/// The route template of a `/v2` path, from its suffix (names have any number of parts).
-fn v2_route(path: &str) -> &'static str {
+/// The index in [`V2_ROUTES`] of a `/v2` path's route template, from its suffix (names have
+/// any number of parts).
+fn v2_route(path: &str) -> usize {
     let rest = path.strip_prefix("/v2").unwrap_or(path);
     if rest.is_empty() || rest == "/" {
-        return "/v2/";
+        0
+    } else if rest == "/_catalog" {
+        1
+    } else if rest.ends_with("/tags/list") {
+        2
+    } else if rest.ends_with("/blobs/uploads/") || rest.ends_with("/blobs/uploads") {
+        3
+    } else if rest.contains("/blobs/uploads/") {
+        4
+    } else if rest.contains("/blobs/") {
+        5
+    } else if rest.contains("/manifests/") {
+        6
+    } else if rest.contains("/referrers/") {
+        7
+    } else {
+        8
     }
-    if rest == "/_catalog" {
-        return "/v2/_catalog";
-    }
-    if rest.ends_with("/tags/list") {
-        return "/v2/{name}/tags/list";
-    }
-    if rest.ends_with("/blobs/uploads/") || rest.ends_with("/blobs/uploads") {
-        return "/v2/{name}/blobs/uploads/";
-    }
-    if rest.contains("/blobs/uploads/") {
-        return "/v2/{name}/blobs/uploads/{id}";
-    }
-    if rest.contains("/blobs/") {
-        return "/v2/{name}/blobs/{digest}";
-    }
-    if rest.contains("/manifests/") {
-        return "/v2/{name}/manifests/{reference}";
-    }
-    if rest.contains("/referrers/") {
-        return "/v2/{name}/referrers/{digest}";
-    }
-    "/v2/other"
 }
 
-/// Route templates seen, kept once each for the life of the process (they are the router's
-/// own, a fixed set).
-fn intern(template: &str) -> &'static str {
-    static SEEN: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut seen = SEEN
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(s) = seen.get(template) {
-        return s;
-    }
-    let leaked: &'static str = Box::leak(template.to_owned().into_boxed_str());
-    seen.insert(leaked);
-    leaked
-}
-
-fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+fn content_length(headers: &axum::http::HeaderMap) -> u64 {
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
-/// Middleware (on matched routes): counts the request by route template, method and status,
-/// its time to the response head, and the body bytes each way as declared.
-pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(metrics) = app.metrics.as_ref() else {
-        return next.run(req).await;
-    };
-    let start = Instant::now();
-    let route = match req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-    {
-        Some(t) if t.starts_with("/v2") => v2_route(req.uri().path()),
-        Some(t) => intern(t),
-        None => "other",
-    };
-    let method = method_label(req.method());
-    let received = content_length(req.headers());
-    let response = next.run(req).await;
-    let labels = RouteLabels { route };
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            route,
+/// The counters a request goes to.
+#[derive(Clone)]
+enum Target {
+    V2(Arc<Requests>, usize),
+    Other(&'static requests::RouteStats),
+}
+
+impl Target {
+    fn stats(&self) -> &requests::RouteStats {
+        match self {
+            Self::V2(r, i) => r.v2(*i),
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// The layer (on matched routes) that counts each request by route template, method and
+/// status, its time to the response head, and the body bytes each way as declared. A plain
+/// tower service: no boxed future, no lock and no allocation for `/v2`.
+#[derive(Clone)]
+pub struct TrackLayer {
+    requests: Arc<Requests>,
+}
+
+impl TrackLayer {
+    /// The layer counting into `metrics`.
+    pub fn new(metrics: &Metrics) -> Self {
+        Self {
+            requests: metrics.requests.clone(),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            requests: self.requests.clone(),
+        }
+    }
+}
+
+/// See [`TrackLayer`].
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+    requests: Arc<Requests>,
+}
+
+impl<S, B> tower::Service<Request<B>> for Track<S>
+where
+    S: tower::Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TrackFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let target = match req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+        {
+            Some(t) if t.starts_with("/v2") => {
+                Target::V2(self.requests.clone(), v2_route(req.uri().path()))
+            }
+            Some(t) => Target::Other(self.requests.other(t)),
+            None => Target::Other(self.requests.other("other")),
+        };
+        let method = req.method().clone();
+        let received = content_length(req.headers());
+        TrackFuture {
+            inner: self.inner.call(req),
+            target,
             method,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    metrics
-        .latency
-        .get_or_create(&labels)
-        .observe(start.elapsed().as_secs_f64());
-    if let Some(n) = received.filter(|n| *n > 0) {
-        metrics.received.get_or_create(&labels).inc_by(n);
+            received,
+            start: Instant::now(),
+        }
     }
-    if let Some(n) = content_length(response.headers()).filter(|n| *n > 0) {
-        metrics.sent.get_or_create(&labels).inc_by(n);
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Track`].
+    pub struct TrackFuture<F> {
+        #[pin]
+        inner: F,
+        target: Target,
+        method: axum::http::Method,
+        received: u64,
+        start: Instant,
     }
-    response
+}
+
+impl<F, E> std::future::Future for TrackFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &out {
+            this.target.stats().record(
+                this.method,
+                response.status().as_u16(),
+                this.start.elapsed(),
+                *this.received,
+                content_length(response.headers()),
+            );
+        }
+        std::task::Poll::Ready(out)
+    }
 }
 
 /// A gauge family with one label.
@@ -339,8 +407,9 @@ pub async fn serve(State(app): State<AppState>) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     let mut text = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode_registry(&mut text, &metrics.registry)
-    {
+    let mut registry = Registry::with_prefix("berth");
+    registry.register_collector(Box::new(RequestCollector(metrics.requests.clone())));
+    if let Err(e) = prometheus_client::encoding::text::encode_registry(&mut text, &registry) {
         tracing::warn!(error = %e, "cannot encode metrics");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
@@ -383,8 +452,7 @@ mod tests {
             ("/v2/a/referrers/sha256:ab", "/v2/{name}/referrers/{digest}"),
             ("/v2/a/nothing", "/v2/other"),
         ] {
-            assert_eq!(v2_route(path), route, "{path}");
+            assert_eq!(V2_ROUTES[v2_route(path)], route, "{path}");
         }
-        assert!(std::ptr::eq(intern("/api/x"), intern("/api/x")));
     }
 }
