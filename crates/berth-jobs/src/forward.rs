@@ -8,7 +8,8 @@
 //! again later: nothing is lost, and entries arrive in order. (A receiver killed after reading
 //! part of a batch can receive that part twice; each message carries its entry id, so the
 //! receiver can tell.) An id missing from the sequence (a transaction that has not committed
-//! yet) is waited for up to [`GAP_WAIT`], then passed over (the transaction rolled back).
+//! yet) is waited for until the entry after it is [`GAP_WAIT`] old, then passed over (the
+//! transaction rolled back, or the database's ids step by more than one).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,32 +143,16 @@ impl SyslogForwarder {
         }
     }
 
-    /// The entries after `cursor` that may go now: the run of consecutive ids, or past a gap
-    /// once it has waited [`GAP_WAIT`] (`gap`: since when the first missing id was missed).
-    fn deliverable(
-        cursor: i64,
-        entries: Vec<AuditRecord>,
-        gap: &mut Option<(i64, Instant)>,
-    ) -> Vec<AuditRecord> {
+    /// The entries after `cursor` that may go now, in id order: an id missing before an
+    /// entry (a transaction not yet committed, or one rolled back, or ids that step by more
+    /// than one, as on Galera) is waited for until that entry is [`GAP_WAIT`] old.
+    fn deliverable(cursor: i64, entries: Vec<AuditRecord>, now: i64) -> Vec<AuditRecord> {
+        let wait = i64::try_from(GAP_WAIT.as_millis()).unwrap_or(i64::MAX);
         let mut expected = cursor + 1;
         let mut out = Vec::new();
         for e in entries {
-            if e.id != expected {
-                match gap {
-                    Some((id, since)) if *id == expected && since.elapsed() >= GAP_WAIT => {
-                        tracing::warn!(
-                            from = expected,
-                            to = e.id - 1,
-                            "audit ids never committed; forwarding past them"
-                        );
-                        *gap = None;
-                    }
-                    Some((id, _)) if *id == expected => break,
-                    _ => {
-                        *gap = Some((expected, Instant::now()));
-                        break;
-                    }
-                }
+            if e.id != expected && e.entry.op_time > now - wait {
+                break;
             }
             expected = e.id + 1;
             out.push(e);
@@ -178,10 +163,9 @@ impl SyslogForwarder {
     /// Forwards until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(250);
-        let mut gap: Option<(i64, Instant)> = None;
         let mut last_warning: Option<Instant> = None;
         loop {
-            let pause = match self.round(&mut gap).await {
+            let pause = match self.round().await {
                 Ok(true) => {
                     backoff = Duration::from_millis(250);
                     Duration::ZERO
@@ -210,7 +194,7 @@ impl SyslogForwarder {
 
     /// One delivery: `Ok(true)` if entries went, `Ok(false)` if there was nothing to send (or
     /// another node forwards).
-    async fn round(&self, gap: &mut Option<(i64, Instant)>) -> Result<bool, String> {
+    async fn round(&self) -> Result<bool, String> {
         let held = self
             .meta
             .acquire_lease(FORWARD, &self.holder, Duration::from_secs(15))
@@ -230,7 +214,7 @@ impl SyslogForwarder {
             .audit_after(cursor, BATCH)
             .await
             .map_err(|e| e.to_string())?;
-        let batch = Self::deliverable(cursor, entries, gap);
+        let batch = Self::deliverable(cursor, entries, self.clock.unix_millis());
         let Some(last) = batch.last().map(|e| e.id) else {
             return Ok(false);
         };
@@ -283,21 +267,27 @@ mod tests {
     }
 
     #[test]
-    fn gaps_are_waited_for_then_passed() {
-        let mut gap = None;
+    fn gaps_are_waited_for_until_the_entry_after_them_is_old() {
+        let at = |id: i64, t: i64| {
+            let mut r = record(id);
+            r.entry.op_time = t;
+            r
+        };
         let ids = |v: Vec<AuditRecord>| v.iter().map(|r| r.id).collect::<Vec<_>>();
-        let got = SyslogForwarder::deliverable(4, vec![record(5), record(6), record(8)], &mut gap);
+        let now = 100_000;
+        // 7 is missing and 8 is fresh: wait.
+        let got = SyslogForwarder::deliverable(4, vec![at(5, now), at(6, now), at(8, now)], now);
         assert_eq!(ids(got), [5, 6]);
-        assert_eq!(gap.map(|g| g.0), Some(7));
-        // Still missing, not yet waited long enough.
-        assert!(SyslogForwarder::deliverable(6, vec![record(8)], &mut gap).is_empty());
-        // It committed meanwhile.
-        let got = SyslogForwarder::deliverable(6, vec![record(7), record(8)], &mut gap);
+        // 7 committed meanwhile.
+        let got = SyslogForwarder::deliverable(6, vec![at(7, now), at(8, now)], now);
         assert_eq!(ids(got), [7, 8]);
-        // A gap waited for long enough is passed over.
-        let mut old = Some((9, Instant::now() - GAP_WAIT));
-        let got = SyslogForwarder::deliverable(8, vec![record(10)], &mut old);
-        assert_eq!(ids(got), [10]);
-        assert_eq!(old, None);
+        // Gaps before entries older than the wait are passed, however many.
+        let old = now - 10_001;
+        let got = SyslogForwarder::deliverable(
+            8,
+            vec![at(10, old), at(13, old), at(20, old), at(22, now)],
+            now,
+        );
+        assert_eq!(ids(got), [10, 13, 20]);
     }
 }

@@ -70,7 +70,8 @@ fn ms(d: Duration) -> i64 {
 
 /// A number in `[0, 1)` from the system's randomness.
 fn unit_random() -> f64 {
-    (uuid::Uuid::new_v4().as_u128() as u64 >> 11) as f64 / (1u64 << 53) as f64
+    // The low 53 bits: random in a v4 UUID (the version and variant bits are in the others).
+    (uuid::Uuid::new_v4().as_u64_pair().1 & ((1u64 << 53) - 1)) as f64 / (1u64 << 53) as f64
 }
 
 impl Runner {
@@ -212,17 +213,30 @@ impl Runner {
             AbortOnDrop(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(lease / 3);
                 tick.tick().await;
+                // Until when the lease is surely ours: past it (less a third, for clocks)
+                // without a renewal, another node may have the job, so this run stops.
+                let mut held_until = clock.unix_millis() + ms(lease);
                 loop {
                     tick.tick().await;
                     let now = clock.unix_millis();
                     match meta.heartbeat_job(id, fence, now, now + ms(lease)).await {
-                        Ok(Heartbeat::Held { stop: true }) => signal.stop(),
-                        Ok(Heartbeat::Held { stop: false }) => {}
+                        Ok(Heartbeat::Held { stop }) => {
+                            held_until = now + ms(lease);
+                            if stop {
+                                signal.stop();
+                            }
+                        }
                         Ok(Heartbeat::Lost) => {
                             signal.lost();
                             return;
                         }
-                        Err(error) => tracing::warn!(job = id, %error, "job heartbeat failed"),
+                        Err(error) => {
+                            tracing::warn!(job = id, %error, "job heartbeat failed");
+                            if clock.unix_millis() >= held_until - ms(lease / 3) {
+                                signal.lost();
+                                return;
+                            }
+                        }
                     }
                 }
             }))

@@ -47,16 +47,13 @@ impl FromStr for Timing {
         let s = s.trim();
         if let Some(every) = s.strip_prefix("@every ") {
             let every = every.trim();
-            let (n, unit) = every.split_at(every.len().saturating_sub(1));
+            let (n, ms) = [("s", 1_000), ("m", 60_000), ("h", 3_600_000)]
+                .iter()
+                .find_map(|(unit, ms)| every.strip_suffix(unit).map(|n| (n, *ms)))
+                .ok_or_else(|| TimingError(format!("{s:?}: the unit is s, m or h")))?;
             let n: i64 = n
                 .parse()
                 .map_err(|_| TimingError(format!("{s:?}: expected @every <n>s, <n>m or <n>h")))?;
-            let ms = match unit {
-                "s" => 1_000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                _ => return Err(TimingError(format!("{s:?}: the unit is s, m or h"))),
-            };
             if !(1..=24 * 366 * 3600).contains(&n) {
                 return Err(TimingError(format!("{s:?}: the interval must be positive")));
             }
@@ -203,6 +200,8 @@ mod tests {
             "@every",
             "@every 0s",
             "@every 5d",
+            "@every 5é",
+            "@every s",
             "* * *",
             "61 * * * * *",
             "nonsense",

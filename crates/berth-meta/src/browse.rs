@@ -167,7 +167,12 @@ impl MetadataStore {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        self.commit(tx).await?;
+        if had > 0 {
+            self.commit(tx).await?;
+        } else {
+            // An empty repository row goes, but no content was deleted: nothing to record.
+            tx.commit().await?;
+        }
         self.lookups.invalidate(name).await;
         Ok(had > 0)
     }

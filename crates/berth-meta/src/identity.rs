@@ -559,6 +559,10 @@ impl MetadataStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         self.commit(tx).await?;
         Ok(n == 1)
     }
@@ -1166,6 +1170,10 @@ impl MetadataStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         self.commit(tx).await?;
         Ok(n == 1)
     }

@@ -355,7 +355,21 @@ impl MetadataStore {
         sqlx::query(
             "UPDATE jobs SET state = 'stopped', holder = NULL, lease_until = NULL, \
              finished_at = ?, updated_at = ? \
-             WHERE state = 'running' AND lease_until < ? AND stop_requested = 1",
+             WHERE stop_requested = 1 \
+             AND (state = 'pending' OR (state = 'running' AND lease_until < ?))",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        // A job whose node died on its last attempt fails rather than run again: a job that
+        // kills its node must not go round the cluster for ever.
+        sqlx::query(
+            "UPDATE jobs SET state = 'failed', holder = NULL, lease_until = NULL, \
+             error = 'its node stopped answering during the last attempt', \
+             finished_at = ?, updated_at = ? \
+             WHERE state = 'running' AND lease_until < ? AND attempts >= max_attempts",
         )
         .bind(now)
         .bind(now)
@@ -505,12 +519,14 @@ impl MetadataStore {
                 error,
                 retry_at: Some(at),
             } => sqlx::query(
-                "UPDATE jobs SET state = 'pending', error = ?, run_at = ?, holder = NULL, \
-                 lease_until = NULL, updated_at = ? \
+                "UPDATE jobs SET error = ?, run_at = ?, holder = NULL, lease_until = NULL, \
+                 updated_at = ?, finished_at = CASE WHEN stop_requested = 1 THEN ? END, \
+                 state = CASE WHEN stop_requested = 1 THEN 'stopped' ELSE 'pending' END \
                  WHERE id = ? AND fence = ? AND state = 'running'",
             )
             .bind(cut(error, MAX_LOG_LINE))
             .bind(*at)
+            .bind(now)
             .bind(now),
             JobEnd::Failed {
                 error,
@@ -531,10 +547,13 @@ impl MetadataStore {
             .bind(now)
             .bind(now),
             JobEnd::Released => sqlx::query(
-                "UPDATE jobs SET state = 'pending', run_at = ?, attempts = attempts - 1, \
-                 holder = NULL, lease_until = NULL, updated_at = ? \
+                "UPDATE jobs SET run_at = ?, attempts = attempts - 1, holder = NULL, \
+                 lease_until = NULL, updated_at = ?, \
+                 finished_at = CASE WHEN stop_requested = 1 THEN ? END, \
+                 state = CASE WHEN stop_requested = 1 THEN 'stopped' ELSE 'pending' END \
                  WHERE id = ? AND fence = ? AND state = 'running'",
             )
+            .bind(now)
             .bind(now)
             .bind(now),
         };
@@ -550,23 +569,27 @@ impl MetadataStore {
     /// Asks a job to stop: a pending job stops at once, a running one at its holder's next
     /// heartbeat. Returns the job's state afterwards (`None`: no such job).
     pub async fn stop_job(&self, id: i64, now: i64) -> Result<Option<JobState>, MetaError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'stopped', finished_at = ?, updated_at = ? \
-             WHERE id = ? AND state = 'pending'",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        sqlx::query(
-            "UPDATE jobs SET stop_requested = 1, updated_at = ? WHERE id = ? AND state = 'running'",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        self.stop_where("id = ?", Bind::Int(id), now).await?;
         Ok(self.job(id).await?.map(|j| j.state))
+    }
+
+    /// One statement for every state a job may be in when a stop comes: a pending job stops,
+    /// a running one is asked to. (MySQL assigns left to right, so `state` goes last; every
+    /// `CASE` reads the state as it was.)
+    async fn stop_where(&self, condition: &str, bind: Bind, now: i64) -> Result<u64, MetaError> {
+        let sql = format!(
+            "UPDATE jobs SET \
+             stop_requested = CASE WHEN state = 'running' THEN 1 ELSE stop_requested END, \
+             finished_at = CASE WHEN state = 'pending' THEN ? ELSE finished_at END, \
+             updated_at = ?, \
+             state = CASE WHEN state = 'pending' THEN 'stopped' ELSE state END \
+             WHERE {condition} AND state IN ('pending', 'running')"
+        );
+        let q = sqlx::query(&sql).bind(now).bind(now);
+        Ok(crate::identity::bind(q, &bind)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     /// Asks every unfinished job of an execution (or of a kind) to stop. Returns how many.
@@ -576,30 +599,12 @@ impl MetadataStore {
         kind: Option<&str>,
         now: i64,
     ) -> Result<u64, MetaError> {
-        let (column, bind) = match (execution_id, kind) {
-            (Some(id), _) => ("execution_id", Bind::Int(id)),
-            (None, Some(kind)) => ("kind", Bind::Text(kind.to_owned())),
+        let (condition, bind) = match (execution_id, kind) {
+            (Some(id), _) => ("execution_id = ?", Bind::Int(id)),
+            (None, Some(kind)) => ("kind = ?", Bind::Text(kind.to_owned())),
             (None, None) => return Ok(0),
         };
-        let mut tx = self.pool.begin().await?;
-        let sql = format!(
-            "UPDATE jobs SET state = 'stopped', finished_at = ?, updated_at = ? \
-             WHERE {column} = ? AND state = 'pending'"
-        );
-        let pending = crate::identity::bind(sqlx::query(&sql).bind(now).bind(now), &bind)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let sql = format!(
-            "UPDATE jobs SET stop_requested = 1, updated_at = ? \
-             WHERE {column} = ? AND state = 'running'"
-        );
-        let running = crate::identity::bind(sqlx::query(&sql).bind(now), &bind)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(pending + running)
+        self.stop_where(condition, bind, now).await
     }
 
     /// A job by id.

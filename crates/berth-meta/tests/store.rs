@@ -1116,6 +1116,11 @@ async fn audit_entries_commit_with_their_change(s: &MetadataStore) {
         .collect();
     assert_eq!(resources, ["project", "tag", "stored"], "newest first");
     assert_eq!(page.items[0].entry.project_id, Some(id));
+    // Deleting what does not exist records nothing.
+    let r = rec("nobody");
+    assert!(!r.delete_user(987_654).await.unwrap());
+    assert!(!r.delete_robot(987_654).await.unwrap());
+    assert!(!r.recorded());
     // A plain handle records nothing.
     assert!(s.delete_project(id).await.is_ok());
     assert_eq!(audit_count(s).await, 3);
@@ -1576,6 +1581,79 @@ async fn jobs_are_claimed_once_and_fenced(s: &MetadataStore) {
         .await
         .unwrap();
     assert_eq!((back[0].execution_id, back[0].attempts), (e3, 1));
+    // A stop asked while an attempt ends in a retry or a release is kept: the job stops.
+    let e4 = s
+        .create_execution(
+            &manual("late"),
+            &[new_job("late", t), new_job("late", t)],
+            t,
+        )
+        .await
+        .unwrap();
+    let r = s
+        .claim_jobs("a", &["late"], t + 7000, t + 8000, 2)
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 2);
+    s.stop_jobs_where(Some(e4), None, t + 7001).await.unwrap();
+    let retry = JobEnd::Failed {
+        error: "x".into(),
+        retry_at: Some(t + 7100),
+    };
+    assert!(
+        s.finish_job(r[0].id, r[0].fence, &retry, t + 7002)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.finish_job(r[1].id, r[1].fence, &JobEnd::Released, t + 7002)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.job(r[0].id).await.unwrap().unwrap().state,
+        JobState::Stopped
+    );
+    assert_eq!(
+        s.job(r[1].id).await.unwrap().unwrap().state,
+        JobState::Stopped
+    );
+    assert!(
+        s.claim_jobs("b", &["late"], t + 9000, t + 9500, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A job whose node died on its last attempt fails instead of going round again.
+    s.create_execution(
+        &manual("crash"),
+        &[NewJob {
+            max_attempts: 1,
+            ..new_job("crash", t)
+        }],
+        t,
+    )
+    .await
+    .unwrap();
+    let c = s
+        .claim_jobs("a", &["crash"], t + 10_000, t + 10_100, 1)
+        .await
+        .unwrap();
+    assert!(
+        s.claim_jobs("b", &["crash"], t + 10_200, t + 10_300, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dead = s.job(c[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (dead.state, dead.error.as_deref()),
+        (
+            JobState::Failed,
+            Some("its node stopped answering during the last attempt")
+        )
+    );
+    s.pause_kind("late", false).await.unwrap();
     // Queues: per kind, with the pause flag.
     s.pause_kind("count", true).await.unwrap();
     let queues = s.job_queues(&["count", "idle"], t + 5003).await.unwrap();

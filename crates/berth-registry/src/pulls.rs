@@ -19,6 +19,9 @@ use crate::event::{Event, EventKind, Initiator, Outcome, Who};
 /// recorded (and counted in [`PullLog::dropped`]) until it can.
 pub const MAX_QUEUED: usize = 100_000;
 
+/// Entries written per transaction.
+const FLUSH_CHUNK: usize = 1000;
+
 /// How often queued pulls are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -174,13 +177,20 @@ impl PullLog {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        match write(meta, &batch).await {
-            Ok(()) => Ok(batch.into_iter().map(|p| p.event).collect()),
-            Err(e) => {
-                self.requeue(batch);
-                Err(e)
+        // In chunks, each its own short transaction: a long backlog does not hold the
+        // database's write lock for long, and what was written stays written.
+        let mut written = 0;
+        while written < batch.len() {
+            let end = (written + FLUSH_CHUNK).min(batch.len());
+            if let Err(e) = write(meta, &batch[written..end]).await {
+                let mut batch = batch;
+                let unwritten = batch.split_off(written);
+                self.requeue(unwritten);
+                return Err(e);
             }
+            written = end;
         }
+        Ok(batch.into_iter().map(|p| p.event).collect())
     }
 
     /// Puts `batch` back before what came since (merging counts), within [`MAX_QUEUED`].

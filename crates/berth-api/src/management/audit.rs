@@ -149,6 +149,22 @@ pub fn parse_q(q: &str) -> Result<Vec<AuditTerm>, ApiError> {
                 ))
             })?;
             let f = field(key.trim())?;
+            // These columns hold ASCII only (MySQL compares them as such): anything else
+            // cannot match, and is a mistake worth saying.
+            let ascii = matches!(
+                f,
+                AuditField::Operation
+                    | AuditField::ResourceType
+                    | AuditField::ClientAddress
+                    | AuditField::Outcome
+                    | AuditField::Principal
+            );
+            if ascii && !raw.is_ascii() {
+                return Err(ApiError::bad_request(format!(
+                    "q: {} takes ASCII values, not {raw:?}",
+                    key.trim()
+                )));
+            }
             if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
                 let (low, high) = inner.split_once('~').ok_or_else(|| {
                     ApiError::bad_request(format!("range {raw:?} needs a ~ between its bounds"))
@@ -228,7 +244,11 @@ fn parse_time(s: &str) -> Option<i64> {
         d.next()?.parse::<u32>().ok()?,
         d.next()?.parse::<u32>().ok()?,
     );
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    if d.next().is_some()
+        || !(0..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+    {
         return None;
     }
     let (hms, fraction) = match time.split_once('.') {
@@ -323,6 +343,9 @@ mod tests {
             "operation={}",
             "op_time=[2021-13-01 00:00:00~]",
             "op_time=[2021-01-01 24:00:00~]",
+            "op_time=[99999999999999-01-01 00:00:00~]",
+            "operation=créer",
+            "outcome={success échec}",
         ] {
             assert!(parse_q(bad).is_err(), "{bad}");
         }

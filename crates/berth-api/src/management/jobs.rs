@@ -201,6 +201,17 @@ pub async fn queue_action(
     Ok(StatusCode::OK.into_response())
 }
 
+/// A filter value on a column of ASCII names: anything else cannot match, and is a mistake.
+fn ascii_param(value: String, key: &str) -> Result<String, ApiError> {
+    if value.is_ascii() {
+        Ok(value)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "q: {key} takes ASCII values, not {value:?}"
+        )))
+    }
+}
+
 /// `GET /jobservice/jobs`: jobs, newest first (a Berth extension; `q=status=…,kind=…`).
 pub async fn list_jobs(
     State(app): State<AppState>,
@@ -219,7 +230,7 @@ pub async fn list_jobs(
                     f.value
                 ))
             })?),
-            "kind" => filter.kind = Some(f.value),
+            "kind" => filter.kind = Some(ascii_param(f.value, "kind")?),
             _ => filter.execution_id = Some(id_param(&f.value, "execution_id")?),
         }
     }
@@ -327,7 +338,8 @@ pub async fn executions(
         .filters(&["vendor_type"])?
         .into_iter()
         .next()
-        .map(|f| f.value);
+        .map(|f| ascii_param(f.value, "vendor_type"))
+        .transpose()?;
     execution_page(&app, &uri, paging, kind.as_deref(), execution_json).await
 }
 

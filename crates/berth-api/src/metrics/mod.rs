@@ -81,9 +81,12 @@ impl Collector for RequestCollector {
             if count == 0 {
                 continue;
             }
-            let mut buckets: Vec<(f64, u64)> = BUCKETS.iter().copied().zip(per_bucket).collect();
-            let below: u64 = buckets.iter().map(|b| b.1).sum();
-            buckets.push((f64::MAX, count.saturating_sub(below)));
+            let buckets: Vec<(f64, u64)> = BUCKETS
+                .iter()
+                .copied()
+                .chain(std::iter::once(f64::MAX))
+                .zip(per_bucket)
+                .collect();
             m.encode_family(&[("route", r.route)])?
                 .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
         }

@@ -57,9 +57,9 @@ fn status_slot(status: u16) -> usize {
 pub(super) struct RouteStats {
     pub(super) route: &'static str,
     requests: Box<[AtomicU64]>,
-    buckets: [AtomicU64; BUCKETS.len()],
+    /// One per bound of [`BUCKETS`], and one past the last.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
     latency_nanos: AtomicU64,
-    latency_count: AtomicU64,
     pub(super) received: AtomicU64,
     pub(super) sent: AtomicU64,
 }
@@ -73,7 +73,6 @@ impl RouteStats {
                 .collect(),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_nanos: AtomicU64::new(0),
-            latency_count: AtomicU64::new(0),
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
         }
@@ -91,14 +90,15 @@ impl RouteStats {
         let i = method_index(method) * SLOTS + status_slot(status);
         self.requests[i].fetch_add(1, Ordering::Relaxed);
         let secs = elapsed.as_secs_f64();
-        if let Some(b) = BUCKETS.iter().position(|upper| secs <= *upper) {
-            self.buckets[b].fetch_add(1, Ordering::Relaxed);
-        }
+        let b = BUCKETS
+            .iter()
+            .position(|upper| secs <= *upper)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[b].fetch_add(1, Ordering::Relaxed);
         self.latency_nanos.fetch_add(
             u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
         if received > 0 {
             self.received.fetch_add(received, Ordering::Relaxed);
         }
@@ -119,16 +119,20 @@ impl RouteStats {
         out
     }
 
-    /// The latency histogram: per-bucket counts (not cumulative), the sum in seconds, the
-    /// count.
+    /// The latency histogram: per-bucket counts (not cumulative; the last is past every
+    /// bound), the sum in seconds, and the count (the buckets' total, so that the `+Inf`
+    /// bucket always equals it).
     pub(super) fn latency(&self) -> (Vec<u64>, f64, u64) {
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let count = buckets.iter().sum();
         (
-            self.buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect(),
+            buckets,
             self.latency_nanos.load(Ordering::Relaxed) as f64 / 1e9,
-            self.latency_count.load(Ordering::Relaxed),
+            count,
         )
     }
 }
@@ -226,7 +230,7 @@ mod tests {
         let (buckets, sum, count) = r.latency();
         assert_eq!(count, 2);
         assert_eq!(buckets[4], 1, "3 ms is in the 4 ms bucket");
-        assert_eq!(buckets.iter().sum::<u64>(), 1, "100 s is past every bucket");
+        assert_eq!(buckets[BUCKETS.len()], 1, "100 s is past every bound");
         assert!((sum - 100.003).abs() < 1e-6);
     }
 }
