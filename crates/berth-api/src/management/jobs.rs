@@ -169,6 +169,22 @@ struct ActionRequest {
     action: String,
 }
 
+/// Checks the body of a stop: `{"action": "stop"}`, or empty (Harbor's clients send none).
+fn stop_request(body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let request: ActionRequest = json_body(body)?;
+    if request.action == "stop" {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "action {:?} is not stop",
+            request.action
+        )))
+    }
+}
+
 /// `PUT /jobservice/queues/{job_type}`: `stop` (every pending and running job of the kind),
 /// `pause` or `resume`; `all` for every kind.
 pub async fn queue_action(
@@ -264,19 +280,7 @@ pub async fn job_action(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     actor.require_admin()?;
-    let request: ActionRequest = if body.is_empty() {
-        ActionRequest {
-            action: "stop".into(),
-        }
-    } else {
-        json_body(&body)?
-    };
-    if request.action != "stop" {
-        return Err(ApiError::bad_request(format!(
-            "action {:?} is not stop",
-            request.action
-        )));
-    }
+    stop_request(&body)?;
     if id == "all" {
         for kind in KINDS {
             app.registry.stop_kind(kind).await?;
@@ -375,7 +379,8 @@ pub async fn execution(
     Ok(axum::Json(execution_json(&e)).into_response())
 }
 
-/// `PUT /jobservice/executions/{id}` with `{"action": "stop"}`: stops its unfinished jobs.
+/// `PUT /jobservice/executions/{id}` with `{"action": "stop"}` (or nothing): stops its
+/// unfinished jobs.
 pub async fn execution_action(
     State(app): State<AppState>,
     actor: Actor,
@@ -383,13 +388,7 @@ pub async fn execution_action(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     actor.require_admin()?;
-    let request: ActionRequest = json_body(&body)?;
-    if request.action != "stop" {
-        return Err(ApiError::bad_request(format!(
-            "action {:?} is not stop",
-            request.action
-        )));
-    }
+    stop_request(&body)?;
     let e = execution_of(&app, &id, None).await?;
     app.registry.stop_execution(e.id).await?;
     Ok(StatusCode::OK.into_response())
