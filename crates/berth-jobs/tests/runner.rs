@@ -407,7 +407,8 @@ async fn schedules_fire_once_per_occurrence_across_three_nodes() {
     }
     // Missed occurrences are coalesced: a schedule whose next occurrence is long past fires
     // once, and moves on to the future.
-    meta.put_schedule("late", "count", "{}", "@every 1s", 1_000, 0)
+    assert!(meta.delete_schedule("tick").await.unwrap());
+    meta.put_schedule("late", "count", "{}", "@every 1h", 1_000, 0)
         .await
         .unwrap();
     let s = Scheduler::new(meta.clone(), clock(), Duration::from_millis(50));
