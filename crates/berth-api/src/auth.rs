@@ -105,11 +105,8 @@ impl Caller {
 
     /// Who the caller is, as the registry's events name it.
     pub fn who(&self) -> berth_registry::Who {
-        match self {
-            Self::Open => berth_registry::Who::Anonymous,
-            Self::Token(claims) => who_named(&claims.sub),
-            Self::Basic(principal) => who_of(principal),
-        }
+        let (principal, name, user_id) = self.who_parts();
+        berth_registry::Who::from_parts(principal, name, user_id)
     }
 }
 
@@ -122,22 +119,6 @@ pub fn who_of(principal: &Principal) -> berth_registry::Who {
             name: name.clone(),
         },
         Principal::Robot { name, .. } => berth_registry::Who::Robot { name: name.clone() },
-    }
-}
-
-/// The subject of a token (a name only) as the registry's events name it.
-fn who_named(subject: &str) -> berth_registry::Who {
-    if subject.is_empty() {
-        berth_registry::Who::Anonymous
-    } else if subject.starts_with(berth_auth::ROBOT_PREFIX) {
-        berth_registry::Who::Robot {
-            name: subject.to_owned(),
-        }
-    } else {
-        berth_registry::Who::User {
-            id: None,
-            name: subject.to_owned(),
-        }
     }
 }
 

@@ -30,15 +30,24 @@ const BATCH: u32 = 500;
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Escapes a structured-data parameter value (RFC 5424 §6.3.3).
+/// Control characters (a newline in a name tried at login would start a forged line in a
+/// receiver's file) become spaces.
 fn sd_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in text(s).chars() {
         if matches!(c, '"' | '\\' | ']') {
             out.push('\\');
         }
         out.push(c);
     }
     out
+}
+
+/// Free text with control characters turned into spaces.
+fn text(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// A printable-ASCII header field (RFC 5424: no spaces), or `-`.
@@ -79,11 +88,11 @@ pub fn format(r: &AuditRecord, host: &str) -> String {
         sd_escape(&e.client_address),
         e.project_id
             .map_or_else(String::new, |p| format!(" project_id=\"{p}\"")),
-        e.username,
-        e.operation,
-        e.resource_type,
-        e.resource,
-        e.outcome
+        text(&e.username),
+        text(&e.operation),
+        text(&e.resource_type),
+        text(&e.resource),
+        text(&e.outcome)
     )
 }
 
@@ -262,6 +271,11 @@ mod tests {
             m,
             "<132>1 2023-11-14T22:13:20.042Z node1 berth - audit [audit@32473 id=\"7\" user=\"a\\\"b\\]c\\\\\" principal=\"user\" operation=\"create\" resource_type=\"artifact\" resource=\"p/app@sha256:1\" outcome=\"failure\" client=\"192.0.2.1\" project_id=\"3\"] a\"b]c\\ create artifact p/app@sha256:1 failure"
         );
+        let mut forged = record(8);
+        forged.entry.username = "x\n<133>1 forged\r".into();
+        let m = format(&forged, "node");
+        assert!(!m.contains('\n') && !m.contains('\r'), "{m}");
+        assert!(m.contains("user=\"x <133>1 forged \""), "{m}");
         assert_eq!(frame("abc"), "3 abc");
         assert_eq!(frame("é"), "2 é", "octets, not characters");
     }

@@ -283,25 +283,14 @@ fn job(r: &AnyRow) -> Result<Job, MetaError> {
         kind: text(r, 2)?.unwrap_or_default(),
         params: text(r, 3)?.unwrap_or_default(),
         state: JobState::parse(&state).unwrap_or(JobState::Failed),
-        attempts: u32::try_from(
-            r.try_get::<i64, _>(5)
-                .or_else(|_| r.try_get::<i32, _>(5).map(i64::from))?,
-        )
-        .unwrap_or(0),
-        max_attempts: u32::try_from(
-            r.try_get::<i64, _>(6)
-                .or_else(|_| r.try_get::<i32, _>(6).map(i64::from))?,
-        )
-        .unwrap_or(0),
+        attempts: u32::try_from(count(r, 5)?).unwrap_or(0),
+        max_attempts: u32::try_from(count(r, 6)?).unwrap_or(0),
         run_at: r.try_get(7)?,
         holder: text(r, 8)?,
         lease_until: r.try_get(9)?,
         fence: r.try_get(10)?,
         checkpoint: text(r, 11)?,
-        stop_requested: r
-            .try_get::<i64, _>(12)
-            .or_else(|_| r.try_get::<i32, _>(12).map(i64::from))?
-            != 0,
+        stop_requested: count(r, 12)? != 0,
         result: text(r, 13)?,
         error: text(r, 14)?,
         created_at: r.try_get(15)?,
@@ -849,10 +838,7 @@ impl MetadataStore {
                     cron: text(r, 3)?.unwrap_or_default(),
                     next_at: r.try_get(4)?,
                     last_at: r.try_get(5)?,
-                    paused: r
-                        .try_get::<i64, _>(6)
-                        .or_else(|_| r.try_get::<i32, _>(6).map(i64::from))?
-                        != 0,
+                    paused: count(r, 6)? != 0,
                 })
             })
             .collect()
@@ -1058,21 +1044,14 @@ impl MetadataStore {
     }
 }
 
-/// An integer column that may come back as any integer type (SUM in MySQL is a decimal).
+/// A count or integer column: BIGINT (`COUNT`, `CAST … AS SIGNED`) or INT (MySQL's `INT`
+/// columns reach the `Any` driver as 32-bit), never negative here.
 fn count(r: &AnyRow, i: usize) -> Result<u64, MetaError> {
-    if let Ok(v) = r.try_get::<i64, _>(i) {
-        return Ok(u64::try_from(v).unwrap_or(0));
-    }
-    if let Ok(v) = r.try_get::<i32, _>(i) {
-        return Ok(u64::try_from(v).unwrap_or(0));
-    }
-    if let Ok(v) = r.try_get::<f64, _>(i) {
-        return Ok(v.max(0.0) as u64);
-    }
-    if let Ok(Some(t)) = text(r, i) {
-        return Ok(t.split('.').next().unwrap_or("0").parse().unwrap_or(0));
-    }
-    Ok(0)
+    let v = match r.try_get::<i64, _>(i) {
+        Ok(v) => v,
+        Err(_) => i64::from(r.try_get::<i32, _>(i)?),
+    };
+    Ok(u64::try_from(v).unwrap_or(0))
 }
 
 const EXECUTION_SELECT: &str = "SELECT e.id, e.kind, e.trigger_type, e.schedule, e.created_by, \

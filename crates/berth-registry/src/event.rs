@@ -24,6 +24,20 @@ pub enum Who {
 }
 
 impl Who {
+    /// Who from its parts: `user` (with the id when known), `robot`, anything else anonymous.
+    pub fn from_parts(principal: &str, name: &str, user_id: Option<i64>) -> Self {
+        match principal {
+            "user" => Self::User {
+                id: user_id,
+                name: name.to_owned(),
+            },
+            "robot" => Self::Robot {
+                name: name.to_owned(),
+            },
+            _ => Self::Anonymous,
+        }
+    }
+
     /// The name the audit log shows.
     pub fn name(&self) -> &str {
         match self {

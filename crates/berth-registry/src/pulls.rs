@@ -78,16 +78,7 @@ impl Pull<'_> {
     }
 
     fn event(&self, at: i64) -> Event {
-        let who = match self.principal {
-            "user" => Who::User {
-                id: self.user_id,
-                name: self.name.to_owned(),
-            },
-            "robot" => Who::Robot {
-                name: self.name.to_owned(),
-            },
-            _ => Who::Anonymous,
-        };
+        let who = Who::from_parts(self.principal, self.name, self.user_id);
         Event {
             at,
             initiator: Initiator {

@@ -272,7 +272,7 @@ pub async fn get_job(
 }
 
 /// `PUT /jobservice/jobs/{id}` with `{"action": "stop"}`: stops a job (a pending one at once,
-/// a running one within a heartbeat); `all` stops every running job.
+/// a running one within a heartbeat); `all` stops every unfinished job.
 pub async fn job_action(
     State(app): State<AppState>,
     actor: Actor,
