@@ -296,7 +296,7 @@ pub async fn seed_robot(
         };
         resolved.push(berth_meta::RobotGrant {
             project_id,
-            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            actions: actions.iter().map(|a| a.parse().unwrap()).collect(),
         });
     }
     let written = meta

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_auth::scope::parse_scopes;
 use berth_auth::{AuthService, Claims, Login, Principal};
-use berth_core::{ErrorCode, RepositoryName};
+use berth_core::{Action, ErrorCode, RepositoryName};
 use data_encoding::BASE64;
 use serde_json::json;
 
@@ -45,7 +45,7 @@ impl Caller {
         &self,
         app: &App,
         repository: &str,
-        action: &str,
+        action: Action,
     ) -> Result<bool, RegistryError> {
         self.may_all(app, repository, &[action]).await
     }
@@ -56,13 +56,13 @@ impl Caller {
         &self,
         app: &App,
         repository: &str,
-        actions: &[&str],
+        actions: &[Action],
     ) -> Result<bool, RegistryError> {
         Ok(match self {
             Self::Open => true,
             Self::Token(claims) => actions
                 .iter()
-                .all(|a| claims.allows("repository", repository, a)),
+                .all(|a| claims.allows("repository", repository, a.as_str())),
             Self::Basic(principal) => match &app.auth {
                 Some(auth) => {
                     let permission = auth
@@ -123,32 +123,21 @@ pub fn who_of(principal: &Principal) -> berth_registry::Who {
 }
 
 fn internal(e: berth_auth::AuthError) -> RegistryError {
-    match e {
-        berth_auth::AuthError::Meta(m) => m.into(),
-        berth_auth::AuthError::Ldap(l) => {
-            tracing::warn!(error = %l, "directory unavailable");
-            RegistryError::new(
-                ErrorCode::Unavailable,
-                "the user directory (LDAP) cannot be reached; retry shortly",
-            )
-            .header(header::RETRY_AFTER, HeaderValue::from_static("5"))
-        }
-        other => RegistryError::internal("authentication failed", &other),
-    }
+    crate::error::from_auth(e)
 }
 
 /// What an endpoint requires: a repository and its actions, the catalog, or only a valid caller.
 enum Need<'a> {
     Any,
     Catalog,
-    Repository(&'a RepositoryName, &'static [&'static str]),
+    Repository(&'a RepositoryName, &'static [Action]),
 }
 
 fn need<'a>(endpoint: &'a Endpoint, method: &axum::http::Method) -> Need<'a> {
     use axum::http::Method;
-    let pull: &'static [&'static str] = &["pull"];
-    let push: &'static [&'static str] = &["pull", "push"];
-    let delete: &'static [&'static str] = &["delete"];
+    let pull: &'static [Action] = &[Action::Pull];
+    let push: &'static [Action] = &[Action::Pull, Action::Push];
+    let delete: &'static [Action] = &[Action::Delete];
     match endpoint {
         Endpoint::Base => Need::Any,
         Endpoint::Catalog => Need::Catalog,
@@ -174,7 +163,10 @@ fn challenge_scope(need: &Need<'_>, endpoint: &Endpoint, uri: &axum::http::Uri) 
     let mut scope = match need {
         Need::Any => return None,
         Need::Catalog => return Some("registry:catalog:*".to_owned()),
-        Need::Repository(name, actions) => format!("repository:{name}:{}", actions.join(",")),
+        Need::Repository(name, actions) => {
+            let actions: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+            format!("repository:{name}:{}", actions.join(","))
+        }
     };
     if let Endpoint::UploadStart { name } = endpoint
         && query_param(uri, "mount").is_some()

@@ -115,27 +115,70 @@ impl IntoResponse for RegistryError {
     }
 }
 
+/// The two envelopes errors leave in: OCI's on `/v2`, Harbor's on `/api`. Failures of the
+/// layers below (the metadata store, the blob store, authentication) are mapped to them once,
+/// here ([`from_meta`], [`from_storage`], [`from_auth`]).
+pub(crate) trait Envelope: Sized {
+    /// 503 with `Retry-After`: a backend that cannot be reached.
+    fn unavailable(message: &str, retry_after: u64) -> Self;
+    /// An unexpected failure: logged in full, answered opaquely.
+    fn internal(context: &str, error: &dyn std::error::Error) -> Self;
+}
+
+impl Envelope for RegistryError {
+    fn unavailable(message: &str, retry_after: u64) -> Self {
+        Self::new(ErrorCode::Unavailable, message).header(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(retry_after.max(1)),
+        )
+    }
+
+    fn internal(context: &str, error: &dyn std::error::Error) -> Self {
+        Self::internal(context, error)
+    }
+}
+
+/// A metadata store failure: 503 when the database cannot be reached (load balancers and
+/// clients retry), else opaque.
+pub(crate) fn from_meta<E: Envelope>(e: MetaError) -> E {
+    match e {
+        MetaError::Unavailable(_) => {
+            tracing::warn!(error = %e, "metadata database unavailable");
+            E::unavailable("the metadata database is unavailable; retry shortly", 1)
+        }
+        other => E::internal("metadata store failed", &other),
+    }
+}
+
+/// A blob store failure: opaque.
+pub(crate) fn from_storage<E: Envelope>(e: StorageError) -> E {
+    E::internal("blob storage failed", &e)
+}
+
+/// An authentication failure: the database's as above, 503 when the directory cannot be
+/// reached, else opaque.
+pub(crate) fn from_auth<E: Envelope>(e: berth_auth::AuthError) -> E {
+    match e {
+        berth_auth::AuthError::Meta(m) => from_meta(m),
+        berth_auth::AuthError::Ldap(l) => {
+            tracing::warn!(error = %l, "directory unavailable");
+            E::unavailable(
+                "the user directory (LDAP) cannot be reached; retry shortly",
+                5,
+            )
+        }
+        other => E::internal("authentication failed", &other),
+    }
+}
+
 impl From<MetaError> for RegistryError {
     fn from(e: MetaError) -> Self {
-        match e {
-            MetaError::Unavailable(_) => {
-                tracing::warn!(error = %e, "metadata database unavailable");
-                Self::new(
-                    ErrorCode::Unavailable,
-                    "the metadata database is unavailable; retry shortly",
-                )
-                .header(
-                    axum::http::header::RETRY_AFTER,
-                    HeaderValue::from_static("1"),
-                )
-            }
-            other => Self::internal("metadata store failed", &other),
-        }
+        from_meta(e)
     }
 }
 
 impl From<StorageError> for RegistryError {
     fn from(e: StorageError) -> Self {
-        Self::internal("blob storage failed", &e)
+        from_storage(e)
     }
 }

@@ -24,7 +24,7 @@ pub(crate) struct Check {
 /// store and this node's own fitness (such as key material the cluster does not share) are
 /// required; Redis, when configured, is reported but not required.
 pub(crate) async fn checks(app: &AppState) -> Vec<Check> {
-    let (db, storage) = tokio::join!(app.meta.ping(), app.blobs.check());
+    let (db, storage) = tokio::join!(app.registry.meta().ping(), app.registry.blobs().check());
     let mut checks = vec![
         Check {
             name: "database",

@@ -2,8 +2,8 @@
 //! `/service`, the management API under `/api/v2.0`, and `/healthz` and `/readyz`.
 //!
 //! **Architecture invariant:** this is the only crate that knows HTTP. It parses requests into
-//! typed values (see [`v2::Endpoint`]), calls the metadata and blob stores, and renders their
-//! answers and errors in the format each client expects.
+//! typed values (see [`v2::Endpoint`]), authorizes, calls the registry service
+//! (`berth_registry`), and renders its answers and errors in the format each client expects.
 
 mod auth;
 mod body;
@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use berth_meta::MetadataStore;
-use berth_storage::BlobStore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -28,12 +26,9 @@ pub use error::RegistryError;
 
 /// Everything a request handler needs, shared by all requests.
 pub struct App {
-    /// The registry service: every change goes through it (and into the audit log).
+    /// The registry service: every change goes through it (and into the audit log); reads
+    /// without rules go through its `meta()` and `blobs()`.
     pub registry: Arc<berth_registry::Registry>,
-    /// Repositories, manifests, tags, blob links and upload sessions (reads and uploads).
-    pub meta: MetadataStore,
-    /// The bytes of blobs and uploads.
-    pub blobs: Arc<dyn BlobStore>,
     /// Tunables of the registry API.
     pub limits: Limits,
     /// Authentication; `None` serves everyone everything (no token service).

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub use berth_core::Action;
 use berth_meta::RobotGrant;
 
 /// A project role (Harbor's five).
@@ -58,11 +59,11 @@ impl Role {
     }
 
     /// Registry actions on the project's repositories.
-    pub fn repository_actions(self) -> &'static [&'static str] {
+    pub fn repository_actions(self) -> &'static [Action] {
         match self {
             Self::ProjectAdmin | Self::Maintainer => &REPOSITORY_ACTIONS,
-            Self::Developer => &["pull", "push"],
-            Self::Guest | Self::LimitedGuest => &["pull"],
+            Self::Developer => &[Action::Pull, Action::Push],
+            Self::Guest | Self::LimitedGuest => &[Action::Pull],
         }
     }
 }
@@ -116,16 +117,16 @@ pub enum Principal {
 }
 
 /// The registry actions a robot may be granted, in the order they are reported.
-pub const REPOSITORY_ACTIONS: [&str; 3] = ["pull", "push", "delete"];
+pub const REPOSITORY_ACTIONS: [Action; 3] = Action::ALL;
 
 /// The registry actions robot `grants` allow in project `project_id`.
-pub fn robot_actions(grants: &[RobotGrant], project_id: i64) -> Vec<&'static str> {
+pub fn robot_actions(grants: &[RobotGrant], project_id: i64) -> Vec<Action> {
     REPOSITORY_ACTIONS
         .into_iter()
         .filter(|a| {
-            grants.iter().any(|g| {
-                g.project_id.is_none_or(|p| p == project_id) && g.actions.iter().any(|x| x == a)
-            })
+            grants
+                .iter()
+                .any(|g| g.project_id.is_none_or(|p| p == project_id) && g.actions.contains(a))
         })
         .collect()
 }
@@ -142,12 +143,9 @@ pub enum RobotReach {
 
 /// The reach of robot `grants`.
 pub fn robot_reach(grants: &[RobotGrant]) -> RobotReach {
-    let anywhere = grants.iter().any(|g| {
-        g.project_id.is_none()
-            && g.actions
-                .iter()
-                .any(|a| REPOSITORY_ACTIONS.contains(&a.as_str()))
-    });
+    let anywhere = grants
+        .iter()
+        .any(|g| g.project_id.is_none() && !g.actions.is_empty());
     if anywhere {
         return RobotReach::Everywhere;
     }
@@ -177,7 +175,7 @@ impl Principal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permission {
     /// Allowed registry actions.
-    pub actions: Vec<&'static str>,
+    pub actions: Vec<Action>,
     /// Why more is not allowed, in words a user can act on.
     pub limit: Option<String>,
 }
@@ -231,7 +229,7 @@ pub enum Standing {
     /// A member with this role (the strongest of its own and its groups').
     Member(Role),
     /// A robot account with these registry actions in the project.
-    Robot(Vec<&'static str>),
+    Robot(Vec<Action>),
     /// Neither: only what a public project allows everyone.
     Outsider {
         /// The project is public.
@@ -279,8 +277,8 @@ impl Standing {
                     *role == Role::ProjectAdmin
                 }
                 Op::ReadMembers | Op::ReadRobots => *role != Role::LimitedGuest,
-                Op::Push => role.repository_actions().contains(&"push"),
-                Op::DeleteArtifacts => role.repository_actions().contains(&"delete"),
+                Op::Push => role.repository_actions().contains(&Action::Push),
+                Op::DeleteArtifacts => role.repository_actions().contains(&Action::Delete),
                 Op::ReadLogs => matches!(
                     role,
                     Role::ProjectAdmin | Role::Maintainer | Role::Developer
@@ -288,9 +286,9 @@ impl Standing {
             },
             Self::Robot(actions) => match op {
                 Op::Read => !actions.is_empty(),
-                Op::Pull => actions.contains(&"pull"),
-                Op::Push => actions.contains(&"push"),
-                Op::DeleteArtifacts => actions.contains(&"delete"),
+                Op::Pull => actions.contains(&Action::Pull),
+                Op::Push => actions.contains(&Action::Push),
+                Op::DeleteArtifacts => actions.contains(&Action::Delete),
                 _ => false,
             },
             Self::Outsider { public } => *public && matches!(op, Op::Read | Op::Pull),
@@ -322,12 +320,15 @@ mod tests {
             assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
         }
         assert!("owner".parse::<Role>().is_err());
-        assert_eq!(Role::Developer.repository_actions(), ["pull", "push"]);
         assert_eq!(
-            Role::Maintainer.repository_actions(),
+            names(Role::Developer.repository_actions()),
+            ["pull", "push"]
+        );
+        assert_eq!(
+            names(Role::Maintainer.repository_actions()),
             ["pull", "push", "delete"]
         );
-        assert_eq!(Role::LimitedGuest.repository_actions(), ["pull"]);
+        assert_eq!(names(Role::LimitedGuest.repository_actions()), ["pull"]);
         for r in Role::ALL {
             assert_eq!(Role::from_id(r.id()), Some(r));
         }
@@ -388,16 +389,21 @@ mod tests {
         );
         assert_eq!(allowed(Standing::Outsider { public: false }), []);
         assert_eq!(
-            allowed(Standing::Robot(vec!["pull", "delete"])),
+            allowed(Standing::Robot(vec![Action::Pull, Action::Delete])),
             [Op::Read, Op::Pull, Op::DeleteArtifacts]
         );
         assert_eq!(allowed(Standing::Robot(vec![])), []);
     }
 
+    fn names(actions: &[Action]) -> Vec<&'static str> {
+        actions.iter().map(|a| a.as_str()).collect()
+    }
+
+    /// A grant as stored: unknown action names are dropped when read.
     fn grant(project_id: Option<i64>, actions: &[&str]) -> RobotGrant {
         RobotGrant {
             project_id,
-            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            actions: actions.iter().filter_map(|a| a.parse().ok()).collect(),
         }
     }
 
@@ -409,8 +415,8 @@ mod tests {
             grant(Some(3), &["push", "pull"]),
             grant(Some(4), &["scan"]),
         ];
-        assert_eq!(robot_actions(&grants, 1), ["pull"]);
-        assert_eq!(robot_actions(&grants, 3), ["pull", "push"]);
+        assert_eq!(names(&robot_actions(&grants, 1)), ["pull"]);
+        assert_eq!(names(&robot_actions(&grants, 3)), ["pull", "push"]);
         assert!(robot_actions(&grants, 2).is_empty());
         assert!(
             robot_actions(&grants, 4).is_empty(),
@@ -431,8 +437,8 @@ mod tests {
         }
         let everywhere = [grant(None, &["pull"]), grant(Some(2), &["delete"])];
         assert_eq!(robot_reach(&everywhere), RobotReach::Everywhere);
-        assert_eq!(robot_actions(&everywhere, 2), ["pull", "delete"]);
-        assert_eq!(robot_actions(&everywhere, 9), ["pull"]);
+        assert_eq!(names(&robot_actions(&everywhere, 2)), ["pull", "delete"]);
+        assert_eq!(names(&robot_actions(&everywhere, 9)), ["pull"]);
         assert_eq!(
             robot_reach(&[grant(None, &[])]),
             RobotReach::Projects(vec![]),

@@ -5,7 +5,7 @@
 //! certificate as its `rootcertbundle` accepts them (2.x and 3.x alike). `jwk()` gives the public
 //! key for a JWKS document.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use berth_core::Clock;
 
 use data_encoding::{BASE32_NOPAD, BASE64, BASE64URL_NOPAD};
 use jsonwebtoken::{DecodingKey, EncodingKey};
@@ -76,9 +76,7 @@ fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, String> {
 }
 
 fn current_year() -> i32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = berth_core::SystemClock.unix_seconds().max(0);
     1970 + (secs / 31_556_952) as i32
 }
 

@@ -9,13 +9,15 @@
 //! what differs instead of issuing tokens the others reject.
 
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use berth_core::Clock;
 
 use berth_meta::{MetaError, MetadataStore, StoredKey};
 use sha2::{Digest, Sha256};
 
 use crate::access::{
-    Permission, Principal, REPOSITORY_ACTIONS, ROBOT_PREFIX, Role, Standing, robot_actions,
+    Action, Permission, Principal, REPOSITORY_ACTIONS, ROBOT_PREFIX, Role, Standing, robot_actions,
 };
 use crate::guard::{CredentialCache, TokenCache};
 use crate::keys::{KeyError, SigningKey};
@@ -159,10 +161,10 @@ pub struct AuthService {
 /// The name of the cluster secret that keys the shared credential cache.
 const LOGIN_CACHE_SECRET: &str = "credential-cache";
 
+/// Unix seconds now. Tokens are checked against the system's clock (as every verifier of a
+/// JWT does), so the token service reads that clock.
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    berth_core::SystemClock.unix_seconds()
 }
 
 impl AuthService {
@@ -576,17 +578,18 @@ impl AuthService {
                 limit: Some(format!("project {project_name} does not exist")),
             });
         };
-        let (actions, limit): (Vec<&'static str>, Option<String>) = match principal {
+        let and = |actions: &[Action]| -> String {
+            let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+            names.join(" and ")
+        };
+        let (actions, limit): (Vec<Action>, Option<String>) = match principal {
             Principal::Robot {
                 name, permissions, ..
             } => {
                 let actions = robot_actions(permissions, project.id);
                 let limit = (actions.len() < 3).then(|| match actions.as_slice() {
                     [] => format!("{name} has no access to project {project_name}"),
-                    some => format!(
-                        "{name} may {} only in project {project_name}",
-                        some.join(" and ")
-                    ),
+                    some => format!("{name} may {} only in project {project_name}", and(some)),
                 });
                 (actions, limit)
             }
@@ -597,13 +600,13 @@ impl AuthService {
                     let limit = (actions.len() < 3).then(|| {
                         format!(
                             "{name} is {role} in project {project_name}, which allows {} only",
-                            actions.join(" and ")
+                            and(&actions)
                         )
                     });
                     (actions, limit)
                 }
                 None if project.public => (
-                    vec!["pull"],
+                    vec![Action::Pull],
                     Some(format!("{name} is not a member of project {project_name}")),
                 ),
                 None => (
@@ -612,7 +615,7 @@ impl AuthService {
                 ),
             },
             Principal::Anonymous if project.public => {
-                (vec!["pull"], Some("authentication required".into()))
+                (vec![Action::Pull], Some("authentication required".into()))
             }
             Principal::Anonymous => (Vec::new(), Some("authentication required".into())),
         };
@@ -638,11 +641,11 @@ impl AuthService {
                             if a == "*" {
                                 permission.actions.clone()
                             } else {
-                                vec![a.as_str()]
+                                a.parse::<Action>().into_iter().collect()
                             }
                         })
                         .filter(|a| permission.actions.contains(a))
-                        .map(str::to_owned)
+                        .map(|a| a.as_str().to_owned())
                         .collect()
                 }
                 ("registry", "catalog")
@@ -716,9 +719,7 @@ impl AuthService {
 
     /// Verifies a token (remembering those that verified, until they expire).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = u64::try_from(now()).unwrap_or(0);
         if let Some(claims) = self.tokens.get(token, now, crate::token::LEEWAY.as_secs()) {
             return Ok(claims);
         }

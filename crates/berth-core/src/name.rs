@@ -1,4 +1,5 @@
-//! Repository names, e.g. `library/ubuntu` or `team/app/api`.
+//! Names: repositories (e.g. `library/ubuntu` or `team/app/api`), projects (`library`), and
+//! the simple names projects and robot accounts are given.
 
 use std::fmt;
 use std::str::FromStr;
@@ -104,9 +105,99 @@ impl fmt::Display for RepositoryName {
     }
 }
 
+/// Whether `name` is a simple name of at most `max` bytes: lower-case letters and digits,
+/// in parts separated by single `.`, `_` or `-` (Harbor's rule for project names; Berth's for
+/// robot names too).
+pub fn is_simple_name(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name.split(['.', '_', '-']).all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// Why a string is not a simple name (of a project or a robot account).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what} {name:?} is invalid: use 1 to {max} lower-case letters and digits, separated by single '.', '_' or '-'"
+)]
+pub struct SimpleNameError {
+    /// What was being named ("project name", "robot name").
+    pub what: &'static str,
+    /// The rejected name.
+    pub name: String,
+    /// The longest allowed.
+    pub max: usize,
+}
+
+/// Checks `name` with [`is_simple_name`].
+pub fn check_simple_name(
+    what: &'static str,
+    name: &str,
+    max: usize,
+) -> Result<(), SimpleNameError> {
+    if is_simple_name(name, max) {
+        Ok(())
+    } else {
+        Err(SimpleNameError {
+            what,
+            name: name.to_owned(),
+            max,
+        })
+    }
+}
+
+/// A validated project name: the first component of its repositories' names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ProjectName {
+    type Err = SimpleNameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        check_simple_name("project name", s, MAX_NAME_LEN)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Display for ProjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for ProjectName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn project_names() {
+        for good in ["a", "team", "my-team.x_1", "0abc"] {
+            assert_eq!(good.parse::<ProjectName>().unwrap().as_str(), good);
+        }
+        for bad in ["", "Team", "a--b", "-a", "a-", "a/b", "a b", "é"] {
+            assert!(bad.parse::<ProjectName>().is_err(), "{bad}");
+        }
+        assert!("a".repeat(256).parse::<ProjectName>().is_err());
+        let e = "A".parse::<ProjectName>().unwrap_err().to_string();
+        assert!(e.starts_with("project name \"A\" is invalid"), "{e}");
+    }
 
     #[test]
     fn accepts_the_spec_grammar() {

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use crate::MetaError;
 use crate::identity::{Bind, Conditions, Page, Paged, project_repositories};
-use crate::store::{MetadataStore, now};
+use crate::store::MetadataStore;
 
 /// A repository with content.
 #[derive(Debug, Clone)]
@@ -328,7 +328,7 @@ impl MetadataStore {
         .bind(repo_id)
         .bind(tag)
         .bind(digest)
-        .bind(now())
+        .bind(self.now())
         .execute(&mut *tx)
         .await?;
         self.commit(tx).await?;

@@ -734,7 +734,7 @@ async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataS
         secret_hash: "h",
         grants: &[RobotGrant {
             project_id: Some(team),
-            actions: vec!["pull".into()],
+            actions: vec![berth_core::Action::Pull],
         }],
         description: "",
         project_id: Some(team),
@@ -748,7 +748,7 @@ async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataS
     // A system robot with grants in two projects and everywhere, by id.
     let grant = |project_id, actions: &[&str]| RobotGrant {
         project_id,
-        actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        actions: actions.iter().map(|a| a.parse().unwrap()).collect(),
     };
     let system_grants = [
         grant(None, &["pull"]),
@@ -1010,7 +1010,7 @@ mod robot_permissions_migration {
         };
         let grant = |project_id, actions: &[&str]| RobotGrant {
             project_id,
-            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            actions: actions.iter().map(|a| a.parse().unwrap()).collect(),
         };
         assert_eq!(
             grants("robot$team+ci").await,

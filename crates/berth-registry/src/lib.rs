@@ -9,23 +9,33 @@
 //! and written in batches ([`Registry::pulled`]). After a change commits, its [`Event`] goes
 //! to every [`Subscriber`] (quotas, replication triggers and webhooks subscribe here).
 //!
-//! Dependencies point one way: core ← meta ← registry ← api, jobs.
+//! Dependencies point one way: core ← storage, meta ← auth ← registry ← api, jobs.
 
 mod artifacts;
+mod error;
 mod event;
 pub mod jobs;
+mod projects;
 mod pulls;
+pub mod robots;
+mod uploads;
+mod users;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use berth_core::Clock;
 use berth_meta::{MetaError, MetadataStore};
+use berth_storage::BlobStore;
 
 pub use artifacts::{ArtifactError, PushedManifest};
+pub use error::Error;
 pub use event::{Event, EventKind, Initiator, Outcome, Subscriber, Who};
 pub use jobs::JobsError;
 pub use pulls::{FLUSH_EVERY, MAX_QUEUED, Pull, PullLog};
+pub use robots::{CreatedRobot, RobotChange, RobotRequest, RobotScope};
+pub use uploads::{Chunk, UploadError};
+pub use users::{NewUser, check_username};
 
 /// What the audit log records.
 #[derive(Debug, Clone)]
@@ -47,13 +57,23 @@ impl Default for AuditSettings {
 }
 
 /// The registry service. Cheap to share (`Arc`).
-#[derive(Debug)]
 pub struct Registry {
     meta: MetadataStore,
+    blobs: Arc<dyn BlobStore>,
     clock: Arc<dyn Clock>,
     settings: AuditSettings,
     pulls: PullLog,
     subscribers: Vec<Arc<dyn Subscriber>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("blobs", &self.blobs.driver_name())
+            .field("settings", &self.settings)
+            .field("subscribers", &self.subscribers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for dyn Subscriber {
@@ -63,10 +83,17 @@ impl std::fmt::Debug for dyn Subscriber {
 }
 
 impl Registry {
-    /// A registry service on `meta`, reading the time from `clock`.
-    pub fn new(meta: MetadataStore, clock: Arc<dyn Clock>, settings: AuditSettings) -> Self {
+    /// A registry service on `meta` and `blobs`, reading the time from `clock` (and making
+    /// the store it writes through read it too).
+    pub fn new(
+        meta: MetadataStore,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        settings: AuditSettings,
+    ) -> Self {
         Self {
-            meta,
+            meta: meta.with_clock(clock.clone()),
+            blobs,
             clock,
             settings,
             pulls: PullLog::default(),
@@ -82,6 +109,11 @@ impl Registry {
     /// The metadata store, for reads that carry no rules.
     pub fn meta(&self) -> &MetadataStore {
         &self.meta
+    }
+
+    /// The blob store, for reads (blob bytes, download URLs, health).
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
     }
 
     /// The clock every layer reads.

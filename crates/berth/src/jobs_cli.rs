@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_meta::{JobFilter, JobState, MetadataStore, Page};
+use berth_meta::{JobFilter, JobState, Page};
 use clap::Subcommand;
 
 /// `berth jobs …`
@@ -47,9 +47,13 @@ fn time(ms: i64) -> String {
 }
 
 /// Runs a `berth jobs` command.
-pub async fn run(meta: MetadataStore, command: JobsCommand) -> anyhow::Result<()> {
+pub async fn run(config: &crate::config::Config, command: JobsCommand) -> anyhow::Result<()> {
+    let meta = crate::stores::migrate(config).await?;
+    let node = format!("{}-cli", config.node_name);
+    let blobs = crate::stores::open_blob_store(config, &meta, &node).await?;
     let registry = berth_registry::Registry::new(
         meta.clone(),
+        blobs,
         Arc::new(berth_core::SystemClock),
         berth_registry::AuditSettings::default(),
     );

@@ -95,11 +95,12 @@ pub async fn all_repositories(
             offset: 0,
             limit: u64::from(u32::MAX),
         };
-        let projects = app.meta.list_projects(&filter, all).await?;
+        let projects = app.registry.meta().list_projects(&filter, all).await?;
         Some(projects.items.into_iter().map(|p| p.name).collect())
     };
     let repositories = app
-        .meta
+        .registry
+        .meta()
         .list_repository_summaries(visible.as_deref(), name.as_deref(), paging.page())
         .await?;
     let items: Vec<Value> = repositories
@@ -131,7 +132,8 @@ pub async fn repositories(
     let paging = Paging::from_query(&query)?;
     let name = name_filter(&query)?;
     let repositories = app
-        .meta
+        .registry
+        .meta()
         .list_repository_summaries(
             Some(std::slice::from_ref(&project.name)),
             name.as_deref(),
@@ -158,7 +160,8 @@ async fn repository_for(
     let (project, _) = project_for(app, actor, headers, project, op).await?;
     let name = repository_name(&project, repository)?;
     let summary = app
-        .meta
+        .registry
+        .meta()
         .repository_summary(&name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("repository {name} not found")))?;
@@ -239,7 +242,8 @@ pub async fn list(
     let paging = Paging::from_query(&query)?;
     let tag = query.filters(&["tags"])?.into_iter().next();
     let artifacts = app
-        .meta
+        .registry
+        .meta()
         .list_artifacts(
             &summary.name,
             tag.as_ref().map(|f| (f.value.as_str(), f.exact)),
@@ -270,13 +274,14 @@ async fn artifact_for(
     let digest = match &reference {
         Reference::Digest(d) => Some(d.to_string()),
         Reference::Tag(_) => app
-            .meta
+            .registry
+            .meta()
             .manifest(&summary.name, &reference)
             .await?
             .map(|m| m.digest),
     };
     let artifact = match digest {
-        Some(digest) => app.meta.artifact(&summary.name, &digest).await?,
+        Some(digest) => app.registry.meta().artifact(&summary.name, &digest).await?,
         None => None,
     };
     let artifact = artifact.ok_or_else(|| {

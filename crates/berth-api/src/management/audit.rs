@@ -50,7 +50,7 @@ async fn respond(
         terms: parse_q(params.get("q").unwrap_or(""))?,
         sort: parse_sort(params.get("sort").unwrap_or(""))?,
     };
-    let page = app.meta.audit_log(&query, paging.page()).await?;
+    let page = app.registry.meta().audit_log(&query, paging.page()).await?;
     let items: Vec<Value> = page.items.iter().map(entry_json).collect();
     Ok(paging.respond(uri, page.total, items))
 }

@@ -120,35 +120,43 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl crate::error::Envelope for ApiError {
+    fn unavailable(message: &str, retry_after: u64) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(retry_after)
+    }
+
+    fn internal(context: &str, error: &dyn std::error::Error) -> Self {
+        Self::internal(context, error)
+    }
+}
+
 impl From<MetaError> for ApiError {
     fn from(e: MetaError) -> Self {
-        match e {
-            MetaError::Unavailable(_) => {
-                tracing::warn!(error = %e, "metadata database unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the metadata database is unavailable; retry shortly",
-                )
-                .retry_after(1)
-            }
-            other => Self::internal("metadata store failed", &other),
-        }
+        crate::error::from_meta(e)
     }
 }
 
 impl From<berth_auth::AuthError> for ApiError {
     fn from(e: berth_auth::AuthError) -> Self {
+        crate::error::from_auth(e)
+    }
+}
+
+impl From<berth_registry::Error> for ApiError {
+    fn from(e: berth_registry::Error) -> Self {
+        use berth_registry::Error;
         match e {
-            berth_auth::AuthError::Meta(m) => m.into(),
-            berth_auth::AuthError::Ldap(l) => {
-                tracing::warn!(error = %l, "directory unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the user directory (LDAP) cannot be reached; retry shortly",
-                )
-                .retry_after(5)
+            Error::Invalid(m) => Self::bad_request(m),
+            Error::NotFound(m) => Self::not_found(m),
+            Error::Conflict(m) => Self::conflict(m),
+            Error::Forbidden(m) => Self::forbidden(m),
+            Error::Precondition(m) => Self::precondition(m),
+            Error::Throttled(wait) => Self::throttled(wait),
+            Error::Meta(e) => e.into(),
+            Error::Auth(e) => e.into(),
+            Error::Internal(m) => {
+                Self::internal("registry operation failed", &std::io::Error::other(m))
             }
-            other => Self::internal("authentication failed", &other),
         }
     }
 }

@@ -86,7 +86,7 @@ pub async fn pools(State(app): State<AppState>, actor: Actor) -> Result<Response
     actor.require_admin()?;
     let now = app.registry.clock().unix_millis();
     // A node that has not reported for five minutes is gone.
-    let nodes = app.meta.job_nodes(now - 300_000).await?;
+    let nodes = app.registry.meta().job_nodes(now - 300_000).await?;
     let items: Vec<Value> = nodes
         .iter()
         .map(|n| {
@@ -111,7 +111,8 @@ pub async fn workers(
 ) -> Result<Response, ApiError> {
     actor.require_admin()?;
     let running = app
-        .meta
+        .registry
+        .meta()
         .list_jobs(
             &JobFilter {
                 states: vec![JobState::Running],
@@ -147,7 +148,7 @@ pub async fn workers(
 pub async fn queues(State(app): State<AppState>, actor: Actor) -> Result<Response, ApiError> {
     actor.require_admin()?;
     let now = app.registry.clock().unix_millis();
-    let queues = app.meta.job_queues(&KINDS, now).await?;
+    let queues = app.registry.meta().job_queues(&KINDS, now).await?;
     let items: Vec<Value> = queues
         .iter()
         .map(|q| {
@@ -250,7 +251,11 @@ pub async fn list_jobs(
             _ => filter.execution_id = Some(id_param(&f.value, "execution_id")?),
         }
     }
-    let page = app.meta.list_jobs(&filter, paging.page()).await?;
+    let page = app
+        .registry
+        .meta()
+        .list_jobs(&filter, paging.page())
+        .await?;
     let items: Vec<Value> = page.items.iter().map(job_json).collect();
     Ok(paging.respond(&uri, page.total, items))
 }
@@ -264,7 +269,8 @@ pub async fn get_job(
     actor.require_admin()?;
     let id = id_param(&id, "job_id")?;
     let job = app
-        .meta
+        .registry
+        .meta()
         .job(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
@@ -304,11 +310,12 @@ pub async fn job_log(
 }
 
 async fn log_text(app: &AppState, id: i64) -> Result<Response, ApiError> {
-    if app.meta.job(id).await?.is_none() {
+    if app.registry.meta().job(id).await?.is_none() {
         return Err(ApiError::not_found(format!("job {id} not found")));
     }
     let lines = app
-        .meta
+        .registry
+        .meta()
         .job_log(
             id,
             Page {
@@ -354,14 +361,19 @@ async fn execution_page(
     kind: Option<&str>,
     render: fn(&Execution) -> Value,
 ) -> Result<Response, ApiError> {
-    let page = app.meta.list_executions(kind, paging.page()).await?;
+    let page = app
+        .registry
+        .meta()
+        .list_executions(kind, paging.page())
+        .await?;
     let items: Vec<Value> = page.items.iter().map(render).collect();
     Ok(paging.respond(uri, page.total, items))
 }
 
 async fn execution_of(app: &AppState, id: &str, kind: Option<&str>) -> Result<Execution, ApiError> {
     let id = id_param(id, "execution_id")?;
-    app.meta
+    app.registry
+        .meta()
         .execution(id)
         .await?
         .filter(|e| kind.is_none_or(|k| e.kind == k))
@@ -408,7 +420,11 @@ pub async fn tasks(
         execution_id: Some(e.id),
         ..JobFilter::default()
     };
-    let page = app.meta.list_jobs(&filter, paging.page()).await?;
+    let page = app
+        .registry
+        .meta()
+        .list_jobs(&filter, paging.page())
+        .await?;
     let items: Vec<Value> = page.items.iter().map(job_json).collect();
     Ok(paging.respond(&uri, page.total, items))
 }
@@ -422,7 +438,7 @@ pub async fn task_log(
     actor.require_admin()?;
     let e = execution_of(&app, &id, None).await?;
     let task = id_param(&task, "task_id")?;
-    match app.meta.job(task).await? {
+    match app.registry.meta().job(task).await? {
         Some(j) if j.execution_id == e.id => log_text(&app, task).await,
         _ => Err(ApiError::not_found(format!(
             "task {task} not found in execution {}",
@@ -435,7 +451,8 @@ pub async fn task_log(
 pub async fn schedules(State(app): State<AppState>, actor: Actor) -> Result<Response, ApiError> {
     actor.require_admin()?;
     let items: Vec<Value> = app
-        .meta
+        .registry
+        .meta()
         .schedules()
         .await?
         .iter()
@@ -537,7 +554,8 @@ pub async fn purge_history(
 /// The first job of an execution (a purge has one).
 async fn first_job(app: &AppState, execution: i64) -> Result<Option<Job>, ApiError> {
     let jobs = app
-        .meta
+        .registry
+        .meta()
         .list_jobs(
             &JobFilter {
                 execution_id: Some(execution),

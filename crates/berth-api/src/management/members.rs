@@ -5,7 +5,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::{ProjectOp, Role};
 use berth_meta::{Member, MemberEntity};
-use berth_registry::EventKind;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -54,7 +53,8 @@ pub async fn list(
     let paging = Paging::from_query(&query)?;
     let name = query.get("entityname").filter(|n| !n.is_empty());
     let members = app
-        .meta
+        .registry
+        .meta()
         .list_members(project.id, name, paging.page())
         .await?;
     let items: Vec<Value> = members.items.iter().map(member_json).collect();
@@ -63,7 +63,8 @@ pub async fn list(
 
 async fn member(app: &AppState, project_id: i64, member_id: &str) -> Result<Member, ApiError> {
     let member_id = id_param(member_id, "member id")?;
-    app.meta
+    app.registry
+        .meta()
         .member(project_id, member_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("member {member_id} not found in this project")))
@@ -130,8 +131,8 @@ pub async fn create(
     let (entity, name) = match (new.member_user, new.member_group) {
         (Some(user), None) => {
             let found = match (user.user_id, user.username.as_deref()) {
-                (Some(id), _) => app.meta.user_by_id(id).await?,
-                (None, Some(name)) => app.meta.user(name).await?,
+                (Some(id), _) => app.registry.meta().user_by_id(id).await?,
+                (None, Some(name)) => app.registry.meta().user(name).await?,
                 (None, None) => {
                     return Err(ApiError::bad_request(
                         "member_user needs user_id or username",
@@ -147,14 +148,9 @@ pub async fn create(
                     "only LDAP groups (group_type 1) can be members on this registry",
                 ));
             }
-            let Some(dn) = group.ldap_group_dn.filter(|d| !d.trim().is_empty()) else {
+            let Some(dn) = group.ldap_group_dn else {
                 return Err(ApiError::bad_request("member_group needs ldap_group_dn"));
             };
-            if dn.len() > 1024 || !dn.contains('=') {
-                return Err(ApiError::bad_request(format!(
-                    "ldap_group_dn {dn:?} is not a distinguished name"
-                )));
-            }
             (MemberEntity::Group(dn.clone()), dn)
         }
         _ => {
@@ -163,28 +159,11 @@ pub async fn create(
             ));
         }
     };
-    let kind = EventKind::MemberAdded {
-        project: project.name.clone(),
-        member: name.clone(),
-        role: role.to_string(),
-    };
-    let (id, entity) = (project.id, &entity);
-    match app
+    let id = app
         .registry
-        .change(&actor.initiator(address), Some(id), kind, |m| async move {
-            m.add_member(id, entity, role.as_str()).await
-        })
-        .await?
-    {
-        Some(id) => {
-            tracing::info!(project = %project.name, member = %name, %role, "added a member");
-            Ok(created(&format!("projects/{}/members/{id}", project.id)))
-        }
-        None => Err(ApiError::conflict(format!(
-            "{name} is a member of project {} already; change its role with PUT",
-            project.name
-        ))),
-    }
+        .add_member(&actor.initiator(address), &project, &entity, &name, role)
+        .await?;
+    Ok(created(&format!("projects/{}/members/{id}", project.id)))
 }
 
 #[derive(Deserialize)]
@@ -206,18 +185,9 @@ pub async fn update(
     let member = member(&app, project.id, &member_id).await?;
     let change: RoleChange = json_body(&body)?;
     let role = role(change.role_id)?;
-    let kind = EventKind::MemberUpdated {
-        project: project.name.clone(),
-        member: member.entity_name.clone(),
-        role: role.to_string(),
-    };
-    let (id, member_id) = (project.id, member.id);
     app.registry
-        .change(&actor.initiator(address), Some(id), kind, |m| async move {
-            m.update_member_role(id, member_id, role.as_str()).await
-        })
+        .set_member_role(&actor.initiator(address), &project, &member, role)
         .await?;
-    tracing::info!(project = %project.name, member = %member.entity_name, %role, "member role changed");
     Ok(StatusCode::OK.into_response())
 }
 
@@ -232,16 +202,8 @@ pub async fn delete(
     let (project, _) =
         project_for(&app, &actor, &headers, &project, ProjectOp::ManageMembers).await?;
     let member = member(&app, project.id, &member_id).await?;
-    let kind = EventKind::MemberRemoved {
-        project: project.name.clone(),
-        member: member.entity_name.clone(),
-    };
-    let (id, member_id) = (project.id, member.id);
     app.registry
-        .change(&actor.initiator(address), Some(id), kind, |m| async move {
-            m.delete_member(id, member_id).await
-        })
+        .remove_member(&actor.initiator(address), &project, &member)
         .await?;
-    tracing::info!(project = %project.name, member = %member.entity_name, "removed a member");
     Ok(StatusCode::OK.into_response())
 }

@@ -4,16 +4,13 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_auth::{Principal, ProjectOp, Standing};
-use berth_meta::{Project, ProjectDelete, ProjectFilter};
-use berth_registry::EventKind;
+use berth_core::ProjectName;
+use berth_meta::{Project, ProjectFilter};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    Actor, ApiError, ClientAddress, Paging, Query, check_name, created, json_body, project_for,
-    time,
-};
+use super::{Actor, ApiError, ClientAddress, Paging, Query, created, json_body, project_for, time};
 use crate::AppState;
 
 /// A project as the API shows it to a caller with `standing`.
@@ -23,11 +20,17 @@ async fn project_json(
     standing: &Standing,
 ) -> Result<Value, ApiError> {
     let owner_name = match project.owner_id {
-        Some(id) => app.meta.user_by_id(id).await?.map(|u| u.username),
+        Some(id) => app
+            .registry
+            .meta()
+            .user_by_id(id)
+            .await?
+            .map(|u| u.username),
         None => None,
     };
     let repo_count = app
-        .meta
+        .registry
+        .meta()
         .list_repository_summaries(
             Some(std::slice::from_ref(&project.name)),
             None,
@@ -95,7 +98,11 @@ pub async fn list(
         name: name.as_deref(),
         public,
     };
-    let projects = app.meta.list_projects(&filter, paging.page()).await?;
+    let projects = app
+        .registry
+        .meta()
+        .list_projects(&filter, paging.page())
+        .await?;
     let mut items = Vec::with_capacity(projects.items.len());
     for project in &projects.items {
         let standing = actor.standing(&app, project).await?;
@@ -115,7 +122,7 @@ pub async fn exists(
     let Some(name) = query.get("project_name").filter(|n| !n.is_empty()) else {
         return Err(ApiError::bad_request("project_name is required"));
     };
-    match app.meta.project(name).await? {
+    match app.registry.meta().project(name).await? {
         Some(_) => Ok(StatusCode::OK.into_response()),
         None => Ok(StatusCode::NOT_FOUND.into_response()),
     }
@@ -171,32 +178,20 @@ pub async fn create(
         }));
     }
     let new: NewProject = json_body(&body)?;
-    check_name("project name", &new.project_name, 255)?;
+    let name: ProjectName = new
+        .project_name
+        .parse()
+        .map_err(|e: berth_core::name::SimpleNameError| ApiError::bad_request(e.to_string()))?;
     let public = public_flag(new.public, new.metadata)?.unwrap_or(false);
     let owner = match principal {
         Principal::User { id, .. } if id > 0 => Some(id),
         _ => None,
     };
-    let kind = EventKind::ProjectCreated {
-        name: new.project_name.clone(),
-    };
-    let name = new.project_name.as_str();
-    match app
+    let id = app
         .registry
-        .change(&actor.initiator(address), None, kind, |m| async move {
-            m.create_project(name, public, owner).await
-        })
-        .await?
-    {
-        Some(id) => {
-            tracing::info!(project = %new.project_name, public, "created a project");
-            Ok(created(&format!("projects/{id}")))
-        }
-        None => Err(ApiError::conflict(format!(
-            "project {} exists already",
-            new.project_name
-        ))),
-    }
+        .create_project(&actor.initiator(address), &name, public, owner)
+        .await?;
+    Ok(created(&format!("projects/{id}")))
 }
 
 /// `GET /projects/{project}`.
@@ -231,16 +226,9 @@ pub async fn update(
     let (project, _) = project_for(&app, &actor, &headers, &project, ProjectOp::Update).await?;
     let change: ProjectChange = json_body(&body)?;
     if let Some(public) = public_flag(change.public, change.metadata)? {
-        let kind = EventKind::ProjectUpdated {
-            name: project.name.clone(),
-        };
-        let id = project.id;
         app.registry
-            .change(&actor.initiator(address), Some(id), kind, |m| async move {
-                m.set_project_public(id, public).await
-            })
+            .set_project_public(&actor.initiator(address), &project, public)
             .await?;
-        tracing::info!(project = %project.name, public, "project visibility changed");
     }
     Ok(StatusCode::OK.into_response())
 }
@@ -254,35 +242,8 @@ pub async fn delete(
     Path(project): Path<String>,
 ) -> Result<Response, ApiError> {
     let (project, _) = project_for(&app, &actor, &headers, &project, ProjectOp::Delete).await?;
-    let initiator = actor.initiator(address);
-    let kind = EventKind::ProjectDeleted {
-        name: project.name.clone(),
-    };
-    let id = project.id;
-    match app
-        .registry
-        .change(&initiator, Some(id), kind.clone(), |m| async move {
-            m.delete_project(id).await
-        })
-        .await?
-    {
-        ProjectDelete::Deleted => {
-            tracing::info!(project = %project.name, "deleted a project");
-            Ok(StatusCode::OK.into_response())
-        }
-        ProjectDelete::Unknown => Err(ApiError::not_found(format!(
-            "project {} not found",
-            project.name
-        ))),
-        ProjectDelete::NotEmpty(n) => {
-            let why = format!(
-                "project {} still has {n} repositories; delete them first",
-                project.name
-            );
-            app.registry
-                .refused(&initiator, Some(id), kind, why.clone())
-                .await?;
-            Err(ApiError::precondition(why))
-        }
-    }
+    app.registry
+        .delete_project(&actor.initiator(address), &project)
+        .await?;
+    Ok(StatusCode::OK.into_response())
 }

@@ -3,9 +3,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::response::{IntoResponse, Response};
-use berth_auth::{PasswordChange, Principal, ROBOT_PREFIX};
+use berth_auth::Principal;
 use berth_meta::{User, UserProfile};
-use berth_registry::EventKind;
+use berth_registry::NewUser;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,23 +38,18 @@ async fn visible_user(app: &AppState, actor: &Actor, id: &str) -> Result<User, A
             "only system administrators may see other users",
         ));
     }
-    app.meta
+    app.registry
+        .meta()
         .user_by_id(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {id} not found")))
 }
 
-/// An administrator acting on another user (not on itself: flags and deletion of one's own
-/// account would lock administrators out).
-async fn other_user(app: &AppState, actor: &Actor, id: &str, what: &str) -> Result<User, ApiError> {
+/// The user `id`, for an administrator to act on (the service refuses flags and deletion of
+/// one's own account).
+async fn admin_on_user(app: &AppState, actor: &Actor, id: &str) -> Result<User, ApiError> {
     actor.require_admin()?;
-    let user = visible_user(app, actor, id).await?;
-    if matches!(actor, Actor::As(Principal::User { id: me, .. }) if *me == user.id) {
-        return Err(ApiError::forbidden(format!(
-            "you may not {what} your own account; ask another administrator"
-        )));
-    }
-    Ok(user)
+    visible_user(app, actor, id).await
 }
 
 /// `GET /users` (administrators): `q=username=…` or `username=~…`, paged.
@@ -69,7 +64,11 @@ pub async fn list(
     let filters = query.filters(&["username"])?;
     let exact = filters.iter().find(|f| f.exact).map(|f| f.value.as_str());
     let fragment = filters.iter().find(|f| !f.exact).map(|f| f.value.as_str());
-    let users = app.meta.list_users(exact, fragment, paging.page()).await?;
+    let users = app
+        .registry
+        .meta()
+        .list_users(exact, fragment, paging.page())
+        .await?;
     let items: Vec<Value> = users.items.iter().map(user_json).collect();
     Ok(paging.respond(&uri, users.total, items))
 }
@@ -86,7 +85,11 @@ pub async fn search(
     let Some(name) = query.get("username").filter(|n| !n.is_empty()) else {
         return Err(ApiError::bad_request("username is required"));
     };
-    let users = app.meta.list_users(None, Some(name), paging.page()).await?;
+    let users = app
+        .registry
+        .meta()
+        .list_users(None, Some(name), paging.page())
+        .await?;
     let items: Vec<Value> = users
         .items
         .iter()
@@ -106,7 +109,8 @@ pub async fn current(State(app): State<AppState>, actor: Actor) -> Result<Respon
             ..
         }) => {
             let user = app
-                .meta
+                .registry
+                .meta()
                 .user_by_id(*id)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
@@ -137,7 +141,7 @@ pub async fn get_one(
 }
 
 #[derive(Deserialize)]
-struct NewUser {
+struct NewUserJson {
     username: String,
     password: String,
     #[serde(default)]
@@ -148,37 +152,6 @@ struct NewUser {
     comment: Option<String>,
 }
 
-/// Checks a user name: what Basic authentication and robot names leave free.
-fn check_username(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > berth_auth::service::MAX_USERNAME_LEN {
-        return Err(ApiError::bad_request(format!(
-            "a username has 1 to {} bytes",
-            berth_auth::service::MAX_USERNAME_LEN
-        )));
-    }
-    if name.starts_with(ROBOT_PREFIX) {
-        return Err(ApiError::bad_request(format!(
-            "usernames starting with {ROBOT_PREFIX} are reserved for robot accounts"
-        )));
-    }
-    if let Some(c) = name.chars().find(|c| {
-        c.is_control() || c.is_whitespace() || matches!(c, ':' | ',' | '"' | '~' | '#' | '%' | '$')
-    }) {
-        return Err(ApiError::bad_request(format!(
-            "a username cannot contain {c:?}"
-        )));
-    }
-    Ok(())
-}
-
-async fn hash(password: String) -> Result<String, ApiError> {
-    berth_auth::password::check_strength(&password).map_err(ApiError::bad_request)?;
-    tokio::task::spawn_blocking(move || berth_auth::password::hash(&password))
-        .await
-        .map_err(|e| ApiError::internal("password hashing failed", &e))?
-        .map_err(|e| ApiError::internal("password hashing failed", &e))
-}
-
 /// `POST /users` (administrators): creates a local account.
 pub async fn create(
     State(app): State<AppState>,
@@ -187,35 +160,21 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     actor.require_admin()?;
-    let new: NewUser = json_body(&body)?;
-    check_username(&new.username)?;
-    let hash = hash(new.password).await?;
-    let profile = UserProfile {
-        email: new.email,
-        realname: new.realname,
-        comment: new.comment,
+    let new: NewUserJson = json_body(&body)?;
+    let user = NewUser {
+        username: new.username,
+        password: new.password,
+        profile: UserProfile {
+            email: new.email,
+            realname: new.realname,
+            comment: new.comment,
+        },
     };
-    let kind = EventKind::UserCreated {
-        name: new.username.clone(),
-    };
-    let (name, hash, profile) = (new.username.as_str(), hash.as_str(), &profile);
-    match app
+    let id = app
         .registry
-        .change(&actor.initiator(address), None, kind, |m| async move {
-            m.create_user_with_profile(name, Some(hash), false, profile)
-                .await
-        })
-        .await?
-    {
-        Some(id) => {
-            tracing::info!(user = %new.username, "created a user");
-            Ok(created(&format!("users/{id}")))
-        }
-        None => Err(ApiError::conflict(format!(
-            "user {} exists already",
-            new.username
-        ))),
-    }
+        .create_user(&actor.initiator(address), user)
+        .await?;
+    Ok(created(&format!("users/{id}")))
 }
 
 #[derive(Deserialize)]
@@ -244,15 +203,9 @@ pub async fn update(
         realname: change.realname.or_else(|| user.realname.clone()),
         comment: change.comment.or_else(|| user.comment.clone()),
     };
-    let id = user.id;
-    change_user(
-        &app,
-        actor.initiator(address),
-        &user,
-        "profile",
-        |m| async move { m.set_user_profile(id, &profile).await },
-    )
-    .await?;
+    app.registry
+        .set_user_profile(&actor.initiator(address), &user, profile)
+        .await?;
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
@@ -275,51 +228,22 @@ pub async fn password(
     let user = visible_user(&app, &actor, &id).await?;
     let change: PasswordChangeJson = json_body(&body)?;
     let initiator = actor.initiator(address);
-    let client = initiator.address.clone();
-    if user.password_hash.is_none() {
-        return Err(ApiError::bad_request(format!(
-            "{} is a directory (LDAP) user: change the password in the directory",
-            user.username
-        )));
-    }
     let is_self = matches!(&actor, Actor::As(Principal::User { id: me, .. }) if *me == user.id);
-    if let (true, Some(auth)) = (is_self, &app.auth) {
-        let Some(old) = change.old_password.as_deref() else {
-            return Err(ApiError::bad_request(
-                "old_password is required to change your own password",
-            ));
-        };
-        match auth
-            .service
-            .confirm_password_change(&user, old, &change.new_password, &client)
-            .await?
-        {
-            PasswordChange::Confirmed => {}
-            PasswordChange::WrongPassword => {
-                let kind = EventKind::UserUpdated {
-                    name: user.username.clone(),
-                    what: "password".into(),
-                };
-                app.registry
-                    .refused(&initiator, None, kind, "old_password is wrong")
-                    .await?;
-                return Err(ApiError::forbidden("old_password is wrong"));
-            }
-            PasswordChange::Unchanged => {
+    // Users changing their own password confirm it with the current one.
+    let confirm = match (is_self, &app.auth) {
+        (true, Some(auth)) if user.password_hash.is_some() => {
+            let Some(old) = change.old_password.as_deref() else {
                 return Err(ApiError::bad_request(
-                    "the new password must differ from the old one",
+                    "old_password is required to change your own password",
                 ));
-            }
-            PasswordChange::Throttled(wait) => return Err(ApiError::throttled(wait)),
+            };
+            Some((&*auth.service, old))
         }
-    }
-    let hash = hash(change.new_password).await?;
-    let id = user.id;
-    change_user(&app, initiator, &user, "password", |m| async move {
-        m.set_password(id, &hash).await
-    })
-    .await?;
-    tracing::info!(user = %user.username, "password changed");
+        _ => None,
+    };
+    app.registry
+        .set_password(&initiator, &user, change.new_password, confirm)
+        .await?;
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
@@ -339,19 +263,11 @@ pub async fn sysadmin(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let user = other_user(&app, &actor, &id, "change the administrator flag of").await?;
+    let user = admin_on_user(&app, &actor, &id).await?;
     let value = flag(&body, "sysadmin_flag")?;
-    let id = user.id;
-    let what = format!("sysadmin {value}");
-    change_user(
-        &app,
-        actor.initiator(address),
-        &user,
-        &what,
-        |m| async move { m.set_sysadmin(id, value).await },
-    )
-    .await?;
-    tracing::info!(user = %user.username, sysadmin = value, "administrator flag changed");
+    app.registry
+        .set_sysadmin(&actor.initiator(address), &user, value)
+        .await?;
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
@@ -365,19 +281,11 @@ pub async fn disabled(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let user = other_user(&app, &actor, &id, "disable").await?;
+    let user = admin_on_user(&app, &actor, &id).await?;
     let value = flag(&body, "disabled")?;
-    let id = user.id;
-    let what = format!("disabled {value}");
-    change_user(
-        &app,
-        actor.initiator(address),
-        &user,
-        &what,
-        |m| async move { m.set_user_disabled(id, value).await },
-    )
-    .await?;
-    tracing::info!(user = %user.username, disabled = value, "user disabled flag changed");
+    app.registry
+        .set_user_disabled(&actor.initiator(address), &user, value)
+        .await?;
     Ok(axum::http::StatusCode::OK.into_response())
 }
 
@@ -388,29 +296,9 @@ pub async fn delete(
     address: ClientAddress,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = other_user(&app, &actor, &id, "delete").await?;
+    let user = admin_on_user(&app, &actor, &id).await?;
     app.registry
-        .delete_user(&actor.initiator(address), user.id, &user.username)
+        .remove_user(&actor.initiator(address), &user)
         .await?;
-    tracing::info!(user = %user.username, "deleted a user");
     Ok(axum::http::StatusCode::OK.into_response())
-}
-
-/// Changes a user through `write`, recorded as an update of `what`.
-async fn change_user<F, Fut>(
-    app: &crate::App,
-    initiator: berth_registry::Initiator,
-    user: &User,
-    what: &str,
-    write: F,
-) -> Result<bool, ApiError>
-where
-    F: FnOnce(berth_meta::MetadataStore) -> Fut,
-    Fut: std::future::Future<Output = Result<bool, berth_meta::MetaError>>,
-{
-    let kind = EventKind::UserUpdated {
-        name: user.username.clone(),
-        what: what.to_owned(),
-    };
-    Ok(app.registry.change(&initiator, None, kind, write).await?)
 }

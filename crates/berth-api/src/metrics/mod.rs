@@ -291,7 +291,7 @@ struct JobLabels {
 /// Adds what is read at scrape time to a registry of its own.
 async fn scraped(app: &AppState) -> Result<Registry, berth_meta::MetaError> {
     let mut r = Registry::with_prefix("berth");
-    let meta = &app.meta;
+    let meta = app.registry.meta();
     let gauge = |v: u64| {
         let g = Gauge::<i64>::default();
         g.set(i64::try_from(v).unwrap_or(i64::MAX));

@@ -63,7 +63,12 @@ pub(super) async fn get(
     digest: &Digest,
     req: &Parts,
 ) -> Result<Response, RegistryError> {
-    let Some(size) = app.meta.repository_blob(name.as_str(), digest).await? else {
+    let Some(size) = app
+        .registry
+        .meta()
+        .repository_blob(name.as_str(), digest)
+        .await?
+    else {
         return Err(RegistryError::new(
             ErrorCode::BlobUnknown,
             format!("blob {digest} is not in repository {name}"),
@@ -88,7 +93,7 @@ pub(super) async fn get(
     }
     // The store may serve the bytes itself (presigned S3 URLs); the client follows the redirect
     // with its Range header, if any.
-    if let Some(url) = app.blobs.download_url(digest).await? {
+    if let Some(url) = app.registry.blobs().download_url(digest).await? {
         let mut redirect = HeaderMap::new();
         redirect.insert("docker-content-digest", header_value(digest.as_str()));
         redirect.insert(header::LOCATION, header_value(&url));
@@ -122,7 +127,7 @@ pub(super) async fn get(
         header::CONTENT_LENGTH,
         HeaderValue::from(range.end - range.start),
     );
-    let stream = app.blobs.read(digest, range).await?;
+    let stream = app.registry.blobs().read(digest, range).await?;
     Ok((status, headers, Body::from_stream(stream)).into_response())
 }
 
@@ -131,7 +136,7 @@ pub(super) async fn delete(
     name: &RepositoryName,
     digest: &Digest,
 ) -> Result<Response, RegistryError> {
-    match app.meta.unlink_blob(name.as_str(), digest).await? {
+    match app.registry.unlink_blob(name, digest).await? {
         BlobUnlink::Unlinked => Ok(empty(StatusCode::ACCEPTED, HeaderMap::new())),
         BlobUnlink::Unknown => Err(RegistryError::new(
             ErrorCode::BlobUnknown,

@@ -130,7 +130,8 @@ pub(super) async fn tags(
 ) -> Result<Response, RegistryError> {
     let page = Page::from_request(req)?;
     let Some(mut tags) = app
-        .meta
+        .registry
+        .meta()
         .list_tags(
             name.as_str(),
             page.last.as_deref(),
@@ -158,7 +159,8 @@ pub(super) async fn catalog(app: &App, req: &Parts) -> Result<Response, Registry
     page.n = Some(page.n.unwrap_or(max).min(max));
     let limit = page.n.unwrap_or(max).saturating_add(1);
     let mut repositories = app
-        .meta
+        .registry
+        .meta()
         .list_repositories(page.last.as_deref(), limit)
         .await?;
     let link = page.overflow(repositories.len()).and_then(|n| {
@@ -181,7 +183,8 @@ pub(super) async fn referrers(
 ) -> Result<Response, RegistryError> {
     let artifact_type = query_param(&req.uri, "artifactType").filter(|t| !t.is_empty());
     let referrers = app
-        .meta
+        .registry
+        .meta()
         .referrers(name.as_str(), subject, artifact_type.as_deref())
         .await?;
     let manifests: Vec<Value> = referrers

@@ -72,7 +72,12 @@ pub(super) async fn get(
     req: &Parts,
 ) -> Result<Response, RegistryError> {
     let reference = parse_reference(name, raw_reference)?;
-    let Some(m) = app.meta.manifest(name.as_str(), &reference).await? else {
+    let Some(m) = app
+        .registry
+        .meta()
+        .manifest(name.as_str(), &reference)
+        .await?
+    else {
         return Err(manifest_unknown(name, &reference.to_string()));
     };
     // A tag resolves to whatever was pushed under it; a client that cannot read that type gets
