@@ -232,7 +232,7 @@ impl MetadataStore {
     /// Deletes a project with everything it owns, unless it still has repositories with
     /// content: its members, its robot accounts, every grant of other robots on it, and its
     /// empty repositories (names and blob links only). The repositories counted and removed
-    /// are those [`project_repositories`] assigns to it, the rule permissions follow.
+    /// are those `project_repositories` assigns to it, the rule permissions follow.
     pub async fn delete_project(&self, id: i64) -> Result<ProjectDelete, MetaError> {
         let mut tx = self.pool.begin().await?;
         // A write first, so that the transaction holds the write lock from the start.
