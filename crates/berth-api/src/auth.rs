@@ -112,14 +112,7 @@ impl Caller {
 
 /// A principal as the registry's events name it.
 pub fn who_of(principal: &Principal) -> berth_registry::Who {
-    match principal {
-        Principal::Anonymous => berth_registry::Who::Anonymous,
-        Principal::User { id, name, .. } => berth_registry::Who::User {
-            id: Some(*id),
-            name: name.clone(),
-        },
-        Principal::Robot { name, .. } => berth_registry::Who::Robot { name: name.clone() },
-    }
+    principal.into()
 }
 
 fn internal(e: berth_auth::AuthError) -> RegistryError {
@@ -302,31 +295,7 @@ pub(crate) async fn audit_login(
     principal: Option<&Principal>,
     client: &str,
 ) {
-    let kind = berth_registry::EventKind::Login;
-    let recorded = match principal {
-        Some(p) => {
-            let initiator = berth_registry::Initiator {
-                who: who_of(p),
-                address: client.to_owned(),
-            };
-            app.registry.record(&initiator, None, kind).await
-        }
-        None => {
-            let initiator = berth_registry::Initiator {
-                who: berth_registry::Who::User {
-                    id: None,
-                    name: tried.to_owned(),
-                },
-                address: client.to_owned(),
-            };
-            app.registry
-                .refused(&initiator, None, kind, "invalid username or password")
-                .await
-        }
-    };
-    if let Err(error) = recorded {
-        tracing::warn!(%error, "could not record a login in the audit log");
-    }
+    app.registry.record_login(tried, principal, client).await;
 }
 
 /// Checks Basic credentials, answering a failed or throttled login as the client expects.

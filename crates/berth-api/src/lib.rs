@@ -21,7 +21,7 @@ use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::HttpAuth;
+pub use auth::{HttpAuth, client_address};
 pub use error::RegistryError;
 
 /// Everything a request handler needs, shared by all requests.
@@ -91,6 +91,12 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Builds the complete HTTP service.
 pub fn router(app: AppState) -> Router {
+    router_with(app, Router::new())
+}
+
+/// Builds the complete HTTP service with more routes (the web UI's) merged in, under the same
+/// request ids and tracing.
+pub fn router_with(app: AppState, more: Router) -> Router {
     let request_id = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &axum::http::Request<_>| {
@@ -132,6 +138,7 @@ pub fn router(app: AppState) -> Router {
     };
     routes
         .with_state(app)
+        .merge(more)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

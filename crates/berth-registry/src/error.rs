@@ -16,6 +16,9 @@ pub enum Error {
     /// It exists already, or conflicts with what exists.
     #[error("{0}")]
     Conflict(String),
+    /// The credentials are wrong or cannot be used this way.
+    #[error("{0}")]
+    Unauthorized(String),
     /// A rule forbids it to this caller (a wrong current password, one's own account).
     #[error("{0}")]
     Forbidden(String),

@@ -18,6 +18,7 @@ pub mod jobs;
 mod projects;
 mod pulls;
 pub mod robots;
+mod sessions;
 mod uploads;
 mod users;
 
@@ -34,6 +35,7 @@ pub use event::{Event, EventKind, Initiator, Outcome, Subscriber, Who};
 pub use jobs::JobsError;
 pub use pulls::{FLUSH_EVERY, MAX_QUEUED, Pull, PullLog};
 pub use robots::{CreatedRobot, RobotChange, RobotRequest, RobotScope};
+pub use sessions::OpenedSession;
 pub use uploads::{Chunk, UploadError};
 pub use users::{NewUser, check_username};
 

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "app")]
+pub mod app;
 mod ceph;
 mod haproxy;
 mod mariadb;

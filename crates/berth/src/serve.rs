@@ -113,8 +113,8 @@ pub(crate) async fn serve(c: Config) -> anyhow::Result<()> {
             }
         });
     }
-    let service =
-        berth_api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = berth_api::router_with(app.clone(), berth_web::router(app))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     match tls {
         Some(tls) => {
             let handle = axum_server::Handle::new();

@@ -84,6 +84,16 @@ impl ApiError {
         )
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Whether this is a 404.
     pub fn is_not_found(&self) -> bool {
         self.status == StatusCode::NOT_FOUND
@@ -149,6 +159,7 @@ impl From<berth_registry::Error> for ApiError {
             Error::Invalid(m) => Self::bad_request(m),
             Error::NotFound(m) => Self::not_found(m),
             Error::Conflict(m) => Self::conflict(m),
+            Error::Unauthorized(m) => Self::unauthorized(m),
             Error::Forbidden(m) => Self::forbidden(m),
             Error::Precondition(m) => Self::precondition(m),
             Error::Throttled(wait) => Self::throttled(wait),

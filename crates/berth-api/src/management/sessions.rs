@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_auth::{Login, Principal};
+use berth_auth::Principal;
 
 use super::ApiError;
 use crate::AppState;
@@ -59,7 +59,9 @@ pub async fn session_principal(
     Ok(Some(principal))
 }
 
-fn cookie_header(
+/// A `Set-Cookie` value for the whole site: `SameSite=Lax`, `Secure` when the registry is
+/// reached over HTTPS, `HttpOnly` unless a script must read it; `max_age` 0 deletes it.
+pub fn cookie_header(
     app: &AppState,
     name: &str,
     value: &str,
@@ -116,21 +118,11 @@ async fn login_response(app: &AppState, parts: &Parts, body: &[u8]) -> Result<Re
         ));
     };
     let client = client_address(&parts.extensions, &parts.headers, &app.trusted_proxies);
-    let principal = match auth.service.authenticate(&user, &password, &client).await? {
-        Login::Accepted(p) => p,
-        Login::Rejected => {
-            crate::auth::audit_login(app, &user, None, &client).await;
-            return Err(ApiError::unauthorized("invalid username or password"));
-        }
-        Login::Throttled(wait) => return Err(ApiError::throttled(wait)),
-    };
-    let Some((session, csrf)) = auth.service.open_session(&principal).await? else {
-        return Err(ApiError::unauthorized(
-            "robot accounts cannot open sessions: use their credentials with Basic authentication",
-        ));
-    };
-    crate::auth::audit_login(app, &user, Some(&principal), &client).await;
-    tracing::info!(user = %principal.name(), "session opened");
+    let opened = app
+        .registry
+        .sign_in(&auth.service, &user, &password, &client)
+        .await?;
+    let (session, csrf) = (opened.id, opened.csrf);
     let mut headers = HeaderMap::new();
     headers.append(
         header::SET_COOKIE,
@@ -154,17 +146,7 @@ pub async fn log_out(
     headers: HeaderMap,
 ) -> Response {
     if let (Some(auth), Some(id)) = (&app.auth, cookie(&headers, SESSION_COOKIE)) {
-        if let Ok(Some((principal, _))) = auth.service.session(id).await {
-            let initiator = berth_registry::Initiator {
-                who: crate::auth::who_of(&principal),
-                address: client,
-            };
-            let logout = berth_registry::EventKind::Logout;
-            if let Err(error) = app.registry.record(&initiator, None, logout).await {
-                tracing::warn!(%error, "could not record a logout in the audit log");
-            }
-        }
-        auth.service.close_session(id).await;
+        app.registry.sign_out(&auth.service, id, &client).await;
     }
     let mut out = HeaderMap::new();
     for (name, http_only) in [(SESSION_COOKIE, true), (CSRF_COOKIE, false)] {

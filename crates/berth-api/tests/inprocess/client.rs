@@ -3,8 +3,6 @@
 //! that drives its router with `tower::ServiceExt::oneshot`, as a given caller.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -14,18 +12,12 @@ use data_encoding::BASE64;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// The administrator's name (`auth.admin_username`'s default).
-pub const ADMIN: &str = "admin";
-/// The administrator's password, given to `AuthService::bootstrap_admin`.
-pub const ADMIN_PASSWORD: &str = "Admin-pass-123";
+pub use berth_testkit::app::{ADMIN, ADMIN_PASSWORD, EXTERNAL_URL, SERVICE};
+
 /// The management API's prefix.
 pub const API: &str = "/api/v2.0";
 /// The address every request comes from (handlers read `ConnectInfo<SocketAddr>`).
 const PEER: &str = "192.0.2.10:40000";
-/// The token service's `service` (`auth.service`'s default).
-pub const SERVICE: &str = "berth-registry";
-/// The URL the registry is reached at.
-pub const EXTERNAL_URL: &str = "http://registry.test";
 
 /// A Berth HTTP surface on a real database and blob store in a temporary directory, with
 /// authentication on and an administrator [`ADMIN`]/[`ADMIN_PASSWORD`].
@@ -41,57 +33,7 @@ impl TestApp {
     /// the listener, the jobs and Redis.
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("berth.db").display());
-        let meta = berth_meta::MetadataStore::connect(&url, &berth_meta::PoolSettings::default())
-            .await
-            .expect("open the metadata database");
-        meta.migrate().await.expect("migrate the metadata database");
-        let blobs: Arc<dyn berth_storage::BlobStore> = Arc::new(
-            berth_storage::FilesystemStore::open(dir.path().join("storage"), false)
-                .expect("open the blob store"),
-        );
-        let settings = berth_auth::AuthSettings {
-            issuer: "berth-token-issuer".into(),
-            service: SERVICE.into(),
-            token_lifetime: Duration::from_secs(1800),
-            refresh_lifetime: Duration::from_secs(30 * 86_400),
-            ldap: None,
-            session_idle: Duration::from_secs(3600),
-        };
-        let (service, problem) = berth_auth::AuthService::start(meta.clone(), settings, None)
-            .await
-            .expect("start the token service");
-        assert!(problem.is_none(), "{problem:?}");
-        assert!(
-            service
-                .bootstrap_admin(ADMIN, ADMIN_PASSWORD)
-                .await
-                .expect("create the administrator"),
-            "the administrator is the first user"
-        );
-        let registry = Arc::new(berth_registry::Registry::new(
-            meta,
-            blobs,
-            Arc::new(berth_core::SystemClock),
-            berth_registry::AuditSettings::default(),
-        ));
-        let state = Arc::new(berth_api::App {
-            registry,
-            limits: berth_api::Limits::default(),
-            auth: Some(berth_api::HttpAuth {
-                service: Arc::new(service),
-                realm: format!("{EXTERNAL_URL}/service/token"),
-            }),
-            trusted_proxies: Vec::new(),
-            system: berth_api::SystemSettings {
-                external_url: EXTERNAL_URL.into(),
-                registry_host: EXTERNAL_URL.trim_start_matches("http://").into(),
-                project_creation: berth_auth::ProjectCreation::Everyone,
-            },
-            not_ready: None,
-            metrics: None,
-            metrics_on_main_listener: false,
-        });
+        let state = berth_testkit::app::build(dir.path()).await;
         Self {
             router: berth_api::router(state),
             dir,

@@ -1,0 +1,164 @@
+//! Templates (`web/templates/*.html`, compiled in) rendered with minijinja. Every value is
+//! HTML-escaped (names, tags and annotations hold whatever a pusher chose); `t(key, …)` is the
+//! request's language.
+
+use std::sync::Arc;
+
+use fluent_bundle::FluentValue;
+use minijinja::value::{Kwargs, Value};
+use minijinja::{Environment, State};
+
+use crate::i18n::{Catalogues, Locale};
+
+/// The templates, by name, compiled in.
+pub const TEMPLATES: [(&str, &str); 6] = [
+    (
+        "layout.html",
+        include_str!("../../../web/templates/layout.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../../web/templates/login.html"),
+    ),
+    (
+        "projects.html",
+        include_str!("../../../web/templates/projects.html"),
+    ),
+    (
+        "project.html",
+        include_str!("../../../web/templates/project.html"),
+    ),
+    (
+        "paging.html",
+        include_str!("../../../web/templates/paging.html"),
+    ),
+    (
+        "error.html",
+        include_str!("../../../web/templates/error.html"),
+    ),
+];
+
+/// The template environment.
+pub fn environment(catalogues: Arc<Catalogues>) -> Environment<'static> {
+    let mut env = Environment::new();
+    // `.html` templates escape every value (minijinja's default for that extension).
+    for (name, source) in TEMPLATES {
+        if let Err(e) = env.add_template(name, source) {
+            tracing::error!(template = name, error = %e, "template does not compile");
+        }
+    }
+    env.add_function(
+        "t",
+        move |state: &State, key: &str, kwargs: Kwargs| -> Result<String, minijinja::Error> {
+            let locale = state
+                .lookup("locale")
+                .and_then(|v| v.as_str().and_then(Locale::from_tag))
+                .unwrap_or(Locale::En);
+            let mut args: Vec<(String, FluentValue<'static>)> = Vec::new();
+            for name in kwargs.args() {
+                let value: Value = kwargs.get(name)?;
+                let fluent = match value.as_i64() {
+                    Some(n) => FluentValue::from(n),
+                    None => FluentValue::from(value.to_string()),
+                };
+                args.push((name.to_owned(), fluent));
+            }
+            let borrowed: Vec<(&str, FluentValue<'_>)> =
+                args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            Ok(catalogues.text(locale, key, &borrowed))
+        },
+    );
+    env
+}
+
+/// The `t("…")` and `t('…')` keys a template source uses.
+pub fn used_keys(source: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (i, _) in source.match_indices("t(") {
+        let boundary = i == 0 || !source.as_bytes()[i - 1].is_ascii_alphanumeric();
+        let rest = &source[i + 2..];
+        if let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'')
+            && boundary
+            && let Some(end) = rest[1..].find(quote)
+        {
+            keys.push(rest[1..1 + end].to_owned());
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::{SOURCES, keys};
+
+    #[test]
+    fn every_key_a_template_uses_is_in_every_catalogue() {
+        let mut used = 0;
+        for (name, source) in TEMPLATES {
+            for key in used_keys(source) {
+                used += 1;
+                for (locale, catalogue) in SOURCES {
+                    assert!(
+                        keys(catalogue).contains(&key),
+                        "{name} uses {key}, missing from {}",
+                        locale.tag()
+                    );
+                }
+            }
+        }
+        assert!(used > 30, "only {used} keys found: the scanner is broken");
+        assert_eq!(
+            used_keys(r#"{{ t("a-b") }} {{ t('c', n=1) }} {{ alt("x") }}"#),
+            ["a-b", "c"]
+        );
+    }
+
+    #[test]
+    fn every_page_renders_in_every_language() {
+        let env = environment(Arc::new(Catalogues::load()));
+        let project = minijinja::context! { name => "team", public => false };
+        let row = minijinja::context! {
+            name => "te am", public => true, created => "x", created_iso => "y",
+            artifacts => 3, updated => "x", updated_iso => "y",
+        };
+        for locale in ["en", "zh-CN"] {
+            for user in [None, Some("alice")] {
+                let ctx = minijinja::context! {
+                    locale, user, csrf => "tok", path => "/p", next => "/projects", username => "",
+                    error => "bad", message => "m", query => "q", total => 30, page => 2, pages => 3,
+                    page_query => "q=x&", projects => vec![row.clone()], repositories => vec![row.clone()],
+                    project => project.clone(), registry_host => "reg.example:5000",
+                };
+                for (name, _) in TEMPLATES {
+                    let html = env
+                        .get_template(name)
+                        .and_then(|t| t.render(&ctx))
+                        .unwrap_or_else(|e| panic!("{name} in {locale}: {e:#}"));
+                    assert!(!html.contains("-title\""), "{name}: untranslated key");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn templates_compile_and_escape() {
+        let env = environment(Arc::new(Catalogues::load()));
+        for (name, _) in TEMPLATES {
+            env.get_template(name)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let html = env
+            .get_template("error.html")
+            .unwrap()
+            .render(minijinja::context! {
+                locale => "en", csrf => "tok", path => "/x", message => "<script>alert(1)</script>",
+            })
+            .unwrap();
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>alert"));
+    }
+}

@@ -1,0 +1,413 @@
+//! The web UI in process: a real app (SQLite, filesystem blobs, token service) with the UI's
+//! routes merged as `berth serve` merges them, driven with `oneshot` by a client that keeps
+//! cookies like a browser.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use berth_testkit::app::{ADMIN, ADMIN_PASSWORD};
+use tower::ServiceExt;
+
+struct Browser {
+    router: axum::Router,
+    app: berth_api::AppState,
+    cookies: BTreeMap<String, String>,
+    accept_language: Option<&'static str>,
+    _dir: tempfile::TempDir,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    html: String,
+}
+
+impl Page {
+    /// The value of hidden input `_csrf` in the page's first form.
+    fn token(&self) -> String {
+        let marker = "name=\"_csrf\" value=\"";
+        let at = self.html.find(marker).expect("a form token");
+        let rest = &self.html[at + marker.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let app = berth_testkit::app::build(dir.path()).await;
+        let router = berth_api::router_with(app.clone(), berth_web::router(app.clone()));
+        Self {
+            router,
+            app,
+            cookies: BTreeMap::new(),
+            accept_language: None,
+            _dir: dir,
+        }
+    }
+
+    async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let mut req = Request::builder().method(method).uri(path);
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header(header::COOKIE, jar.join("; "));
+        }
+        if let Some(l) = self.accept_language {
+            req = req.header(header::ACCEPT_LANGUAGE, l);
+        }
+        let body = match form {
+            Some(fields) => {
+                req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                serde_urlencoded::to_string(fields).unwrap()
+            }
+            None => String::new(),
+        };
+        let mut req = req.body(Body::from(body)).unwrap();
+        let peer: SocketAddr = "192.0.2.20:50000".parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let response = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = response.into_parts();
+        for c in parts.headers.get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || attributes.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        Page {
+            status: parts.status,
+            headers: parts.headers,
+            html: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(Method::POST, path, Some(form)).await
+    }
+
+    async fn sign_in(&mut self, user: &str, password: &str) -> Page {
+        let token = self.get("/login").await.token();
+        let form = [
+            ("_csrf", token.as_str()),
+            ("username", user),
+            ("password", password),
+            ("next", "/projects"),
+        ];
+        self.post("/login", &form).await
+    }
+}
+
+async fn project(app: &berth_api::AppState, name: &str, public: bool) {
+    app.registry
+        .create_project(
+            &berth_registry::Initiator::system(),
+            &name.parse().unwrap(),
+            public,
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+async fn user(app: &berth_api::AppState, name: &str) {
+    let new = berth_registry::NewUser {
+        username: name.into(),
+        password: "User-pass-123".into(),
+        profile: berth_meta::UserProfile::default(),
+    };
+    app.registry
+        .create_user(&berth_registry::Initiator::system(), new)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn signing_in_needs_the_form_token_and_the_right_password() {
+    let mut b = Browser::start().await;
+    let login = b.get("/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    let csp = login.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(login.headers["x-frame-options"], "DENY");
+    let form_cookie = login.set_cookie("berth_form").expect("a form token cookie");
+    assert!(
+        form_cookie.contains("HttpOnly") && form_cookie.contains("SameSite=Lax"),
+        "{form_cookie}"
+    );
+    assert!(
+        login
+            .html
+            .contains("<label for=\"username\">Username</label>")
+    );
+
+    // No token (a form posted from another site): refused, nobody signed in.
+    let forged = b
+        .post(
+            "/login",
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(
+        forged.html.contains("Your sign-in form expired"),
+        "{}",
+        forged.html
+    );
+    assert!(!b.cookies.contains_key("sid"));
+
+    let wrong = b.sign_in(ADMIN, "not-the-password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("Invalid username or password."));
+    assert!(wrong.html.contains("value=\"admin\""), "the name is kept");
+    assert!(!b.cookies.contains_key("sid"));
+
+    let ok = b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers[header::LOCATION], "/projects");
+    let sid = ok.set_cookie("sid").unwrap();
+    assert!(
+        sid.contains("HttpOnly") && sid.contains("SameSite=Lax") && !sid.contains("Secure"),
+        "{sid}"
+    );
+    let projects = b.get("/projects").await;
+    assert_eq!(projects.status, StatusCode::OK);
+    assert!(projects.html.contains("Signed in as admin"));
+
+    // Both attempts are in the audit log, with the client's address.
+    let log = b
+        .app
+        .registry
+        .meta()
+        .audit_log(
+            &berth_meta::AuditQuery::default(),
+            berth_meta::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let logins: Vec<_> = log
+        .items
+        .iter()
+        .map(|r| &r.entry)
+        .filter(|e| e.operation == "login")
+        .map(|e| {
+            (
+                e.username.as_str(),
+                e.outcome.as_str(),
+                e.client_address.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logins,
+        [
+            ("admin", "success", "192.0.2.20"),
+            ("admin", "failure", "192.0.2.20")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn signing_out_needs_the_session_token_and_ends_the_session() {
+    let mut b = Browser::start().await;
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let sid = b.cookies["sid"].clone();
+    let forged = b.post("/logout", &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.html.contains("without a valid security token"));
+    assert!(b.get("/projects").await.html.contains("Signed in as admin"));
+
+    let token = b.get("/projects").await.token();
+    let out = b.post("/logout", &[("_csrf", &token)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.headers[header::LOCATION], "/login");
+    assert!(!b.cookies.contains_key("sid"));
+    // The old cookie (a stale session) is nobody.
+    b.cookies.insert("sid".into(), sid);
+    let page = b.get("/projects").await;
+    assert!(!page.html.contains("Signed in as"), "{}", page.html);
+}
+
+#[tokio::test]
+async fn private_projects_are_not_found_for_outsiders() {
+    let mut b = Browser::start().await;
+    project(&b.app, "secret", false).await;
+    project(&b.app, "open", true).await;
+    user(&b.app, "outsider").await;
+
+    // Anonymous: asked to sign in, for a private project and a missing one alike.
+    let list = b.get("/projects").await;
+    assert!(list.html.contains(">open</a>"));
+    assert!(
+        !list.html.contains("secret"),
+        "anonymous sees the private project listed"
+    );
+    for path in ["/projects/secret", "/projects/nothing-here"] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        let to = page.headers[header::LOCATION].to_str().unwrap();
+        assert_eq!(to, format!("/login?next={}", path.replace('/', "%2F")));
+    }
+    // A signed-in outsider: a private project is exactly a missing one.
+    {
+        b.sign_in("outsider", "User-pass-123").await;
+        let list = b.get("/projects").await;
+        assert!(list.html.contains(">open</a>"));
+        assert!(
+            !list.html.contains("secret"),
+            "the outsider sees the private project listed"
+        );
+        let hidden = b.get("/projects/secret").await;
+        let missing = b.get("/projects/nothing-here").await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(
+            hidden
+                .html
+                .contains("This page does not exist, or you may not see it.")
+        );
+        let strip = |html: &str, name: &str| {
+            html.replace(name, "X")
+                .lines()
+                .filter(|l| !l.contains("_csrf"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(
+            strip(&hidden.html, "secret"),
+            strip(&missing.html, "nothing-here"),
+            "a private project looks exactly like a missing one"
+        );
+        assert_eq!(b.get("/projects/open").await.status, StatusCode::OK);
+    }
+    b.cookies.clear();
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = b.get("/projects/secret").await;
+    assert_eq!(page.status, StatusCode::OK);
+    // minijinja writes `/` as `&#x2f;` in escaped text; the browser shows a slash.
+    let text = page.html.replace("&#x2f;", "/");
+    assert!(
+        text.contains("docker push registry.test/secret/IMAGE:TAG"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn names_and_queries_are_escaped() {
+    let mut b = Browser::start().await;
+    let evil = "<script>alert(1)</script>";
+    user(&b.app, evil).await;
+    let page = b.sign_in(evil, "User-pass-123").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let html = b.get("/projects").await.html;
+    assert!(!html.contains(evil), "{html}");
+    assert!(
+        html.contains("Signed in as &lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "{html}"
+    );
+    // A search term is shown back escaped as well.
+    let html = b.get("/projects?q=%22%3E%3Cimg%20src%3Dx%3E").await.html;
+    assert!(!html.contains("<img src=x>"), "{html}");
+    assert!(html.contains("&quot;&gt;&lt;img src=x&gt;"), "{html}");
+}
+
+#[tokio::test]
+async fn the_language_follows_the_browser_and_the_switch() {
+    let mut b = Browser::start().await;
+    project(&b.app, "open", true).await;
+    b.accept_language = Some("zh-CN,zh;q=0.9,en;q=0.5");
+    let page = b.get("/projects").await;
+    assert!(
+        page.html
+            .starts_with("<!doctype html>\n<html lang=\"zh-CN\">")
+    );
+    assert!(
+        page.html.contains("共 2 个项目"),
+        "open and library: {}",
+        page.html
+    );
+    assert!(page.html.contains("<th scope=\"col\">名称</th>"));
+
+    let token = page.token();
+    let form = [
+        ("_csrf", token.as_str()),
+        ("lang", "en"),
+        ("next", "/projects?q=op"),
+    ];
+    let switched = b.post("/language", &form).await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    assert_eq!(switched.headers[header::LOCATION], "/projects?q=op");
+    assert_eq!(b.cookies["lang"], "en");
+    assert!(
+        b.get("/projects").await.html.contains("2 projects"),
+        "the cookie wins over Accept-Language"
+    );
+
+    // Only paths on this site are returned to; the form needs its token.
+    let token = b.get("/projects").await.token();
+    for next in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+    ] {
+        let form = [("_csrf", token.as_str()), ("lang", "zh-CN"), ("next", next)];
+        let r = b.post("/language", &form).await;
+        assert_eq!(r.headers[header::LOCATION], "/projects", "{next}");
+    }
+    let forged = b.post("/language", &[("lang", "en"), ("next", "/")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn static_files_and_unknown_ones() {
+    let mut b = Browser::start().await;
+    let css = b.get("/static/app.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    let js = b.get("/static/vendor/htmx.min.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.html.contains("htmx"));
+    assert_eq!(
+        b.get("/static/../Cargo.toml").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get("/static/nothing.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let home = b.get("/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.headers[header::LOCATION], "/projects");
+}

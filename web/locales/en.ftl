@@ -1,0 +1,57 @@
+# Berth's web UI, English. Every key here must exist in zh-CN.ftl too (a test checks), and
+# every key a template uses must exist in both.
+app-name = Berth
+nav-projects = Projects
+nav-sign-in = Sign in
+nav-sign-out = Sign out
+nav-language = Language
+nav-skip = Skip to content
+signed-in-as = Signed in as { $user }
+
+login-title = Sign in to Berth
+login-username = Username
+login-password = Password
+login-submit = Sign in
+login-failed = Invalid username or password.
+login-throttled = Too many failed sign-ins. Try again in { $seconds ->
+    [one] one second
+   *[other] { $seconds } seconds
+}.
+login-robot = Robot accounts cannot sign in here; use their secret with docker login.
+login-missing = Enter both your username and your password.
+login-stale = Your sign-in form expired. Please try again.
+
+projects-title = Projects
+projects-search = Search projects
+projects-search-submit = Search
+projects-name = Name
+projects-access = Access
+projects-repositories = Repositories
+projects-created = Created
+projects-public = Public
+projects-private = Private
+projects-empty = No projects yet.
+projects-none-match = No project matches “{ $query }”.
+projects-count = { $count ->
+    [one] One project
+   *[other] { $count } projects
+}
+
+project-title = Project { $name }
+project-repositories = Repositories
+project-repository-artifacts = Artifacts
+project-repository-updated = Last push
+project-empty = This project has no repositories yet. Push one with:
+project-push-hint = docker push { $registry }/{ $project }/IMAGE:TAG
+
+paging-previous = Previous
+paging-next = Next
+paging-position = Page { $page } of { $pages }
+
+error-title = Something went wrong
+error-not-found = This page does not exist, or you may not see it.
+error-forbidden = You may not do this.
+error-csrf = This form was sent without a valid security token. Reload the page and try again.
+error-unavailable = The registry cannot reach its database right now. Try again shortly.
+error-internal = The registry could not answer. The server log has the details under request { $request }.
+error-back = Back to the projects
