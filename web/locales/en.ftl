@@ -55,3 +55,53 @@ error-csrf = This form was sent without a valid security token. Reload the page 
 error-unavailable = The registry cannot reach its database right now. Try again shortly.
 error-internal = The registry could not answer. The server log has the details under request { $request }.
 error-back = Back to the projects
+
+project-new = New project
+project-new-name = Project name
+project-new-name-help = Lower-case letters and digits, separated by single “.”, “_” or “-”.
+project-new-public = Public (anyone may pull)
+project-new-submit = Create project
+project-new-exists = A project with this name exists already.
+
+repository-title = Repository { $name }
+repository-artifacts = Artifacts
+repository-tags = Tags
+repository-digest = Digest
+repository-size = Size
+repository-type = Type
+repository-pushed = Pushed
+repository-untagged = untagged
+repository-empty = This repository has no artifacts.
+repository-pull = Pull command
+repository-pull-by-digest = Pull by digest
+repository-copy = Copy
+repository-platforms = { $count ->
+    [one] one platform
+   *[other] { $count } platforms
+}
+type-image = Image
+type-index = Image index
+type-other = Artifact
+
+tab-repositories = Repositories
+tab-members = Members
+members-title = Members of { $name }
+members-name = Member
+members-kind = Kind
+members-role = Role
+members-user = User
+members-group = LDAP group
+members-empty = This project has no members.
+members-add = Add a member
+members-add-name = User name or LDAP group DN
+members-add-submit = Add
+members-change = Change role
+members-remove = Remove
+members-remove-confirm = Remove { $name } from this project?
+members-unknown-user = There is no user named “{ $name }”.
+members-exists = { $name } is a member already; change the role in the list.
+role-projectAdmin = Project admin
+role-maintainer = Maintainer
+role-developer = Developer
+role-guest = Guest
+role-limitedGuest = Limited guest

@@ -1,11 +1,17 @@
-//! Static files, compiled in: the stylesheet and the vendored htmx (with its licence).
+//! Static files, compiled in: the stylesheet, the UI's one script (copy buttons), and the
+//! vendored htmx (with its licence).
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// (path under `/static/`, content type, bytes).
-const ASSETS: [(&str, &str, &[u8]); 3] = [
+const ASSETS: [(&str, &str, &[u8]); 4] = [
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/static/app.js"),
+    ),
     (
         "app.css",
         "text/css; charset=utf-8",

@@ -81,6 +81,29 @@ impl Locale {
     }
 }
 
+/// A size in bytes as people read it: decimal units, three significant digits
+/// (`1.23 MB`). Both languages write sizes the same way.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.5 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let digits = if value < 9.995 {
+        2
+    } else if value < 99.95 {
+        1
+    } else {
+        0
+    };
+    format!("{value:.digits$} {}", UNITS[unit])
+}
+
 /// A Unix time as RFC 3339 (`<time datetime>`).
 pub fn iso(unix_secs: i64) -> String {
     let (y, mo, d, h, mi) = civil(unix_secs);
@@ -249,6 +272,17 @@ mod tests {
             Locale::ZhCn
         );
         assert_eq!(Locale::negotiate(None, Some("zh-TW")), Locale::En);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(999), "999 B");
+        assert_eq!(size(1000), "1.00 KB");
+        assert_eq!(size(1_234_567), "1.23 MB");
+        assert_eq!(size(99_960), "100 KB");
+        assert_eq!(size(999_999), "1.00 MB");
+        assert_eq!(size(5 << 30), "5.37 GB");
     }
 
     #[test]

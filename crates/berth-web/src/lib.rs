@@ -8,6 +8,7 @@
 
 mod assets;
 pub mod i18n;
+mod members;
 mod pages;
 pub mod render;
 mod session;
@@ -63,8 +64,27 @@ pub fn router(app: AppState) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/language", post(pages::language))
-        .route("/projects", get(pages::projects))
+        .route(
+            "/projects",
+            get(pages::projects).post(pages::create_project),
+        )
         .route("/projects/{name}", get(pages::project))
+        .route(
+            "/projects/{name}/repositories/{*repository}",
+            get(pages::repository),
+        )
+        .route(
+            "/projects/{name}/members",
+            get(members::list).post(members::add),
+        )
+        .route(
+            "/projects/{name}/members/{id}/role",
+            post(members::set_role),
+        )
+        .route(
+            "/projects/{name}/members/{id}/remove",
+            post(members::remove),
+        )
         .route("/static/{*file}", get(assets::serve))
         .with_state(web);
     for (name, value) in SECURITY_HEADERS {

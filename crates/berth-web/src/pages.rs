@@ -14,7 +14,7 @@ use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
 use crate::Web;
-use crate::i18n::{LANGUAGE_COOKIE, Locale, iso};
+use crate::i18n::{LANGUAGE_COOKIE, Locale, iso, size};
 use crate::session::Viewer;
 
 /// Rows per page of every list.
@@ -23,13 +23,13 @@ const PAGE_SIZE: u64 = 25;
 const MAX_FORM: usize = 64 << 10;
 
 /// A failure shown as a page, in the viewer's language, with its status.
-pub struct PageError {
+pub(crate) struct PageError {
     status: StatusCode,
     key: &'static str,
 }
 
 impl PageError {
-    fn new(status: StatusCode, key: &'static str) -> Self {
+    pub(crate) fn new(status: StatusCode, key: &'static str) -> Self {
         Self { status, key }
     }
 }
@@ -53,7 +53,7 @@ impl From<berth_meta::MetaError> for PageError {
 }
 
 /// Renders `template` for `viewer` with `values` (and the layout's own values).
-fn render(
+pub(crate) fn render(
     web: &Web,
     viewer: &Viewer,
     status: StatusCode,
@@ -84,7 +84,7 @@ fn render(
     }
 }
 
-fn error_page(web: &Web, viewer: &Viewer, e: PageError) -> Response {
+pub(crate) fn error_page(web: &Web, viewer: &Viewer, e: PageError) -> Response {
     // Someone not signed in is asked to sign in first, whether or not the page exists.
     if e.status == StatusCode::UNAUTHORIZED && viewer.user.is_none() {
         let next = urlencode(&viewer.path);
@@ -97,7 +97,7 @@ fn error_page(web: &Web, viewer: &Viewer, e: PageError) -> Response {
     render(web, viewer, e.status, "error.html", context! { message })
 }
 
-fn see_other(location: &str, headers: HeaderMap) -> Response {
+pub(crate) fn see_other(location: &str, headers: HeaderMap) -> Response {
     let mut response = (StatusCode::SEE_OTHER, headers).into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -113,7 +113,7 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
-fn form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
+pub(crate) fn form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
     (body.len() <= MAX_FORM)
         .then(|| serde_urlencoded::from_bytes(body).ok())
         .flatten()
@@ -296,12 +296,12 @@ pub async fn language(State(web): State<Arc<Web>>, viewer: Viewer, body: Bytes) 
 
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
-    q: Option<String>,
-    page: Option<u64>,
+    pub(crate) q: Option<String>,
+    pub(crate) page: Option<u64>,
 }
 
 /// Page `page` (from 1) of lists of `PAGE_SIZE`: (page, offset).
-fn page_of(page: Option<u64>) -> (u64, Page) {
+pub(crate) fn page_of(page: Option<u64>) -> (u64, Page) {
     let page = page.unwrap_or(1).clamp(1, 1_000_000);
     (
         page,
@@ -312,7 +312,7 @@ fn page_of(page: Option<u64>) -> (u64, Page) {
     )
 }
 
-fn pages(total: u64) -> u64 {
+pub(crate) fn pages(total: u64) -> u64 {
     total.div_ceil(PAGE_SIZE).max(1)
 }
 
@@ -336,7 +336,32 @@ pub async fn projects(
     }
 }
 
+/// What the new-project form shows again after a refusal.
+#[derive(Default)]
+struct NewProjectForm {
+    name: String,
+    error: Option<String>,
+    status: Option<StatusCode>,
+}
+
+/// Whether the viewer may create projects (the `project_creation` setting, as in the API).
+fn may_create(web: &Web, viewer: &Viewer) -> bool {
+    match &viewer.actor {
+        berth_api::management::Actor::Open => true,
+        berth_api::management::Actor::As(p) => web.app.system.project_creation.allows(p),
+    }
+}
+
 async fn projects_page(web: &Web, viewer: &Viewer, q: ListQuery) -> Result<Response, PageError> {
+    projects_with(web, viewer, q, NewProjectForm::default()).await
+}
+
+async fn projects_with(
+    web: &Web,
+    viewer: &Viewer,
+    q: ListQuery,
+    form: NewProjectForm,
+) -> Result<Response, PageError> {
     let query = q.q.unwrap_or_default().trim().to_owned();
     let (page, window) = page_of(q.page);
     let mut robot_projects = Vec::new();
@@ -369,16 +394,99 @@ async fn projects_page(web: &Web, viewer: &Viewer, q: ListQuery) -> Result<Respo
     Ok(render(
         web,
         viewer,
-        StatusCode::OK,
+        form.status.unwrap_or(StatusCode::OK),
         "projects.html",
         context! {
             projects => rows, total => found.total, query => query,
             page => page, pages => pages(found.total), page_query => page_query,
+            may_create => may_create(web, viewer), new_name => form.name,
+            create_error => form.error,
         },
     ))
 }
 
-fn urlencode(s: &str) -> String {
+#[derive(Deserialize)]
+struct ProjectForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    #[serde(default)]
+    project_name: String,
+    public: Option<String>,
+}
+
+/// `POST /projects`: creates a project (the creator becomes its admin) and opens it; a
+/// refused name is shown next to the field.
+pub async fn create_project(State(web): State<Arc<Web>>, viewer: Viewer, body: Bytes) -> Response {
+    let Some(f) = form::<ProjectForm>(&body) else {
+        return error_page(
+            &web,
+            &viewer,
+            PageError::new(StatusCode::BAD_REQUEST, "error-csrf"),
+        );
+    };
+    if !viewer.csrf_ok(f.csrf.as_deref()) {
+        return error_page(
+            &web,
+            &viewer,
+            PageError::new(StatusCode::FORBIDDEN, "error-csrf"),
+        );
+    }
+    if viewer.user.is_none() && web.app.auth.is_some() {
+        return error_page(&web, &viewer, ApiError::unauthorized("sign in").into());
+    }
+    if !may_create(&web, &viewer) {
+        return error_page(
+            &web,
+            &viewer,
+            PageError::new(StatusCode::FORBIDDEN, "error-forbidden"),
+        );
+    }
+    let name = f.project_name.trim().to_owned();
+    let refused = |status: StatusCode, error: String| NewProjectForm {
+        name: name.clone(),
+        error: Some(error),
+        status: Some(status),
+    };
+    let outcome = match name.parse::<berth_core::ProjectName>() {
+        Err(e) => Err(refused(StatusCode::BAD_REQUEST, e.to_string())),
+        Ok(project_name) => {
+            let owner = match &viewer.actor {
+                berth_api::management::Actor::As(berth_auth::Principal::User { id, .. }) => {
+                    Some(*id)
+                }
+                _ => None,
+            };
+            let initiator = viewer.initiator();
+            let public = f.public.as_deref() == Some("true");
+            match web
+                .app
+                .registry
+                .create_project(&initiator, &project_name, public, owner)
+                .await
+            {
+                Ok(_) => Ok(project_name),
+                Err(berth_registry::Error::Conflict(_)) => Err(refused(
+                    StatusCode::CONFLICT,
+                    web.catalogues
+                        .text(viewer.locale, "project-new-exists", &[]),
+                )),
+                Err(e) => return error_page(&web, &viewer, ApiError::from(e).into()),
+            }
+        }
+    };
+    match outcome {
+        Ok(name) => see_other(
+            &format!("/projects/{}", urlencode(name.as_str())),
+            viewer.headers(),
+        ),
+        Err(form) => match projects_with(&web, &viewer, ListQuery::default(), form).await {
+            Ok(r) => r,
+            Err(e) => error_page(&web, &viewer, e),
+        },
+    }
+}
+
+pub(crate) fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)])
         .map(|e| e.trim_start_matches('=').to_owned())
         .unwrap_or_default()
@@ -387,6 +495,7 @@ fn urlencode(s: &str) -> String {
 #[derive(Serialize)]
 struct RepositoryRow {
     name: String,
+    short: String,
     artifacts: u64,
     updated: String,
     updated_iso: String,
@@ -414,7 +523,8 @@ async fn project_page(
     q: ListQuery,
     headers: &HeaderMap,
 ) -> Result<Response, PageError> {
-    let (project, _) = project_for(&web.app, &viewer.actor, headers, name, ProjectOp::Read).await?;
+    let (project, standing) =
+        project_for(&web.app, &viewer.actor, headers, name, ProjectOp::Read).await?;
     let (page, window) = page_of(q.page);
     let found = web
         .app
@@ -426,6 +536,11 @@ async fn project_page(
         .items
         .iter()
         .map(|r| RepositoryRow {
+            short: r
+                .name
+                .strip_prefix(&format!("{}/", project.name))
+                .unwrap_or(&r.name)
+                .to_owned(),
             name: r.name.clone(),
             artifacts: r.artifact_count,
             updated: viewer.locale.datetime(r.updated_at),
@@ -440,6 +555,99 @@ async fn project_page(
         context! {
             project => context! { name => project.name, public => project.public },
             repositories => rows, page => page, pages => pages(found.total), page_query => "",
+            registry_host => web.app.system.registry_host,
+            tab => "repositories", may_read_members => standing.may(ProjectOp::ReadMembers),
+        },
+    ))
+}
+
+#[derive(Serialize)]
+struct ArtifactRow {
+    digest: String,
+    short_digest: String,
+    tags: Vec<String>,
+    type_key: &'static str,
+    platforms: usize,
+    size: String,
+    pushed: String,
+    pushed_iso: String,
+}
+
+/// The UI's word for a manifest's media type.
+fn type_key(media_type: &str) -> &'static str {
+    match media_type {
+        "application/vnd.oci.image.manifest.v1+json"
+        | "application/vnd.docker.distribution.manifest.v2+json" => "type-image",
+        "application/vnd.oci.image.index.v1+json"
+        | "application/vnd.docker.distribution.manifest.list.v2+json" => "type-index",
+        _ => "type-other",
+    }
+}
+
+/// `GET /projects/{name}/repositories/{repository…}`: its artifacts with their tags, type,
+/// size, push time and the commands that pull them.
+pub async fn repository(
+    State(web): State<Arc<Web>>,
+    viewer: Viewer,
+    Path((name, short)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match repository_page(&web, &viewer, &name, &short, q, &headers).await {
+        Ok(r) => r,
+        Err(e) => error_page(&web, &viewer, e),
+    }
+}
+
+async fn repository_page(
+    web: &Web,
+    viewer: &Viewer,
+    name: &str,
+    short: &str,
+    q: ListQuery,
+    headers: &HeaderMap,
+) -> Result<Response, PageError> {
+    let (project, _) = project_for(&web.app, &viewer.actor, headers, name, ProjectOp::Read).await?;
+    let repository = format!("{}/{short}", project.name);
+    if repository.parse::<berth_core::RepositoryName>().is_err() {
+        return Err(PageError::new(StatusCode::NOT_FOUND, "error-not-found"));
+    }
+    let (page, window) = page_of(q.page);
+    let Some(found) = web
+        .app
+        .registry
+        .meta()
+        .list_artifacts(&repository, None, window)
+        .await?
+    else {
+        return Err(PageError::new(StatusCode::NOT_FOUND, "error-not-found"));
+    };
+    let rows: Vec<ArtifactRow> = found
+        .items
+        .iter()
+        .map(|a| ArtifactRow {
+            short_digest: a
+                .digest
+                .split_once(':')
+                .map_or(a.digest.as_str(), |(_, hex)| &hex[..hex.len().min(12)])
+                .to_owned(),
+            digest: a.digest.clone(),
+            tags: a.tags.iter().map(|(t, _)| t.clone()).collect(),
+            type_key: type_key(&a.media_type),
+            platforms: a.children.len(),
+            size: size(a.size),
+            pushed: viewer.locale.datetime(a.pushed_at),
+            pushed_iso: iso(a.pushed_at),
+        })
+        .collect();
+    Ok(render(
+        web,
+        viewer,
+        StatusCode::OK,
+        "repository.html",
+        context! {
+            project => project.name, short => short, repository => repository,
+            artifacts => rows, page => page, pages => pages(found.total), page_query => "",
             registry_host => web.app.system.registry_host,
         },
     ))

@@ -10,32 +10,27 @@ use minijinja::{Environment, State};
 
 use crate::i18n::{Catalogues, Locale};
 
+/// A template of `web/templates`, by name, compiled in.
+macro_rules! template {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../../web/templates/", $name)),
+        )
+    };
+}
+
 /// The templates, by name, compiled in.
-pub const TEMPLATES: [(&str, &str); 6] = [
-    (
-        "layout.html",
-        include_str!("../../../web/templates/layout.html"),
-    ),
-    (
-        "login.html",
-        include_str!("../../../web/templates/login.html"),
-    ),
-    (
-        "projects.html",
-        include_str!("../../../web/templates/projects.html"),
-    ),
-    (
-        "project.html",
-        include_str!("../../../web/templates/project.html"),
-    ),
-    (
-        "paging.html",
-        include_str!("../../../web/templates/paging.html"),
-    ),
-    (
-        "error.html",
-        include_str!("../../../web/templates/error.html"),
-    ),
+pub const TEMPLATES: [(&str, &str); 9] = [
+    template!("layout.html"),
+    template!("login.html"),
+    template!("projects.html"),
+    template!("project.html"),
+    template!("repository.html"),
+    template!("members.html"),
+    template!("tabs.html"),
+    template!("paging.html"),
+    template!("error.html"),
 ];
 
 /// The template environment.
@@ -129,6 +124,18 @@ mod tests {
                     error => "bad", message => "m", query => "q", total => 30, page => 2, pages => 3,
                     page_query => "q=x&", projects => vec![row.clone()], repositories => vec![row.clone()],
                     project => project.clone(), registry_host => "reg.example:5000",
+                    may_create => true, new_name => "x", create_error => "e", repository => "team/app",
+                    tab => "members", may_read_members => true, may_manage => true,
+                    new_member => "bob", add_error => "e",
+                    roles => vec![minijinja::context! { id => 2, key => "role-developer" }],
+                    members => vec![minijinja::context! {
+                        id => 1, name => "bob", group => false, role_key => "role-developer",
+                    }],
+                    short => "app", artifacts => vec![minijinja::context! {
+                        tags => vec!["v1"], digest => "sha256:ab", short_digest => "ab",
+                        type_key => "type-index", platforms => 2, size => "1 KB",
+                        pushed => "x", pushed_iso => "y",
+                    }],
                 };
                 for (name, _) in TEMPLATES {
                     let html = env

@@ -48,6 +48,12 @@ impl Viewer {
         sent.len() == self.csrf.len() && sent == self.csrf
     }
 
+    /// The viewer as the registry's events name it.
+    pub fn initiator(&self) -> berth_registry::Initiator {
+        self.actor
+            .initiator(berth_api::management::ClientAddress(self.client.clone()))
+    }
+
     /// Response headers this viewer needs (a new form-token cookie).
     pub fn headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();

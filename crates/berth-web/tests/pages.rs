@@ -103,6 +103,69 @@ impl Browser {
         }
     }
 
+    /// A registry request with the administrator's Basic credentials (to push).
+    async fn admin_v2(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> StatusCode {
+        let credentials =
+            data_encoding::BASE64.encode(format!("{ADMIN}:{ADMIN_PASSWORD}").as_bytes());
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Basic {credentials}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap();
+        let peer: SocketAddr = "192.0.2.20:50000".parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        self.router.clone().oneshot(req).await.unwrap().status()
+    }
+
+    /// Pushes a one-layer image as `repository:tag`; returns its digest.
+    async fn push(&self, repository: &str, tag: &str) -> String {
+        let digest = |b: &[u8]| {
+            use sha2::Digest as _;
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+        };
+        let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+        let layer = vec![7u8; 1500];
+        for blob in [&config, &layer] {
+            let path = format!("/v2/{repository}/blobs/uploads/?digest={}", digest(blob));
+            let status = self
+                .admin_v2(
+                    Method::POST,
+                    &path,
+                    "application/octet-stream",
+                    blob.clone(),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}],
+        })
+        .to_string()
+        .into_bytes();
+        let status = self
+            .admin_v2(
+                Method::PUT,
+                &format!("/v2/{repository}/manifests/{tag}"),
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.clone(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        digest(&manifest)
+    }
+
     async fn get(&mut self, path: &str) -> Page {
         self.send(Method::GET, path, None).await
     }
@@ -410,4 +473,246 @@ async fn static_files_and_unknown_ones() {
     let home = b.get("/").await;
     assert_eq!(home.status, StatusCode::SEE_OTHER);
     assert_eq!(home.headers[header::LOCATION], "/projects");
+}
+
+#[tokio::test]
+async fn a_user_creates_a_project_and_reads_its_artifacts() {
+    let mut b = Browser::start().await;
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = b.get("/projects").await;
+    assert!(page.html.contains("New project"));
+    let token = page.token();
+
+    // A name that breaks the rule, and one taken: shown next to the field, nothing created.
+    let form = [("_csrf", token.as_str()), ("project_name", "Team")];
+    let bad = b.post("/projects", &form).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.html.contains("id=\"project_name-error\""),
+        "{}",
+        bad.html
+    );
+    assert!(
+        bad.html
+            .contains("project name &quot;Team&quot; is invalid"),
+        "{}",
+        bad.html
+    );
+    assert!(bad.html.contains("value=\"Team\""), "the name is kept");
+    let taken = b
+        .post(
+            "/projects",
+            &[("_csrf", token.as_str()), ("project_name", "library")],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert!(
+        taken
+            .html
+            .contains("A project with this name exists already.")
+    );
+    let forged = b.post("/projects", &[("project_name", "team")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let form = [
+        ("_csrf", token.as_str()),
+        ("project_name", "team"),
+        ("public", "true"),
+    ];
+    let made = b.post("/projects", &form).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER);
+    assert_eq!(made.headers[header::LOCATION], "/projects/team");
+    let project = b.get("/projects/team").await;
+    assert!(
+        project
+            .html
+            .contains("This project has no repositories yet.")
+    );
+    let created = b
+        .app
+        .registry
+        .meta()
+        .project("team")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(created.public);
+
+    let digest = b.push("team/tools/app", "v1").await;
+    let project = b.get("/projects/team").await;
+    assert!(
+        project
+            .html
+            .replace("&#x2f;", "/")
+            .contains("href=\"/projects/team/repositories/tools/app\""),
+        "{}",
+        project.html
+    );
+    let repo = b.get("/projects/team/repositories/tools/app").await;
+    assert_eq!(repo.status, StatusCode::OK, "{}", repo.html);
+    let text = repo.html.replace("&#x2f;", "/");
+    assert!(text.contains("<span class=\"tag\">v1</span>"), "{text}");
+    assert!(
+        text.contains("docker pull registry.test/team/tools/app:v1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "docker pull registry.test/team/tools/app@{digest}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(">Image<") || text.contains("Image</td>"),
+        "{text}"
+    );
+    assert_eq!(
+        b.get("/projects/team/repositories/nothing").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get("/projects/team/repositories/BAD%20NAME").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The same page in Chinese.
+    b.accept_language = Some("zh-CN");
+    let zh = b.get("/projects/team/repositories/tools/app").await;
+    assert!(zh.html.contains("拉取命令"), "{}", zh.html);
+}
+
+#[tokio::test]
+async fn project_admins_manage_members_and_guests_only_read_them() {
+    let mut b = Browser::start().await;
+    project(&b.app, "team", false).await;
+    user(&b.app, "dev").await;
+    user(&b.app, "guest").await;
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = b.get("/projects/team/members").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("This project has no members."));
+    let token = page.token();
+    for (member, role) in [("dev", "2"), ("guest", "3"), ("cn=devs,dc=example", "3")] {
+        let form = [
+            ("_csrf", token.as_str()),
+            ("member", member),
+            ("role", role),
+        ];
+        let r = b.post("/projects/team/members", &form).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{member}: {}", r.html);
+    }
+    for (member, status, says) in [
+        (
+            "nobody",
+            StatusCode::BAD_REQUEST,
+            "There is no user named “nobody”.",
+        ),
+        ("dev", StatusCode::CONFLICT, "dev is a member already"),
+    ] {
+        let form = [("_csrf", token.as_str()), ("member", member), ("role", "2")];
+        let r = b.post("/projects/team/members", &form).await;
+        assert_eq!(r.status, status, "{member}");
+        assert!(r.html.contains(says), "{member}: {}", r.html);
+        assert!(
+            r.html.contains("id=\"member-error\""),
+            "the reason is next to the field"
+        );
+    }
+    let list = b.get("/projects/team/members").await;
+    assert!(list.html.contains("<td>Developer</td>") || list.html.contains(">Developer<"));
+    let members = b
+        .app
+        .registry
+        .meta()
+        .list_members(
+            b.app
+                .registry
+                .meta()
+                .project("team")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            None,
+            berth_meta::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let by_name = |n: &str| {
+        members
+            .items
+            .iter()
+            .find(|m| m.entity_name == n)
+            .unwrap()
+            .id
+    };
+    let (dev, guest) = (by_name("dev"), by_name("guest"));
+    assert_eq!(members.items.len(), 3);
+
+    // Make the developer a maintainer.
+    let token = b.get("/projects/team/members").await.token();
+    let r = b
+        .post(
+            &format!("/projects/team/members/{dev}/role"),
+            &[("_csrf", token.as_str()), ("role", "4")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+    // The guest reads the list but sees no control, and a forged POST is refused.
+    b.cookies.clear();
+    b.sign_in("guest", "User-pass-123").await;
+    let page = b.get("/projects/team/members").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Maintainer"), "{}", page.html);
+    assert!(
+        !page.html.contains("Remove"),
+        "a guest sees a remove control"
+    );
+    assert!(
+        !page.html.contains("Add a member") && !page.html.contains("members/"),
+        "{}",
+        page.html
+    );
+    let token = page.token();
+    let forged = b
+        .post(
+            &format!("/projects/team/members/{dev}/remove"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.html.contains("You may not do this."));
+
+    // The admin removes the guest.
+    b.cookies.clear();
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let token = b.get("/projects/team/members").await.token();
+    let no_token = b
+        .post(&format!("/projects/team/members/{guest}/remove"), &[])
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let r = b
+        .post(
+            &format!("/projects/team/members/{guest}/remove"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        !b.get("/projects/team/members")
+            .await
+            .html
+            .contains(">guest<")
+    );
+    let gone = b
+        .post(
+            &format!("/projects/team/members/{guest}/remove"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }

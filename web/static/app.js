@@ -1,0 +1,17 @@
+// Berth's web UI: the little that needs a script. Pages work without it.
+// Copy buttons: <button class="copy" data-copy="ELEMENT-ID"> copies that element's text.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("button.copy");
+  if (!button || !navigator.clipboard) return;
+  var source = document.getElementById(button.getAttribute("data-copy"));
+  if (!source) return;
+  navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+    button.classList.add("copied");
+    setTimeout(function () { button.classList.remove("copied"); }, 1500);
+  });
+});
+// Destructive forms: <form data-confirm="question"> asks before sending.
+document.addEventListener("submit", function (event) {
+  var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) event.preventDefault();
+});
