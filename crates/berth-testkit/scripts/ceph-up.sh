@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A private one-node Ceph (pacific 16.2, Debian): 1 mon + 1 memstore OSD + 1 radosgw (S3 on
 # 127.0.0.1:$RGW_PORT), no mgr, no systemd, everything under $CEPH_DIR. Stopped by PID files.
+# The port is free when chosen, but other tests start servers meanwhile: radosgw counts as up
+# only when the port answers as S3 does; if another server took it, radosgw is started again
+# on another port. The last line of output is the port it listens on (RGW_PORT=<n>).
 # Needs: ceph-mon ceph-osd radosgw ceph-common (installed by the test harness).
 set -euo pipefail
 D=$CEPH_DIR
@@ -68,6 +71,17 @@ OSD_ID=$(ceph osd new "$OSD_UUID")
 ceph-osd -i "$OSD_ID" --mkfs --osd-uuid "$OSD_UUID" > "$D/log/osd-mkfs.log" 2>&1 || { tail -20 "$D/log/osd-mkfs.log"; exit 1; }
 ceph-osd -i "$OSD_ID" 2>/dev/null
 timeout 60 bash -c 'until ceph osd stat 2>/dev/null | grep -q "1 up"; do sleep 0.5; done'
-radosgw -n client.rgw.berth
-timeout 90 bash -c "until curl -s -o /dev/null http://127.0.0.1:$RGW_PORT/; do sleep 0.5; done"
+rgw_up() {
+  timeout 45 bash -c "until curl -s http://127.0.0.1:$1/ | grep -q ListAllMyBucketsResult; do sleep 0.5; done"
+}
+for attempt in 1 2 3 4; do
+  radosgw -n client.rgw.berth --rgw_frontends "beast endpoint=127.0.0.1:$RGW_PORT"
+  if rgw_up "$RGW_PORT"; then break; fi
+  echo "radosgw did not answer as S3 on port $RGW_PORT (taken by another server?); attempt $attempt" >&2
+  pid=$(cat "$D/run/ceph-client.rgw.berth.pid" 2>/dev/null || true)
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  [ "$attempt" = 4 ] && exit 1
+  RGW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+done
 radosgw-admin user create --uid=berth --display-name=berth --access-key="$ACCESS_KEY" --secret="$SECRET_KEY" >/dev/null
+echo "RGW_PORT=$RGW_PORT"

@@ -33,13 +33,13 @@ impl CephRgw {
             "berth-test-secret-key".to_owned(),
         );
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ceph-up.sh");
-        let rgw = Self {
+        let mut rgw = Self {
             dir,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: String::new(),
             access_key,
             secret_key,
         };
-        run(Command::new("bash")
+        let out = run(Command::new("bash")
             .arg(script)
             .env("CEPH_DIR", rgw.dir.path())
             .env("RGW_PORT", port.to_string())
@@ -47,6 +47,14 @@ impl CephRgw {
             .env("MON_V1_PORT", free_port().to_string())
             .env("ACCESS_KEY", &rgw.access_key)
             .env("SECRET_KEY", &rgw.secret_key));
+        // The script may have moved radosgw to another port (the first one was taken).
+        let port = out
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("RGW_PORT="))
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("ceph-up.sh did not say its port:\n{out}"));
+        rgw.endpoint = format!("http://127.0.0.1:{port}");
         rgw
     }
 }

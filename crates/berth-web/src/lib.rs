@@ -11,6 +11,7 @@ pub mod i18n;
 mod members;
 mod pages;
 pub mod render;
+mod robots;
 mod session;
 
 use std::sync::Arc;
@@ -85,6 +86,11 @@ pub fn router(app: AppState) -> Router {
             "/projects/{name}/members/{id}/remove",
             post(members::remove),
         )
+        .route(
+            "/projects/{name}/robots",
+            get(robots::list).post(robots::create),
+        )
+        .route("/projects/{name}/robots/{id}/{action}", post(robots::act))
         .route("/static/{*file}", get(assets::serve))
         .with_state(web);
     for (name, value) in SECURITY_HEADERS {

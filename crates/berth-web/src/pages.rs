@@ -557,6 +557,7 @@ async fn project_page(
             repositories => rows, page => page, pages => pages(found.total), page_query => "",
             registry_host => web.app.system.registry_host,
             tab => "repositories", may_read_members => standing.may(ProjectOp::ReadMembers),
+            may_read_robots => standing.may(ProjectOp::ReadRobots),
         },
     ))
 }

@@ -21,13 +21,14 @@ macro_rules! template {
 }
 
 /// The templates, by name, compiled in.
-pub const TEMPLATES: [(&str, &str); 9] = [
+pub const TEMPLATES: [(&str, &str); 10] = [
     template!("layout.html"),
     template!("login.html"),
     template!("projects.html"),
     template!("project.html"),
     template!("repository.html"),
     template!("members.html"),
+    template!("robots.html"),
     template!("tabs.html"),
     template!("paging.html"),
     template!("error.html"),
@@ -66,7 +67,8 @@ pub fn environment(catalogues: Arc<Catalogues>) -> Environment<'static> {
     env
 }
 
-/// The `t("…")` and `t('…')` keys a template source uses.
+/// The `t("…")` and `t('…')` keys a template source uses. A key the template completes
+/// (`t("action-" ~ name)`) is returned with a trailing `*`: some key must start with it.
 pub fn used_keys(source: &str) -> Vec<String> {
     let mut keys = Vec::new();
     for (i, _) in source.match_indices("t(") {
@@ -76,7 +78,13 @@ pub fn used_keys(source: &str) -> Vec<String> {
             && boundary
             && let Some(end) = rest[1..].find(quote)
         {
-            keys.push(rest[1..1 + end].to_owned());
+            let key = &rest[1..1 + end];
+            let completed = rest[2 + end..].trim_start().starts_with('~');
+            keys.push(if completed {
+                format!("{key}*")
+            } else {
+                key.to_owned()
+            });
         }
     }
     keys
@@ -94,18 +102,19 @@ mod tests {
             for key in used_keys(source) {
                 used += 1;
                 for (locale, catalogue) in SOURCES {
-                    assert!(
-                        keys(catalogue).contains(&key),
-                        "{name} uses {key}, missing from {}",
-                        locale.tag()
-                    );
+                    let known = keys(catalogue);
+                    let found = match key.strip_suffix('*') {
+                        Some(prefix) => known.iter().any(|k| k.starts_with(prefix)),
+                        None => known.contains(&key),
+                    };
+                    assert!(found, "{name} uses {key}, missing from {}", locale.tag());
                 }
             }
         }
         assert!(used > 30, "only {used} keys found: the scanner is broken");
         assert_eq!(
-            used_keys(r#"{{ t("a-b") }} {{ t('c', n=1) }} {{ alt("x") }}"#),
-            ["a-b", "c"]
+            used_keys(r#"{{ t("a-b") }} {{ t('c', n=1) }} {{ alt("x") }} {{ t("d-" ~ x) }}"#),
+            ["a-b", "c", "d-*"]
         );
     }
 
@@ -126,7 +135,13 @@ mod tests {
                     project => project.clone(), registry_host => "reg.example:5000",
                     may_create => true, new_name => "x", create_error => "e", repository => "team/app",
                     tab => "members", may_read_members => true, may_manage => true,
-                    new_member => "bob", add_error => "e",
+                    new_member => "bob", add_error => "e", may_read_robots => true,
+                    secret_name => "robot$team+ci", secret => "s3cret", form_name => "ci",
+                    form_error => "e", robots => vec![minijinja::context! {
+                        id => 1, name => "robot$team+ci", description => "d",
+                        actions => vec!["pull", "push"], disabled => false,
+                        expires => "x", expires_iso => "y",
+                    }],
                     roles => vec![minijinja::context! { id => 2, key => "role-developer" }],
                     members => vec![minijinja::context! {
                         id => 1, name => "bob", group => false, role_key => "role-developer",

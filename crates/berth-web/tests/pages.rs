@@ -166,6 +166,19 @@ impl Browser {
         digest(&manifest)
     }
 
+    /// The status of a registry request with `user`'s Basic credentials.
+    async fn v2_status(&self, user: &str, password: &str, path: &str) -> StatusCode {
+        let credentials = data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes());
+        let mut req = Request::builder()
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Basic {credentials}"))
+            .body(Body::empty())
+            .unwrap();
+        let peer: SocketAddr = "192.0.2.30:50000".parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        self.router.clone().oneshot(req).await.unwrap().status()
+    }
+
     async fn get(&mut self, path: &str) -> Page {
         self.send(Method::GET, path, None).await
     }
@@ -715,4 +728,169 @@ async fn project_admins_manage_members_and_guests_only_read_them() {
         )
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_robot_secret_is_shown_once_and_works_until_disabled() {
+    let mut b = Browser::start().await;
+    project(&b.app, "team", false).await;
+    user(&b.app, "guest").await;
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = b.get("/projects/team/robots").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("This project has no robot accounts."));
+    let token = page.token();
+
+    let bad = [("_csrf", token.as_str()), ("name", "CI"), ("pull", "on")];
+    let r = b.post("/projects/team/robots", &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.html.contains("robot name &quot;CI&quot; is invalid"),
+        "{}",
+        r.html
+    );
+    let bad = [
+        ("_csrf", token.as_str()),
+        ("name", "ci"),
+        ("duration", "soon"),
+        ("pull", "on"),
+    ];
+    let r = b.post("/projects/team/robots", &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.html.contains("The lifetime is a number of days"));
+
+    let form = [("_csrf", token.as_str()), ("name", "ci"), ("push", "on")];
+    let made = b.post("/projects/team/robots", &form).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.html);
+    assert_eq!(made.headers[header::CACHE_CONTROL], "no-store");
+    assert!(made.html.contains("it is shown only once"));
+    let marker = "<code id=\"robot-secret\">";
+    let at = made.html.find(marker).expect("the secret") + marker.len();
+    let secret = made.html[at..at + made.html[at..].find('<').unwrap()].to_owned();
+    assert_eq!(secret.len(), 32);
+    let name = "robot$team+ci";
+    assert_eq!(
+        b.v2_status(name, &secret, "/v2/team/app/tags/list").await,
+        StatusCode::NOT_FOUND,
+        "pull granted: the repository is just missing"
+    );
+    // Push implies pull (a client checks what exists before pushing).
+    let again = b.get("/projects/team/robots").await;
+    assert!(!again.html.contains(&secret), "the secret is shown once");
+    assert!(again.html.contains(">Pull</span>") && again.html.contains(">Push</span>"));
+    let id = b
+        .app
+        .registry
+        .meta()
+        .list_robots(
+            None,
+            berth_meta::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+
+    // The guest sees the robot but no control, and cannot act with a forged form.
+    b.cookies.clear();
+    let team = b
+        .app
+        .registry
+        .meta()
+        .project("team")
+        .await
+        .unwrap()
+        .unwrap();
+    let guest = b.app.registry.meta().user("guest").await.unwrap().unwrap();
+    b.app
+        .registry
+        .add_member(
+            &berth_registry::Initiator::system(),
+            &team,
+            &berth_meta::MemberEntity::User(guest.id),
+            "guest",
+            berth_auth::Role::Guest,
+        )
+        .await
+        .unwrap();
+    b.sign_in("guest", "User-pass-123").await;
+    let seen = b.get("/projects/team/robots").await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(seen.html.contains("robot$team+ci"));
+    assert!(!seen.html.contains("New robot account") && !seen.html.contains("/delete"));
+    let token = seen.token();
+    let forged = b
+        .post(
+            &format!("/projects/team/robots/{id}/delete"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // The admin disables it: the secret stops working; enables it again; deletes it.
+    b.cookies.clear();
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let token = b.get("/projects/team/robots").await.token();
+    let r = b
+        .post(
+            &format!("/projects/team/robots/{id}/disable"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.v2_status(name, &secret, "/v2/").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = b
+        .post(
+            &format!("/projects/team/robots/{id}/enable"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(b.v2_status(name, &secret, "/v2/").await, StatusCode::OK);
+    let fresh = b
+        .post(
+            &format!("/projects/team/robots/{id}/refresh"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    assert!(fresh.html.contains("Secret of robot$team+ci"));
+    assert_eq!(
+        b.v2_status(name, &secret, "/v2/").await,
+        StatusCode::UNAUTHORIZED,
+        "the old secret died"
+    );
+    let r = b
+        .post(
+            &format!("/projects/team/robots/{id}/delete"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        b.get("/projects/team/robots")
+            .await
+            .html
+            .contains("no robot accounts")
+    );
+    let r = b
+        .post(
+            &format!("/projects/team/robots/{id}/delete"),
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = b
+        .post(
+            "/projects/team/robots/1/explode",
+            &[("_csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
