@@ -133,3 +133,4 @@ robots-secret-once = Copy it now: it is shown only once. Use it with docker logi
 action-pull = Pull
 action-push = Push
 action-delete = Delete
+nav-language-apply = Apply

@@ -123,3 +123,4 @@ robots-secret-once = 请立即复制：密钥只显示这一次。执行 docker 
 action-pull = 拉取
 action-push = 推送
 action-delete = 删除
+nav-language-apply = 确定

@@ -68,7 +68,33 @@ pub fn ensure_debian(tools: &[(&str, &str)]) {
         .filter(|(c, _)| !have(c))
         .map(|(_, p)| *p)
         .collect();
-    if missing.is_empty() {
+    apt_install(&missing);
+    for (c, p) in tools {
+        assert!(have(c), "{c} still missing after installing {p}");
+    }
+}
+
+/// Makes sure each `(file, debian package)` is installed, for packages without a command
+/// (fonts, data): as [`ensure_debian`].
+pub fn ensure_debian_files(files: &[(&str, &str)]) {
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<&str> = files
+        .iter()
+        .filter(|(f, _)| !std::path::Path::new(f).exists())
+        .map(|(_, p)| *p)
+        .collect();
+    apt_install(&missing);
+    for (f, p) in files {
+        assert!(
+            std::path::Path::new(f).exists(),
+            "{f} still missing after installing {p}"
+        );
+    }
+}
+
+/// Installs `packages` with apt-get (nothing when empty), serialised by a lock file.
+fn apt_install(packages: &[&str]) {
+    if packages.is_empty() {
         return;
     }
     let script = format!(
@@ -76,7 +102,7 @@ pub fn ensure_debian(tools: &[(&str, &str)]) {
          if [ ! -x /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi; \
          (apt-get install -y -q -o DPkg::Lock::Timeout=900 --no-install-recommends {pkgs} || \
           (apt-get update -q -o DPkg::Lock::Timeout=900 && apt-get install -y -q -o DPkg::Lock::Timeout=900 --no-install-recommends {pkgs}))",
-        pkgs = missing.join(" ")
+        pkgs = packages.join(" ")
     );
     let out = Command::new("flock")
         .arg("/var/tmp/berth-tests-apt.lock")
@@ -87,13 +113,10 @@ pub fn ensure_debian(tools: &[(&str, &str)]) {
         .expect("run apt-get (needs root and flock)");
     assert!(
         out.status.success(),
-        "could not install {missing:?}:\n{}\n{}",
+        "could not install {packages:?}:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for (c, p) in tools {
-        assert!(have(c), "{c} still missing after installing {p}");
-    }
 }
 
 /// Sends `signal` to `pid` (best effort).

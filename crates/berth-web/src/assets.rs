@@ -6,7 +6,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// (path under `/static/`, content type, bytes).
-const ASSETS: [(&str, &str, &[u8]); 4] = [
+const ASSETS: [(&str, &str, &[u8]); 5] = [
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../../web/static/favicon.svg"),
+    ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
