@@ -61,7 +61,7 @@ const sha256 = (b) => "sha256:" + createHash("sha256").update(b).digest("hex");
 async function push(user, secret, repository, tag) {
   const auth = "Basic " + Buffer.from(`${user}:${secret}`).toString("base64");
   const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
-  const layer = Buffer.alloc(2048, 7);
+  const layer = Buffer.from(tag.repeat(1024));
   for (const blob of [config, layer]) {
     const r = await fetch(`${base}/v2/${repository}/blobs/uploads/?digest=${sha256(blob)}`, {
       method: "POST", headers: { authorization: auth, "content-type": "application/octet-stream" }, body: blob,
@@ -117,9 +117,27 @@ try {
   const byDigest = await dev.page.locator("code", { hasText: digest }).innerText();
   assert(byDigest.endsWith(`/team/app@${digest}`), "pull by digest");
 
+  // The developer adds a tag from the page.
+  await dev.page.locator(`input[name="new-tag-${digest}"]`).fill("stable");
+  await Promise.all([dev.page.waitForNavigation(), dev.page.getByRole("button", { name: "Add tag" }).click()]);
+  assert((await dev.page.locator("span.tag", { hasText: "stable" }).count()) === 1, "the new tag is listed");
+  assert((await dev.page.getByRole("button", { name: "Delete selected" }).count()) === 0, "no delete control for a developer");
+
+  // The administrator deletes two artifacts at once, confirming.
+  const d2 = await push("robot$team+ci", secret, "team/app", "v2");
+  const d3 = await push("robot$team+ci", secret, "team/app", "v3");
+  await page.goto(`${base}/projects/team/repositories/app`);
+  page.once("dialog", (d) => d.accept());
+  for (const d of [d2, d3]) await page.locator(`input[type=checkbox][value="${d}"]`).check();
+  await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Delete selected" }).click()]);
+  const remaining = await page.locator("table.artifacts").innerText();
+  assert(remaining.includes("v1") && !remaining.includes("v2") && !remaining.includes("v3"), `after the bulk delete: ${remaining}`);
+
   // The guest sees the members but no control; a forged removal is refused.
   const guest = await open("en-US");
   await signIn(guest.page, "guest", userPassword);
+  await guest.page.goto(`${base}/projects/team/repositories/app`);
+  assert((await guest.page.locator("button[name=op]").count()) === 0, "no artifact control for a guest");
   await guest.page.goto(`${base}/projects/team/members`);
   assert((await guest.page.getByRole("button", { name: "Remove" }).count()) === 0, "no remove control for a guest");
   const token = await guest.page.locator("input[name=_csrf]").first().inputValue();

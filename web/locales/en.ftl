@@ -134,3 +134,17 @@ action-pull = Pull
 action-push = Push
 action-delete = Delete
 nav-language-apply = Apply
+
+artifact-select = Select
+artifact-delete = Delete
+artifact-delete-confirm = Delete artifact { $digest } and its tags?
+artifact-delete-selected = Delete selected
+artifact-delete-selected-confirm = Delete the selected artifacts and their tags?
+artifact-untag = Remove tag
+artifact-untag-confirm = Remove tag { $tag }?
+artifact-new-tag = New tag
+artifact-add-tag = Add tag
+artifact-tag-invalid = That is not a valid tag
+artifact-tag-exists = That tag exists already on another artifact; remove it there first.
+artifact-none-selected = Select the artifacts to delete first.
+artifact-in-index = An image index in this repository lists that artifact; delete the index first.

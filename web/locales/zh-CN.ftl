@@ -124,3 +124,17 @@ action-pull = 拉取
 action-push = 推送
 action-delete = 删除
 nav-language-apply = 确定
+
+artifact-select = 选择
+artifact-delete = 删除
+artifact-delete-confirm = 确定删除制品 { $digest } 及其标签吗？
+artifact-delete-selected = 删除所选
+artifact-delete-selected-confirm = 确定删除所选制品及其标签吗？
+artifact-untag = 移除标签
+artifact-untag-confirm = 确定移除标签 { $tag } 吗？
+artifact-new-tag = 新标签
+artifact-add-tag = 添加标签
+artifact-tag-invalid = 标签格式无效
+artifact-tag-exists = 该标签已在另一个制品上，请先在那里移除。
+artifact-none-selected = 请先选择要删除的制品。
+artifact-in-index = 该镜像仓库中的某个镜像索引引用了此制品，请先删除该索引。

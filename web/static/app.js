@@ -10,8 +10,21 @@ document.addEventListener("click", function (event) {
     setTimeout(function () { button.classList.remove("copied"); }, 1500);
   });
 });
-// Destructive forms: <form data-confirm="question"> asks before sending.
+// Destructive actions: a form or the button that sent it with data-confirm="question" asks
+// before sending.
 document.addEventListener("submit", function (event) {
-  var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  var button = event.submitter;
+  var question = (button && button.getAttribute("data-confirm")) ||
+    (event.target.getAttribute && event.target.getAttribute("data-confirm"));
   if (question && !window.confirm(question)) event.preventDefault();
+});
+// Enter in a field with data-enter="BUTTON-ID" presses that button (the form's own default
+// changes nothing).
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Enter" || !event.target.getAttribute) return;
+  var id = event.target.getAttribute("data-enter");
+  var button = id && document.getElementById(id);
+  if (!button) return;
+  event.preventDefault();
+  button.click();
 });

@@ -6,6 +6,7 @@
 //! same permission checks as the management API decide what a user sees (a private project
 //! an outsider may not see is a 404, as in the API).
 
+mod artifacts;
 mod assets;
 pub mod i18n;
 mod members;
@@ -72,7 +73,7 @@ pub fn router(app: AppState) -> Router {
         .route("/projects/{name}", get(pages::project))
         .route(
             "/projects/{name}/repositories/{*repository}",
-            get(pages::repository),
+            get(pages::repository).post(artifacts::change),
         )
         .route(
             "/projects/{name}/members",

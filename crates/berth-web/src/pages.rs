@@ -594,21 +594,25 @@ pub async fn repository(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Response {
-    match repository_page(&web, &viewer, &name, &short, q, &headers).await {
+    match repository_with(&web, &viewer, &name, &short, q, &headers, None).await {
         Ok(r) => r,
         Err(e) => error_page(&web, &viewer, e),
     }
 }
 
-async fn repository_page(
+/// The repository page, with `refused` (status, reason) shown above the list when a change
+/// was refused.
+pub(crate) async fn repository_with(
     web: &Web,
     viewer: &Viewer,
     name: &str,
     short: &str,
     q: ListQuery,
     headers: &HeaderMap,
+    refused: Option<(StatusCode, String)>,
 ) -> Result<Response, PageError> {
-    let (project, _) = project_for(&web.app, &viewer.actor, headers, name, ProjectOp::Read).await?;
+    let (project, standing) =
+        project_for(&web.app, &viewer.actor, headers, name, ProjectOp::Read).await?;
     let repository = format!("{}/{short}", project.name);
     if repository.parse::<berth_core::RepositoryName>().is_err() {
         return Err(PageError::new(StatusCode::NOT_FOUND, "error-not-found"));
@@ -641,15 +645,18 @@ async fn repository_page(
             pushed_iso: iso(a.pushed_at),
         })
         .collect();
+    let (status, error) = refused.map_or((StatusCode::OK, None), |(s, m)| (s, Some(m)));
     Ok(render(
         web,
         viewer,
-        StatusCode::OK,
+        status,
         "repository.html",
         context! {
             project => project.name, short => short, repository => repository,
             artifacts => rows, page => page, pages => pages(found.total), page_query => "",
-            registry_host => web.app.system.registry_host,
+            registry_host => web.app.system.registry_host, error => error,
+            may_push => standing.may(ProjectOp::Push),
+            may_delete => standing.may(ProjectOp::DeleteArtifacts),
         },
     ))
 }

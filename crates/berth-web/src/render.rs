@@ -133,7 +133,7 @@ mod tests {
                     error => "bad", message => "m", query => "q", total => 30, page => 2, pages => 3,
                     page_query => "q=x&", projects => vec![row.clone()], repositories => vec![row.clone()],
                     project => project.clone(), registry_host => "reg.example:5000",
-                    may_create => true, new_name => "x", create_error => "e", repository => "team/app",
+                    may_create => true, may_push => true, may_delete => true, new_name => "x", create_error => "e", repository => "team/app",
                     tab => "members", may_read_members => true, may_manage => true,
                     new_member => "bob", add_error => "e", may_read_robots => true,
                     secret_name => "robot$team+ci", secret => "s3cret", form_name => "ci",

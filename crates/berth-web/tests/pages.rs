@@ -133,7 +133,7 @@ impl Browser {
             format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
         };
         let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
-        let layer = vec![7u8; 1500];
+        let layer = tag.as_bytes().repeat(500);
         for blob in [&config, &layer] {
             let path = format!("/v2/{repository}/blobs/uploads/?digest={}", digest(blob));
             let status = self
@@ -564,7 +564,7 @@ async fn a_user_creates_a_project_and_reads_its_artifacts() {
     let repo = b.get("/projects/team/repositories/tools/app").await;
     assert_eq!(repo.status, StatusCode::OK, "{}", repo.html);
     let text = repo.html.replace("&#x2f;", "/");
-    assert!(text.contains("<span class=\"tag\">v1</span>"), "{text}");
+    assert!(text.contains("<span class=\"tag\">v1"), "{text}");
     assert!(
         text.contains("docker pull registry.test/team/tools/app:v1"),
         "{text}"
@@ -893,4 +893,244 @@ async fn a_robot_secret_is_shown_once_and_works_until_disabled() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn artifacts_are_tagged_and_deleted_by_those_allowed_and_audited() {
+    let mut b = Browser::start().await;
+    project(&b.app, "team", false).await;
+    user(&b.app, "dev").await;
+    user(&b.app, "guest").await;
+    let team = b
+        .app
+        .registry
+        .meta()
+        .project("team")
+        .await
+        .unwrap()
+        .unwrap();
+    for (name, role) in [
+        ("dev", berth_auth::Role::Developer),
+        ("guest", berth_auth::Role::Guest),
+    ] {
+        let id = b.app.registry.meta().user(name).await.unwrap().unwrap().id;
+        b.app
+            .registry
+            .add_member(
+                &berth_registry::Initiator::system(),
+                &team,
+                &berth_meta::MemberEntity::User(id),
+                name,
+                role,
+            )
+            .await
+            .unwrap();
+    }
+    let d1 = b.push("team/app", "v1").await;
+    let d2 = b.push("team/app", "v2").await;
+    let d3 = b.push("team/app", "v3").await;
+    assert!(d1 != d2 && d2 != d3);
+    let page = "/projects/team/repositories/app";
+
+    // The guest sees the artifacts but no control; forged changes are refused.
+    b.sign_in("guest", "User-pass-123").await;
+    let seen = b.get(page).await;
+    assert!(seen.html.contains(">v1"));
+    assert!(
+        !seen.html.contains("name=\"op\""),
+        "a guest sees a control: {}",
+        seen.html
+    );
+    let token = seen.token();
+    for op in [
+        format!("delete:{d1}"),
+        format!("tag:{d1}"),
+        "untag:v1".to_owned(),
+    ] {
+        let r = b
+            .post(
+                page,
+                &[
+                    ("_csrf", token.as_str()),
+                    ("op", op.as_str()),
+                    (&format!("new-tag-{d1}"), "x"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{op}");
+    }
+
+    // The developer may tag but not delete.
+    b.cookies.clear();
+    b.sign_in("dev", "User-pass-123").await;
+    let seen = b.get(page).await;
+    assert!(seen.html.contains("Add tag") && !seen.html.contains("Delete selected"));
+    let token = seen.token();
+    let field = format!("new-tag-{d1}");
+    let op = format!("tag:{d1}");
+    let r = b
+        .post(
+            page,
+            &[
+                ("_csrf", token.as_str()),
+                ("op", op.as_str()),
+                (field.as_str(), "stable"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let r = b
+        .post(
+            page,
+            &[
+                ("_csrf", token.as_str()),
+                ("op", op.as_str()),
+                (field.as_str(), "bad tag!"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.html.contains("That is not a valid tag"), "{}", r.html);
+    let op2 = format!("tag:{d2}");
+    let field2 = format!("new-tag-{d2}");
+    let r = b
+        .post(
+            page,
+            &[
+                ("_csrf", token.as_str()),
+                ("op", op2.as_str()),
+                (field2.as_str(), "stable"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.html.contains("That tag exists already"));
+    let del = format!("delete:{d1}");
+    let r = b
+        .post(page, &[("_csrf", token.as_str()), ("op", del.as_str())])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(b.get(page).await.html.contains(">stable"));
+
+    // The administrator removes a tag, then deletes two artifacts at once.
+    b.cookies.clear();
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let token = b.get(page).await.token();
+    let r = b
+        .post(page, &[("_csrf", token.as_str()), ("op", "untag:stable")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = b
+        .post(page, &[("_csrf", token.as_str()), ("op", "delete")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "nothing selected");
+    let r = b
+        .post(
+            page,
+            &[
+                ("_csrf", token.as_str()),
+                ("op", "delete"),
+                ("digest", d2.as_str()),
+                ("digest", d3.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let left = b.get(page).await.html;
+    assert!(
+        left.contains(">v1")
+            && !left.contains(">v2")
+            && !left.contains(">v3")
+            && !left.contains(">stable")
+    );
+    let no_token = b
+        .post(page, &[("op", "delete"), ("digest", d1.as_str())])
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+
+    // Each change is in the audit log, by who made it.
+    let log = b
+        .app
+        .registry
+        .meta()
+        .audit_log(
+            &berth_meta::AuditQuery::default(),
+            berth_meta::Page {
+                offset: 0,
+                limit: 50,
+            },
+        )
+        .await
+        .unwrap();
+    let changes: Vec<(String, String, String)> = log
+        .items
+        .iter()
+        .map(|r| &r.entry)
+        .filter(|e| matches!(e.operation.as_str(), "create" | "delete"))
+        .filter(|e| matches!(e.resource_type.as_str(), "tag" | "artifact"))
+        .map(|e| {
+            (
+                e.username.clone(),
+                e.operation.clone(),
+                e.resource_type.clone(),
+            )
+        })
+        .collect();
+    assert!(
+        changes.contains(&("dev".into(), "create".into(), "tag".into())),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&("admin".into(), "delete".into(), "tag".into())),
+        "{changes:?}"
+    );
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|c| c.0 == "admin" && c.1 == "delete" && c.2 == "artifact")
+            .count(),
+        2,
+        "{changes:?}"
+    );
+}
+
+#[tokio::test]
+async fn enter_in_a_field_never_deletes() {
+    let mut b = Browser::start().await;
+    project(&b.app, "team", false).await;
+    let d1 = b.push("team/app", "v1").await;
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = b.get("/projects/team/repositories/app").await;
+    // Without the script, Enter submits the form's first button, which must change nothing.
+    let first = page.html.find("name=\"op\"").unwrap();
+    assert!(
+        page.html[first..].starts_with("name=\"op\" value=\"stay\""),
+        "{}",
+        &page.html[first..first + 40]
+    );
+    let token = page.token();
+    let r = b
+        .post(
+            "/projects/team/repositories/app",
+            &[
+                ("_csrf", token.as_str()),
+                ("op", "stay"),
+                ("digest", d1.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        b.get("/projects/team/repositories/app")
+            .await
+            .html
+            .contains(">v1")
+    );
+    let r = b
+        .post(
+            "/projects/team/repositories/app",
+            &[("_csrf", token.as_str()), ("op", "explode")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
