@@ -112,6 +112,8 @@ async fn the_web_ui_in_chromium_in_both_languages() {
             "repository",
             "members",
             "robots",
+            "logs",
+            "audit",
             "not-found",
         ] {
             let png = shots.join(locale).join(format!("{page}.png"));

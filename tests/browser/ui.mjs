@@ -132,6 +132,13 @@ try {
   await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Delete selected" }).click()]);
   const remaining = await page.locator("table.artifacts").innerText();
   assert(remaining.includes("v1") && !remaining.includes("v2") && !remaining.includes("v3"), `after the bulk delete: ${remaining}`);
+  // Each deletion is in the audit log, by the administrator.
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByLabel("Operation").selectOption("delete");
+  await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Filter" }).click()]);
+  const log = await page.locator("tbody").innerText();
+  for (const d of [d2, d3]) assert(log.includes(`team/app@${d}`), `the deletion of ${d} is logged: ${log}`);
+  assert(log.split("\n").every((row) => row.includes("admin")), `by the administrator: ${log}`);
 
   // The guest sees the members but no control; a forged removal is refused.
   const guest = await open("en-US");
@@ -150,6 +157,7 @@ try {
   const pages = [
     ["projects", "/projects"], ["project", "/projects/team"], ["repository", "/projects/team/repositories/app"],
     ["members", "/projects/team/members"], ["robots", "/projects/team/robots"],
+    ["logs", "/projects/team/logs"], ["audit", "/admin/audit"],
   ];
   for (const locale of ["en", "zh-CN"]) {
     const { page } = await open(locale === "en" ? "en-US" : "zh-CN");
@@ -162,7 +170,7 @@ try {
       assert((await page.locator("html").getAttribute("lang")) === locale, `${path} in ${locale}`);
       if (locale === "zh-CN") {
         const text = await page.locator("body").innerText();
-        const leftover = text.match(/\b(nav|login|projects?|repository|members|robots|role|action|paging|error|tab|type)-[a-z-]+\b/);
+        const leftover = text.match(/\b(nav|login|projects?|repository|members|robots|role|action|artifact|logs|op|paging|error|tab|type)-[a-z-]+\b/);
         assert(!leftover, `${path}: untranslated key ${leftover && leftover[0]}`);
       }
       await shot(page, locale, name);

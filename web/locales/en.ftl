@@ -148,3 +148,33 @@ artifact-tag-invalid = That is not a valid tag
 artifact-tag-exists = That tag exists already on another artifact; remove it there first.
 artifact-none-selected = Select the artifacts to delete first.
 artifact-in-index = An image index in this repository lists that artifact; delete the index first.
+
+tab-logs = Logs
+nav-audit = Audit log
+logs-title = Audit log
+logs-project-title = Logs of { $name }
+logs-user = User
+logs-operation = Operation
+logs-resource = Resource
+logs-from = From
+logs-to = To
+logs-any = Any
+logs-filter = Filter
+logs-time = Time
+logs-address = Address
+logs-outcome = Outcome
+logs-success = Success
+logs-failure = Refused
+logs-empty = No entries.
+logs-count = { $count ->
+    [one] One entry
+   *[other] { $count } entries
+}
+logs-bad-date = Dates are written YYYY-MM-DD.
+logs-bad-operation = Choose an operation from the list.
+op-create = Create
+op-update = Update
+op-delete = Delete
+op-pull = Pull
+op-login = Sign in
+op-logout = Sign out

@@ -104,6 +104,43 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.digits$} {}", UNITS[unit])
 }
 
+/// The Unix time (seconds) at which a day written `YYYY-MM-DD` begins (UTC); `None` if it is
+/// not such a day.
+pub fn parse_day(text: &str) -> Option<i64> {
+    let mut parts = text.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > days_in[(m - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400)
+}
+
 /// A Unix time as RFC 3339 (`<time datetime>`).
 pub fn iso(unix_secs: i64) -> String {
     let (y, mo, d, h, mi) = civil(unix_secs);
@@ -272,6 +309,27 @@ mod tests {
             Locale::ZhCn
         );
         assert_eq!(Locale::negotiate(None, Some("zh-TW")), Locale::En);
+    }
+
+    #[test]
+    fn days() {
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(parse_day("2025-12-01"), Some(1_764_547_200));
+        assert_eq!(parse_day("2000-02-29"), Some(951_782_400));
+        for bad in [
+            "2001-02-29",
+            "2025-13-01",
+            "2025-1-01",
+            "25-01-01",
+            "2025-01-01x",
+            "",
+            "x",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+        for t in [0, 951_782_400, 1_764_547_200] {
+            assert_eq!(parse_day(&iso(t)[..10]), Some(t));
+        }
     }
 
     #[test]

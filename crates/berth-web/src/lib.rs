@@ -9,6 +9,7 @@
 mod artifacts;
 mod assets;
 pub mod i18n;
+mod logs;
 mod members;
 mod pages;
 pub mod render;
@@ -92,6 +93,8 @@ pub fn router(app: AppState) -> Router {
             get(robots::list).post(robots::create),
         )
         .route("/projects/{name}/robots/{id}/{action}", post(robots::act))
+        .route("/projects/{name}/logs", get(logs::project))
+        .route("/admin/audit", get(logs::all))
         .route("/static/{*file}", get(assets::serve))
         .with_state(web);
     for (name, value) in SECURITY_HEADERS {

@@ -112,6 +112,7 @@ async fn page(
             project => context! { name => project.name, public => project.public },
             tab => "members", may_read_members => true,
             may_read_robots => standing.may(ProjectOp::ReadRobots),
+            may_read_logs => standing.may(ProjectOp::ReadLogs),
             may_manage => standing.may(ProjectOp::ManageMembers),
             members => rows, roles => role_options(), new_member => add.member,
             add_error => add.error, page => page, pages => pages(found.total), page_query => "",

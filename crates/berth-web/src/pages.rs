@@ -65,6 +65,7 @@ pub(crate) fn render(
         csrf => viewer.csrf,
         user => viewer.user,
         path => viewer.path,
+        is_admin => viewer.user.is_some() && viewer.actor.is_admin(),
     };
     let ctx = context! { ..values, ..base };
     let html = web
@@ -558,6 +559,7 @@ async fn project_page(
             registry_host => web.app.system.registry_host,
             tab => "repositories", may_read_members => standing.may(ProjectOp::ReadMembers),
             may_read_robots => standing.may(ProjectOp::ReadRobots),
+            may_read_logs => standing.may(ProjectOp::ReadLogs),
         },
     ))
 }

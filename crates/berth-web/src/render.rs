@@ -21,7 +21,7 @@ macro_rules! template {
 }
 
 /// The templates, by name, compiled in.
-pub const TEMPLATES: [(&str, &str); 10] = [
+pub const TEMPLATES: [(&str, &str); 11] = [
     template!("layout.html"),
     template!("login.html"),
     template!("projects.html"),
@@ -29,6 +29,7 @@ pub const TEMPLATES: [(&str, &str); 10] = [
     template!("repository.html"),
     template!("members.html"),
     template!("robots.html"),
+    template!("logs.html"),
     template!("tabs.html"),
     template!("paging.html"),
     template!("error.html"),
@@ -133,6 +134,14 @@ mod tests {
                     error => "bad", message => "m", query => "q", total => 30, page => 2, pages => 3,
                     page_query => "q=x&", projects => vec![row.clone()], repositories => vec![row.clone()],
                     project => project.clone(), registry_host => "reg.example:5000",
+                    may_read_logs => true, is_admin => true, total_entries => 1,
+                    operations => vec!["create", "pull"],
+                    filters => minijinja::context! { user => "u", operation => "pull", resource => "r", from => "", to => "" },
+                    entries => vec![minijinja::context! {
+                        time => "x", time_iso => "y", user => "bob", operation => "delete",
+                        resource_type => "artifact", resource => "team/app@sha256:ab",
+                        address => "127.0.0.1", success => false, detail => "why",
+                    }],
                     may_create => true, may_push => true, may_delete => true, new_name => "x", create_error => "e", repository => "team/app",
                     tab => "members", may_read_members => true, may_manage => true,
                     new_member => "bob", add_error => "e", may_read_robots => true,

@@ -107,6 +107,7 @@ async fn page(
             project => context! { name => project.name, public => project.public },
             tab => "robots", may_read_members => standing.may(ProjectOp::ReadMembers),
             may_read_robots => true, may_manage => standing.may(ProjectOp::ManageRobots),
+            may_read_logs => standing.may(ProjectOp::ReadLogs),
             robots => rows, secret_name => secret_name, secret => secret,
             form_name => outcome.form_name, form_error => outcome.error,
             page => page, pages => pages(found.total), page_query => "",

@@ -1134,3 +1134,107 @@ async fn enter_in_a_field_never_deletes() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn logs_are_read_by_developers_and_administrators_with_filters() {
+    let mut b = Browser::start().await;
+    project(&b.app, "team", false).await;
+    user(&b.app, "dev").await;
+    user(&b.app, "guest").await;
+    let team = b
+        .app
+        .registry
+        .meta()
+        .project("team")
+        .await
+        .unwrap()
+        .unwrap();
+    for (name, role) in [
+        ("dev", berth_auth::Role::Developer),
+        ("guest", berth_auth::Role::Guest),
+    ] {
+        let id = b.app.registry.meta().user(name).await.unwrap().unwrap().id;
+        b.app
+            .registry
+            .add_member(
+                &berth_registry::Initiator::system(),
+                &team,
+                &berth_meta::MemberEntity::User(id),
+                name,
+                role,
+            )
+            .await
+            .unwrap();
+    }
+    let digest = b.push("team/app", "v1").await;
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let token = b.get("/projects/team/repositories/app").await.token();
+    let op = format!("delete:{digest}");
+    let r = b
+        .post(
+            "/projects/team/repositories/app",
+            &[("_csrf", token.as_str()), ("op", op.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+    let all = b.get("/projects/team/logs").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.html.contains("Logs of team"));
+    let text = all.html.replace("&#x2f;", "/");
+    assert!(
+        text.contains("team/app@") || text.contains("team/app:v1"),
+        "{text}"
+    );
+    let deletes = b.get("/projects/team/logs?operation=delete").await;
+    assert!(deletes.html.contains("One entry"), "{}", deletes.html);
+    assert!(deletes.html.contains(">Delete</td>"));
+    assert!(!deletes.html.contains(">Create</td>"));
+    let today = &berth_web::i18n::iso(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )[..10];
+    let ranged = b
+        .get(&format!(
+            "/projects/team/logs?operation=delete&from={today}&to={today}"
+        ))
+        .await;
+    assert!(ranged.html.contains("One entry"));
+    let none = b.get("/projects/team/logs?to=2001-01-01").await;
+    assert!(none.html.contains("No entries."), "{}", none.html);
+    let bad = b.get("/projects/team/logs?from=yesterday").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.html.contains("Dates are written YYYY-MM-DD."));
+    let bad = b.get("/projects/team/logs?operation=drop").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let audit = b.get("/admin/audit?operation=login").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(audit.html.contains(">Sign in</td>") && audit.html.contains("One entry"));
+    assert!(
+        audit.html.contains("href=\"/admin/audit\""),
+        "administrators see the link"
+    );
+
+    // A developer reads the project's log, not the registry's; a guest neither.
+    b.cookies.clear();
+    b.sign_in("dev", "User-pass-123").await;
+    assert_eq!(b.get("/projects/team/logs").await.status, StatusCode::OK);
+    let page = b.get("/projects/team").await;
+    assert!(page.html.contains("/projects/team/logs") && !page.html.contains("/admin/audit"));
+    assert_eq!(b.get("/admin/audit").await.status, StatusCode::FORBIDDEN);
+    b.cookies.clear();
+    b.sign_in("guest", "User-pass-123").await;
+    assert!(
+        !b.get("/projects/team")
+            .await
+            .html
+            .contains("/projects/team/logs")
+    );
+    assert_eq!(
+        b.get("/projects/team/logs").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
