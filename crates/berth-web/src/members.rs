@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Web;
 use crate::pages::{
-    ListQuery, PageError, error_page, form, page_of, pages, render, see_other, urlencode,
+    ListQuery, PageError, error_page, form, page_of, pages, project_for_change, render, see_other,
+    urlencode,
 };
 use crate::session::Viewer;
 
@@ -129,28 +130,6 @@ struct MemberForm {
     role: Option<i64>,
 }
 
-/// Checks a form's token and that the viewer manages `name`'s members.
-async fn managed(
-    web: &Web,
-    viewer: &Viewer,
-    name: &str,
-    csrf: Option<&str>,
-    headers: &HeaderMap,
-) -> Result<Project, PageError> {
-    if !viewer.csrf_ok(csrf) {
-        return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-    }
-    let (project, _) = project_for(
-        &web.app,
-        &viewer.actor,
-        headers,
-        name,
-        ProjectOp::ManageMembers,
-    )
-    .await?;
-    Ok(project)
-}
-
 fn back(project: &str, viewer: &Viewer) -> Response {
     see_other(
         &format!("/projects/{}/members", urlencode(project)),
@@ -170,7 +149,15 @@ pub async fn add(
     let outcome = async {
         let f: MemberForm =
             form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
-        let project = managed(&web, &viewer, &name, f.csrf.as_deref(), &headers).await?;
+        let project = project_for_change(
+            &web,
+            &viewer,
+            &name,
+            f.csrf.as_deref(),
+            &headers,
+            ProjectOp::ManageMembers,
+        )
+        .await?;
         let role = f
             .role
             .and_then(Role::from_id)
@@ -244,7 +231,15 @@ pub async fn set_role(
     let outcome = async {
         let f: MemberForm =
             form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
-        let project = managed(&web, &viewer, &name, f.csrf.as_deref(), &headers).await?;
+        let project = project_for_change(
+            &web,
+            &viewer,
+            &name,
+            f.csrf.as_deref(),
+            &headers,
+            ProjectOp::ManageMembers,
+        )
+        .await?;
         let member = member(&web, &project, &id).await?;
         let role = f
             .role
@@ -272,7 +267,15 @@ pub async fn remove(
     let outcome = async {
         let f: MemberForm =
             form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
-        let project = managed(&web, &viewer, &name, f.csrf.as_deref(), &headers).await?;
+        let project = project_for_change(
+            &web,
+            &viewer,
+            &name,
+            f.csrf.as_deref(),
+            &headers,
+            ProjectOp::ManageMembers,
+        )
+        .await?;
         let member = member(&web, &project, &id).await?;
         web.app
             .registry

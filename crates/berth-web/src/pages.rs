@@ -106,6 +106,23 @@ pub(crate) fn see_other(location: &str, headers: HeaderMap) -> Response {
     response
 }
 
+/// The project `name` for a form that changes it: the form's CSRF token must be the viewer's,
+/// and the viewer must be allowed `op` there.
+pub(crate) async fn project_for_change(
+    web: &Web,
+    viewer: &Viewer,
+    name: &str,
+    csrf: Option<&str>,
+    headers: &HeaderMap,
+    op: ProjectOp,
+) -> Result<berth_meta::Project, PageError> {
+    if !viewer.csrf_ok(csrf) {
+        return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
+    }
+    let (project, _) = project_for(&web.app, &viewer.actor, headers, name, op).await?;
+    Ok(project)
+}
+
 /// A path on this site to return to: anything else (another site, `//host`) is `/projects`.
 fn local_path(next: Option<&str>) -> String {
     match next {

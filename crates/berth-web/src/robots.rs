@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::Web;
 use crate::i18n::iso;
 use crate::pages::{
-    ListQuery, PageError, error_page, form, page_of, pages, render, see_other, urlencode,
+    ListQuery, PageError, error_page, form, page_of, pages, project_for_change, render, see_other,
+    urlencode,
 };
 use crate::session::Viewer;
 
@@ -115,28 +116,6 @@ async fn page(
     ))
 }
 
-/// Checks a form's token and that the viewer manages `name`'s robots.
-async fn managed(
-    web: &Web,
-    viewer: &Viewer,
-    name: &str,
-    csrf: Option<&str>,
-    headers: &HeaderMap,
-) -> Result<Project, PageError> {
-    if !viewer.csrf_ok(csrf) {
-        return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-    }
-    let (project, _) = project_for(
-        &web.app,
-        &viewer.actor,
-        headers,
-        name,
-        ProjectOp::ManageRobots,
-    )
-    .await?;
-    Ok(project)
-}
-
 #[derive(Deserialize)]
 struct RobotForm {
     #[serde(rename = "_csrf")]
@@ -163,7 +142,15 @@ pub async fn create(
     let outcome = async {
         let f: RobotForm =
             form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
-        let project = managed(&web, &viewer, &name, f.csrf.as_deref(), &headers).await?;
+        let project = project_for_change(
+            &web,
+            &viewer,
+            &name,
+            f.csrf.as_deref(),
+            &headers,
+            ProjectOp::ManageRobots,
+        )
+        .await?;
         let mut actions = Vec::new();
         for (on, action) in [
             (&f.pull, Action::Pull),
@@ -266,7 +253,15 @@ pub async fn act(
     let outcome = async {
         let f: TokenOnly =
             form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
-        let project = managed(&web, &viewer, &name, f.csrf.as_deref(), &headers).await?;
+        let project = project_for_change(
+            &web,
+            &viewer,
+            &name,
+            f.csrf.as_deref(),
+            &headers,
+            ProjectOp::ManageRobots,
+        )
+        .await?;
         let robot = robot(&web, &project, &id).await?;
         let registry = &web.app.registry;
         let initiator = viewer.initiator();

@@ -211,6 +211,23 @@ async fn project(app: &berth_api::AppState, name: &str, public: bool) {
         .unwrap();
 }
 
+/// Makes user `name` a member of `project` with `role`.
+async fn member(app: &berth_api::AppState, project: &str, name: &str, role: berth_auth::Role) {
+    let meta = app.registry.meta();
+    let project = meta.project(project).await.unwrap().unwrap();
+    let id = meta.user(name).await.unwrap().unwrap().id;
+    app.registry
+        .add_member(
+            &berth_registry::Initiator::system(),
+            &project,
+            &berth_meta::MemberEntity::User(id),
+            name,
+            role,
+        )
+        .await
+        .unwrap();
+}
+
 async fn user(app: &berth_api::AppState, name: &str) {
     let new = berth_registry::NewUser {
         username: name.into(),
@@ -796,26 +813,7 @@ async fn a_robot_secret_is_shown_once_and_works_until_disabled() {
 
     // The guest sees the robot but no control, and cannot act with a forged form.
     b.cookies.clear();
-    let team = b
-        .app
-        .registry
-        .meta()
-        .project("team")
-        .await
-        .unwrap()
-        .unwrap();
-    let guest = b.app.registry.meta().user("guest").await.unwrap().unwrap();
-    b.app
-        .registry
-        .add_member(
-            &berth_registry::Initiator::system(),
-            &team,
-            &berth_meta::MemberEntity::User(guest.id),
-            "guest",
-            berth_auth::Role::Guest,
-        )
-        .await
-        .unwrap();
+    member(&b.app, "team", "guest", berth_auth::Role::Guest).await;
     b.sign_in("guest", "User-pass-123").await;
     let seen = b.get("/projects/team/robots").await;
     assert_eq!(seen.status, StatusCode::OK);
@@ -901,31 +899,8 @@ async fn artifacts_are_tagged_and_deleted_by_those_allowed_and_audited() {
     project(&b.app, "team", false).await;
     user(&b.app, "dev").await;
     user(&b.app, "guest").await;
-    let team = b
-        .app
-        .registry
-        .meta()
-        .project("team")
-        .await
-        .unwrap()
-        .unwrap();
-    for (name, role) in [
-        ("dev", berth_auth::Role::Developer),
-        ("guest", berth_auth::Role::Guest),
-    ] {
-        let id = b.app.registry.meta().user(name).await.unwrap().unwrap().id;
-        b.app
-            .registry
-            .add_member(
-                &berth_registry::Initiator::system(),
-                &team,
-                &berth_meta::MemberEntity::User(id),
-                name,
-                role,
-            )
-            .await
-            .unwrap();
-    }
+    member(&b.app, "team", "dev", berth_auth::Role::Developer).await;
+    member(&b.app, "team", "guest", berth_auth::Role::Guest).await;
     let d1 = b.push("team/app", "v1").await;
     let d2 = b.push("team/app", "v2").await;
     let d3 = b.push("team/app", "v3").await;
@@ -1141,31 +1116,8 @@ async fn logs_are_read_by_developers_and_administrators_with_filters() {
     project(&b.app, "team", false).await;
     user(&b.app, "dev").await;
     user(&b.app, "guest").await;
-    let team = b
-        .app
-        .registry
-        .meta()
-        .project("team")
-        .await
-        .unwrap()
-        .unwrap();
-    for (name, role) in [
-        ("dev", berth_auth::Role::Developer),
-        ("guest", berth_auth::Role::Guest),
-    ] {
-        let id = b.app.registry.meta().user(name).await.unwrap().unwrap().id;
-        b.app
-            .registry
-            .add_member(
-                &berth_registry::Initiator::system(),
-                &team,
-                &berth_meta::MemberEntity::User(id),
-                name,
-                role,
-            )
-            .await
-            .unwrap();
-    }
+    member(&b.app, "team", "dev", berth_auth::Role::Developer).await;
+    member(&b.app, "team", "guest", berth_auth::Role::Guest).await;
     let digest = b.push("team/app", "v1").await;
     b.sign_in(ADMIN, ADMIN_PASSWORD).await;
     let token = b.get("/projects/team/repositories/app").await.token();
