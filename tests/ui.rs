@@ -113,6 +113,7 @@ async fn the_web_ui_in_chromium_in_both_languages() {
             "members",
             "robots",
             "logs",
+            "settings",
             "audit",
             "not-found",
         ] {

@@ -178,3 +178,16 @@ op-delete = Delete
 op-pull = Pull
 op-login = Sign in
 op-logout = Sign out
+
+tab-settings = Settings
+settings-title = Settings of { $name }
+settings-save = Save
+settings-saved = Saved.
+settings-delete-title = Delete this project
+settings-delete-help = A project can be deleted once it has no repositories; its members and robot accounts go with it.
+settings-delete = Delete project
+settings-delete-confirm = Delete project { $name }? This cannot be undone.
+settings-not-empty = The project still has { $count ->
+    [one] one repository
+   *[other] { $count } repositories
+}; delete them first.

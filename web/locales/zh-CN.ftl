@@ -165,3 +165,13 @@ op-delete = 删除
 op-pull = 拉取
 op-login = 登录
 op-logout = 退出登录
+
+tab-settings = 设置
+settings-title = { $name } 的设置
+settings-save = 保存
+settings-saved = 已保存。
+settings-delete-title = 删除此项目
+settings-delete-help = 项目中没有镜像仓库时才能删除；其成员和机器人账户会一并删除。
+settings-delete = 删除项目
+settings-delete-confirm = 确定删除项目 { $name } 吗？此操作无法撤销。
+settings-not-empty = 该项目还有 { $count } 个镜像仓库，请先删除它们。

@@ -15,6 +15,7 @@ mod pages;
 pub mod render;
 mod robots;
 mod session;
+mod settings;
 
 use std::sync::Arc;
 
@@ -94,6 +95,10 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/projects/{name}/robots/{id}/{action}", post(robots::act))
         .route("/projects/{name}/logs", get(logs::project))
+        .route(
+            "/projects/{name}/settings",
+            get(settings::show).post(settings::change),
+        )
         .route("/admin/audit", get(logs::all))
         .route("/static/{*file}", get(assets::serve))
         .with_state(web);

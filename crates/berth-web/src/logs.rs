@@ -101,6 +101,7 @@ struct ProjectTabs {
     name: String,
     members: bool,
     robots: bool,
+    update: bool,
 }
 
 #[derive(Serialize)]
@@ -178,6 +179,7 @@ async fn page(
             may_read_members => project.as_ref().is_some_and(|p| p.members),
             may_read_robots => project.as_ref().is_some_and(|p| p.robots),
             may_read_logs => true, tab => "logs",
+            may_update => project.as_ref().is_some_and(|p| p.update),
             entries => rows, total => total, error => error, operations => OPERATIONS,
             filters => filters.clone(), page => page, pages => pages(total),
             page_query => filters.page_query(),
@@ -207,6 +209,7 @@ pub async fn project(
             name: project.name,
             members: standing.may(ProjectOp::ReadMembers),
             robots: standing.may(ProjectOp::ReadRobots),
+            update: standing.may(ProjectOp::Update),
         };
         page(&web, &viewer, Some(tabs), filters).await
     }

@@ -114,6 +114,7 @@ async fn page(
             tab => "members", may_read_members => true,
             may_read_robots => standing.may(ProjectOp::ReadRobots),
             may_read_logs => standing.may(ProjectOp::ReadLogs),
+            may_update => standing.may(ProjectOp::Update),
             may_manage => standing.may(ProjectOp::ManageMembers),
             members => rows, roles => role_options(), new_member => add.member,
             add_error => add.error, page => page, pages => pages(found.total), page_query => "",

@@ -577,6 +577,7 @@ async fn project_page(
             tab => "repositories", may_read_members => standing.may(ProjectOp::ReadMembers),
             may_read_robots => standing.may(ProjectOp::ReadRobots),
             may_read_logs => standing.may(ProjectOp::ReadLogs),
+            may_update => standing.may(ProjectOp::Update),
         },
     ))
 }

@@ -21,7 +21,7 @@ macro_rules! template {
 }
 
 /// The templates, by name, compiled in.
-pub const TEMPLATES: [(&str, &str); 11] = [
+pub const TEMPLATES: [(&str, &str); 12] = [
     template!("layout.html"),
     template!("login.html"),
     template!("projects.html"),
@@ -30,6 +30,7 @@ pub const TEMPLATES: [(&str, &str); 11] = [
     template!("members.html"),
     template!("robots.html"),
     template!("logs.html"),
+    template!("settings.html"),
     template!("tabs.html"),
     template!("paging.html"),
     template!("error.html"),
@@ -134,7 +135,7 @@ mod tests {
                     error => "bad", message => "m", query => "q", total => 30, page => 2, pages => 3,
                     page_query => "q=x&", projects => vec![row.clone()], repositories => vec![row.clone()],
                     project => project.clone(), registry_host => "reg.example:5000",
-                    may_read_logs => true, is_admin => true, total_entries => 1,
+                    may_read_logs => true, may_update => true, saved => true, delete_error => "e", is_admin => true, total_entries => 1,
                     operations => vec!["create", "pull"],
                     filters => minijinja::context! { user => "u", operation => "pull", resource => "r", from => "", to => "" },
                     entries => vec![minijinja::context! {

@@ -109,6 +109,7 @@ async fn page(
             tab => "robots", may_read_members => standing.may(ProjectOp::ReadMembers),
             may_read_robots => true, may_manage => standing.may(ProjectOp::ManageRobots),
             may_read_logs => standing.may(ProjectOp::ReadLogs),
+            may_update => standing.may(ProjectOp::Update),
             robots => rows, secret_name => secret_name, secret => secret,
             form_name => outcome.form_name, form_error => outcome.error,
             page => page, pages => pages(found.total), page_query => "",

@@ -1190,3 +1190,121 @@ async fn logs_are_read_by_developers_and_administrators_with_filters() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn project_admins_change_visibility_and_delete_only_empty_projects() {
+    let mut b = Browser::start().await;
+    project(&b.app, "team", false).await;
+    project(&b.app, "empty", false).await;
+    user(&b.app, "dev").await;
+    member(&b.app, "team", "dev", berth_auth::Role::Developer).await;
+    b.push("team/app", "v1").await;
+
+    // A developer sees no settings tab and may not change anything.
+    b.sign_in("dev", "User-pass-123").await;
+    assert!(
+        !b.get("/projects/team")
+            .await
+            .html
+            .contains("/projects/team/settings")
+    );
+    assert_eq!(
+        b.get("/projects/team/settings").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let token = b.get("/projects/team").await.token();
+    let forged = b
+        .post(
+            "/projects/team/settings",
+            &[
+                ("_csrf", token.as_str()),
+                ("op", "visibility"),
+                ("public", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let meta = b.app.registry.meta().clone();
+    assert!(!meta.project("team").await.unwrap().unwrap().public);
+
+    b.cookies.clear();
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = b.get("/projects/team/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = page.token();
+    let no_token = b
+        .post(
+            "/projects/team/settings",
+            &[("op", "visibility"), ("public", "true")],
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let made_public = b
+        .post(
+            "/projects/team/settings",
+            &[
+                ("_csrf", token.as_str()),
+                ("op", "visibility"),
+                ("public", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(made_public.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        made_public.headers[header::LOCATION],
+        "/projects/team/settings?saved=1"
+    );
+    assert!(
+        b.get("/projects/team/settings?saved=1")
+            .await
+            .html
+            .contains("Saved.")
+    );
+    assert!(meta.project("team").await.unwrap().unwrap().public);
+
+    // Not while it has a repository: the reason is shown, and the project stays.
+    let refused = b
+        .post(
+            "/projects/team/settings",
+            &[("_csrf", token.as_str()), ("op", "delete")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED);
+    assert!(
+        refused
+            .html
+            .contains("The project still has one repository; delete them first."),
+        "{}",
+        refused.html
+    );
+    assert!(meta.project("team").await.unwrap().is_some());
+    b.accept_language = Some("zh-CN");
+    let refused = b
+        .post(
+            "/projects/team/settings",
+            &[("_csrf", token.as_str()), ("op", "delete")],
+        )
+        .await;
+    assert!(
+        refused.html.contains("该项目还有 1 个镜像仓库"),
+        "{}",
+        refused.html
+    );
+
+    let deleted = b
+        .post(
+            "/projects/empty/settings",
+            &[("_csrf", token.as_str()), ("op", "delete")],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(deleted.headers[header::LOCATION], "/projects");
+    assert!(meta.project("empty").await.unwrap().is_none());
+    let unknown = b
+        .post(
+            "/projects/team/settings",
+            &[("_csrf", token.as_str()), ("op", "rename")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+}
