@@ -115,6 +115,7 @@ async fn the_web_ui_in_chromium_in_both_languages() {
             "logs",
             "settings",
             "audit",
+            "account",
             "not-found",
         ] {
             let png = shots.join(locale).join(format!("{page}.png"));

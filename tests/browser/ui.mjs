@@ -157,7 +157,7 @@ try {
   const pages = [
     ["projects", "/projects"], ["project", "/projects/team"], ["repository", "/projects/team/repositories/app"],
     ["members", "/projects/team/members"], ["robots", "/projects/team/robots"],
-    ["logs", "/projects/team/logs"], ["settings", "/projects/team/settings"], ["audit", "/admin/audit"],
+    ["logs", "/projects/team/logs"], ["settings", "/projects/team/settings"], ["audit", "/admin/audit"], ["account", "/account"],
   ];
   for (const locale of ["en", "zh-CN"]) {
     const { page } = await open(locale === "en" ? "en-US" : "zh-CN");
@@ -170,7 +170,7 @@ try {
       assert((await page.locator("html").getAttribute("lang")) === locale, `${path} in ${locale}`);
       if (locale === "zh-CN") {
         const text = await page.locator("body").innerText();
-        const leftover = text.match(/\b(nav|login|projects?|repository|members|robots|role|action|artifact|logs|settings|op|paging|error|tab|type)-[a-z-]+\b/);
+        const leftover = text.match(/\b(nav|login|projects?|repository|members|robots|role|action|artifact|logs|settings|account|op|paging|error|tab|type)-[a-z-]+\b/);
         assert(!leftover, `${path}: untranslated key ${leftover && leftover[0]}`);
       }
       await shot(page, locale, name);

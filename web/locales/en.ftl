@@ -191,3 +191,19 @@ settings-not-empty = The project still has { $count ->
     [one] one repository
    *[other] { $count } repositories
 }; delete them first.
+
+nav-account = My account
+account-title = My account
+account-profile = Profile
+account-email = E-mail
+account-realname = Full name
+account-comment = Comment
+account-password = Password
+account-old-password = Current password
+account-new-password = New password
+account-password-help = 8 to 128 characters, with an upper-case letter, a lower-case letter and a digit.
+account-change-password = Change password
+account-directory-user = Your account comes from the directory (LDAP): change your password there.
+account-password-weak = The new password is too weak: 8 to 128 characters, with an upper-case letter, a lower-case letter and a digit.
+account-password-same = The new password must differ from the current one.
+account-password-wrong = The current password is wrong.

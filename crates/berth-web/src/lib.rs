@@ -6,6 +6,7 @@
 //! same permission checks as the management API decide what a user sees (a private project
 //! an outsider may not see is a 404, as in the API).
 
+mod account;
 mod artifacts;
 mod assets;
 pub mod i18n;
@@ -67,6 +68,7 @@ pub fn router(app: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
+        .route("/account", get(account::show).post(account::change))
         .route("/language", post(pages::language))
         .route(
             "/projects",

@@ -21,7 +21,7 @@ macro_rules! template {
 }
 
 /// The templates, by name, compiled in.
-pub const TEMPLATES: [(&str, &str); 12] = [
+pub const TEMPLATES: [(&str, &str); 13] = [
     template!("layout.html"),
     template!("login.html"),
     template!("projects.html"),
@@ -31,6 +31,7 @@ pub const TEMPLATES: [(&str, &str); 12] = [
     template!("robots.html"),
     template!("logs.html"),
     template!("settings.html"),
+    template!("account.html"),
     template!("tabs.html"),
     template!("paging.html"),
     template!("error.html"),
@@ -135,6 +136,8 @@ mod tests {
                     error => "bad", message => "m", query => "q", total => 30, page => 2, pages => 3,
                     page_query => "q=x&", projects => vec![row.clone()], repositories => vec![row.clone()],
                     project => project.clone(), registry_host => "reg.example:5000",
+                    directory_user => false, password_error => "weak",
+                    profile => minijinja::context! { email => "a@b", realname => "A", comment => "c" },
                     may_read_logs => true, may_update => true, saved => true, delete_error => "e", is_admin => true, total_entries => 1,
                     operations => vec!["create", "pull"],
                     filters => minijinja::context! { user => "u", operation => "pull", resource => "r", from => "", to => "" },

@@ -1308,3 +1308,84 @@ async fn project_admins_change_visibility_and_delete_only_empty_projects() {
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn users_change_their_profile_and_password() {
+    let mut b = Browser::start().await;
+    user(&b.app, "dev").await;
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+    b.sign_in("dev", "User-pass-123").await;
+    let page = b.get("/account").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("href=\"/account\""));
+    let token = page.token();
+    let r = b
+        .post(
+            "/account",
+            &[
+                ("_csrf", token.as_str()),
+                ("op", "profile"),
+                ("email", "dev@example.org"),
+                ("realname", "<b>Dev</b>"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = b.get("/account?saved=1").await;
+    assert!(page.html.contains("Saved.") && page.html.contains("value=\"dev@example.org\""));
+    assert!(page.html.contains("&lt;b&gt;Dev&lt;&#x2f;b&gt;"));
+    let forged = b
+        .post("/account", &[("op", "profile"), ("email", "x@y")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    for (old, new, status, says) in [
+        (
+            "wrong-Pass-1",
+            "Better-pass-456",
+            StatusCode::FORBIDDEN,
+            "The current password is wrong.",
+        ),
+        (
+            "User-pass-123",
+            "weak",
+            StatusCode::BAD_REQUEST,
+            "The new password is too weak",
+        ),
+        (
+            "User-pass-123",
+            "User-pass-123",
+            StatusCode::BAD_REQUEST,
+            "must differ",
+        ),
+    ] {
+        let form = [
+            ("_csrf", token.as_str()),
+            ("op", "password"),
+            ("old_password", old),
+            ("new_password", new),
+        ];
+        let r = b.post("/account", &form).await;
+        assert_eq!(r.status, status, "{new}");
+        assert!(r.html.contains(says), "{new}: {}", r.html);
+    }
+    let form = [
+        ("_csrf", token.as_str()),
+        ("op", "password"),
+        ("old_password", "User-pass-123"),
+        ("new_password", "Better-pass-456"),
+    ];
+    assert_eq!(
+        b.post("/account", &form).await.status,
+        StatusCode::SEE_OTHER
+    );
+    b.cookies.clear();
+    assert_eq!(
+        b.sign_in("dev", "User-pass-123").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        b.sign_in("dev", "Better-pass-456").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
