@@ -14,7 +14,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::Web;
-use crate::pages::{PageError, error_page, form, render, see_other};
+use crate::pages::{PageError, error_page, form_or_refuse, render, see_other};
 use crate::session::Viewer;
 
 /// The viewer's own account; anyone not signed in as a user is sent to sign in.
@@ -89,8 +89,7 @@ struct AccountForm {
 /// `POST /account`: `op=profile` or `op=password`.
 pub async fn change(State(web): State<Arc<Web>>, viewer: Viewer, body: Bytes) -> Response {
     let outcome = async {
-        let f: AccountForm =
-            form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
+        let f: AccountForm = form_or_refuse(&body)?;
         if !viewer.csrf_ok(f.csrf.as_deref()) {
             return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
         }

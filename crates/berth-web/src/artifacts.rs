@@ -17,7 +17,7 @@ use berth_core::{Digest, RepositoryName, Tag};
 use berth_registry::ArtifactError;
 
 use crate::Web;
-use crate::pages::{ListQuery, PageError, error_page, repository_with, see_other};
+use crate::pages::{ListQuery, PageError, error_page, form_or_refuse, repository_with, see_other};
 use crate::session::Viewer;
 
 /// What a submitted form asks for.
@@ -77,10 +77,7 @@ pub async fn change(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let fields: Vec<(String, String)> = (body.len() <= 1 << 20)
-            .then(|| serde_urlencoded::from_bytes(&body).ok())
-            .flatten()
-            .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
+        let fields: Vec<(String, String)> = form_or_refuse(&body)?;
         let csrf = fields
             .iter()
             .find(|(k, _)| k == "_csrf")

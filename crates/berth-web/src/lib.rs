@@ -83,14 +83,7 @@ pub fn router(app: AppState) -> Router {
             "/projects/{name}/members",
             get(members::list).post(members::add),
         )
-        .route(
-            "/projects/{name}/members/{id}/role",
-            post(members::set_role),
-        )
-        .route(
-            "/projects/{name}/members/{id}/remove",
-            post(members::remove),
-        )
+        .route("/projects/{name}/members/{id}/{action}", post(members::act))
         .route(
             "/projects/{name}/robots",
             get(robots::list).post(robots::create),

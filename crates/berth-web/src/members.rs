@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Web;
 use crate::pages::{
-    ListQuery, PageError, error_page, form, page_of, pages, project_for_change, render, see_other,
-    urlencode,
+    ListQuery, PageError, error_page, form_or_refuse, page_of, pages, project_for_change, render,
+    see_other, urlencode,
 };
 use crate::session::Viewer;
 
@@ -148,8 +148,7 @@ pub async fn add(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: MemberForm =
-            form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
+        let f: MemberForm = form_or_refuse(&body)?;
         let project = project_for_change(
             &web,
             &viewer,
@@ -221,17 +220,17 @@ async fn member(web: &Web, project: &Project, id: &str) -> Result<Member, PageEr
         .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "error-not-found"))
 }
 
-/// `POST /projects/{name}/members/{id}/role`.
-pub async fn set_role(
+/// `POST /projects/{name}/members/{id}/{action}`: `role` (with `role`, Harbor's role id)
+/// or `remove`.
+pub async fn act(
     State(web): State<Arc<Web>>,
     viewer: Viewer,
-    Path((name, id)): Path<(String, String)>,
+    Path((name, id, action)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: MemberForm =
-            form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
+        let f: MemberForm = form_or_refuse(&body)?;
         let project = project_for_change(
             &web,
             &viewer,
@@ -242,47 +241,25 @@ pub async fn set_role(
         )
         .await?;
         let member = member(&web, &project, &id).await?;
-        let role = f
-            .role
-            .and_then(Role::from_id)
-            .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-forbidden"))?;
-        web.app
-            .registry
-            .set_member_role(&viewer.initiator(), &project, &member, role)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(back(&project.name, &viewer))
-    }
-    .await;
-    outcome.unwrap_or_else(|e| error_page(&web, &viewer, e))
-}
-
-/// `POST /projects/{name}/members/{id}/remove`.
-pub async fn remove(
-    State(web): State<Arc<Web>>,
-    viewer: Viewer,
-    Path((name, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let outcome = async {
-        let f: MemberForm =
-            form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
-        let project = project_for_change(
-            &web,
-            &viewer,
-            &name,
-            f.csrf.as_deref(),
-            &headers,
-            ProjectOp::ManageMembers,
-        )
-        .await?;
-        let member = member(&web, &project, &id).await?;
-        web.app
-            .registry
-            .remove_member(&viewer.initiator(), &project, &member)
-            .await
-            .map_err(ApiError::from)?;
+        let registry = &web.app.registry;
+        let done = match action.as_str() {
+            "role" => {
+                let role = f
+                    .role
+                    .and_then(Role::from_id)
+                    .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-forbidden"))?;
+                registry
+                    .set_member_role(&viewer.initiator(), &project, &member, role)
+                    .await
+            }
+            "remove" => {
+                registry
+                    .remove_member(&viewer.initiator(), &project, &member)
+                    .await
+            }
+            _ => return Err(PageError::new(StatusCode::NOT_FOUND, "error-not-found")),
+        };
+        done.map_err(ApiError::from)?;
         Ok(back(&project.name, &viewer))
     }
     .await;

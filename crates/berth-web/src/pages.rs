@@ -100,9 +100,9 @@ pub(crate) fn error_page(web: &Web, viewer: &Viewer, e: PageError) -> Response {
 
 pub(crate) fn see_other(location: &str, headers: HeaderMap) -> Response {
     let mut response = (StatusCode::SEE_OTHER, headers).into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
+    // A location no header can hold (a control character in a `next` path) goes home.
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/projects"));
+    response.headers_mut().insert(header::LOCATION, location);
     response
 }
 
@@ -135,6 +135,11 @@ pub(crate) fn form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
     (body.len() <= MAX_FORM)
         .then(|| serde_urlencoded::from_bytes(body).ok())
         .flatten()
+}
+
+/// A form body, or the page answering one that cannot be read (too large or malformed).
+pub(crate) fn form_or_refuse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, PageError> {
+    form(body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))
 }
 
 /// `GET /`: the projects.
@@ -233,7 +238,10 @@ pub async fn login(State(web): State<Arc<Web>>, viewer: Viewer, body: Bytes) -> 
             );
             r
         }
-        Err(berth_registry::Error::Unauthorized(m)) if m.starts_with("robot") => {
+        // Robot accounts never open sessions, whatever their secret: say so by their name.
+        Err(berth_registry::Error::Unauthorized(_))
+            if f.username.starts_with(berth_auth::ROBOT_PREFIX) =>
+        {
             again(StatusCode::UNAUTHORIZED, text("login-robot"))
         }
         Err(berth_registry::Error::Unauthorized(_)) => {

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::Web;
 use crate::i18n::iso;
 use crate::pages::{
-    ListQuery, PageError, error_page, form, page_of, pages, project_for_change, render, see_other,
-    urlencode,
+    ListQuery, PageError, error_page, form_or_refuse, page_of, pages, project_for_change, render,
+    see_other, urlencode,
 };
 use crate::session::Viewer;
 
@@ -141,8 +141,7 @@ pub async fn create(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: RobotForm =
-            form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
+        let f: RobotForm = form_or_refuse(&body)?;
         let project = project_for_change(
             &web,
             &viewer,
@@ -252,8 +251,7 @@ pub async fn act(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: TokenOnly =
-            form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
+        let f: TokenOnly = form_or_refuse(&body)?;
         let project = project_for_change(
             &web,
             &viewer,

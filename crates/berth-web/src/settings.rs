@@ -14,7 +14,9 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::Web;
-use crate::pages::{PageError, error_page, form, project_for_change, render, see_other, urlencode};
+use crate::pages::{
+    PageError, error_page, form_or_refuse, project_for_change, render, see_other, urlencode,
+};
 use crate::session::Viewer;
 
 #[derive(Deserialize, Default)]
@@ -84,8 +86,7 @@ pub async fn change(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: SettingsForm =
-            form(&body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))?;
+        let f: SettingsForm = form_or_refuse(&body)?;
         let csrf = f.csrf.as_deref();
         let initiator = viewer.initiator();
         match f.op.as_deref() {
