@@ -265,6 +265,41 @@ async fn tokens_from_one_node_work_on_every_node() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A setting changed through one node applies on the other within seconds (it reads the
+    // stored settings every `settings.refresh_secs`, 5 by default).
+    let r = admin(c.put(cluster.nodes[0].url("/api/v2.0/configurations")))
+        .json(&serde_json::json!({"project_creation_restriction": "adminonly"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let changed = Instant::now();
+    loop {
+        let info: serde_json::Value = c
+            .get(cluster.nodes[1].url("/api/v2.0/systeminfo"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if info["project_creation_restriction"] == "adminonly" {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(15),
+            "node 1 still has {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = c
+        .post(cluster.nodes[1].url("/api/v2.0/projects"))
+        .basic_auth("dana", Some("Dana-pass-1"))
+        .json(&serde_json::json!({"project_name": "danas"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "only administrators create projects now");
 }
 
 #[tokio::test(flavor = "multi_thread")]

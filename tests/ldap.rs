@@ -296,3 +296,112 @@ async fn an_unreachable_directory_is_a_503_not_a_wrong_password() {
         200
     );
 }
+
+/// The directory's settings in Harbor's `/configurations` shape.
+fn directory_settings(url: &str) -> serde_json::Value {
+    serde_json::json!({
+        "ldap_url": url,
+        "ldap_search_dn": "cn=admin,dc=example,dc=org",
+        "ldap_search_password": "adminpw",
+        "ldap_base_dn": "ou=people,dc=example,dc=org",
+        "ldap_filter": "(objectClass=inetOrgPerson)",
+        "ldap_uid": "uid",
+        "ldap_group_base_dn": "ou=groups,dc=example,dc=org",
+        "ldap_group_admin_dn": "cn=admins,ou=groups,dc=example,dc=org",
+        "ldap_timeout": 3,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_directory_is_tested_and_switched_on_and_off_at_run_time() {
+    let slapd = Slapd::start();
+    let b = support::Berth::start_with_auth().await;
+    let c = reqwest::Client::new();
+    let admin = |r: reqwest::RequestBuilder| r.basic_auth("admin", Some(support::ADMIN_PASSWORD));
+    let scope = "repository:library/x:pull";
+    assert_eq!(
+        grant(&c, &b, "bob", "bobpw", scope).await.0,
+        401,
+        "no directory yet"
+    );
+
+    let ping = |body: serde_json::Value| {
+        let r = admin(c.post(b.url("/api/v2.0/ldap/ping")))
+            .json(&body)
+            .send();
+        async move {
+            let r = r.await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, answer) = ping(directory_settings(&slapd.url)).await;
+    assert_eq!(
+        (status, answer["success"].as_bool()),
+        (200, Some(true)),
+        "{answer}"
+    );
+    let mut wrong = directory_settings(&slapd.url);
+    wrong["ldap_search_password"] = "nope".into();
+    let (status, answer) = ping(wrong).await;
+    assert_eq!(
+        (status, answer["success"].as_bool()),
+        (200, Some(false)),
+        "{answer}"
+    );
+    assert!(!answer["message"].as_str().unwrap().is_empty());
+    let mut missing_base = directory_settings(&slapd.url);
+    missing_base["ldap_base_dn"] = "ou=nobody,dc=example,dc=org".into();
+    assert_eq!(ping(missing_base).await.1["success"], false);
+    let (status, answer) = ping(directory_settings("ldap://127.0.0.1:1")).await;
+    assert_eq!(
+        (status, answer["success"].as_bool()),
+        (200, Some(false)),
+        "{answer}"
+    );
+    let (status, _) = ping(directory_settings("http://not-ldap")).await;
+    assert_eq!(status, 400);
+
+    // Switched on: directory users log in at once, with their groups.
+    let mut on = directory_settings(&slapd.url);
+    on["auth_mode"] = "ldap_auth".into();
+    let r = admin(c.put(b.url("/api/v2.0/configurations")))
+        .json(&on)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (status, _) = grant(&c, &b, "bob", "bobpw", scope).await;
+    assert_eq!(status, 200, "bob from the directory");
+    let info: serde_json::Value = c
+        .get(b.url("/api/v2.0/systeminfo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["auth_mode"], "ldap_auth");
+    // The stored search password serves a test that does not repeat it.
+    let (status, answer) = ping(serde_json::json!({})).await;
+    assert_eq!(
+        (status, answer["success"].as_bool()),
+        (200, Some(true)),
+        "{answer}"
+    );
+
+    // Switched off: the directory's users no longer log in, whatever was remembered.
+    let r = admin(c.put(b.url("/api/v2.0/configurations")))
+        .json(&serde_json::json!({"auth_mode": "db_auth"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(grant(&c, &b, "bob", "bobpw", scope).await.0, 401);
+    assert_eq!(
+        grant(&c, &b, "admin", support::ADMIN_PASSWORD, scope)
+            .await
+            .0,
+        200
+    );
+}

@@ -86,7 +86,27 @@ async fn metrics_parse_and_a_push_moves_the_counters() {
         .await
         .unwrap();
     assert_eq!(pulled.status(), 200);
+    // The web UI's pages count too, by their templates.
+    for path in ["/login", "/projects/team/repositories/deep/app"] {
+        reqwest::get(api.b.url(path)).await.unwrap();
+    }
     let after = scrape(api.b.url("/metrics")).await;
+    assert_eq!(
+        value(
+            &after,
+            r#"berth_http_requests_total{method="GET",route="/login",status="200"}"#
+        ),
+        2.0,
+        "once asked, once sent there: {after:#?}"
+    );
+    assert_eq!(
+        value(
+            &after,
+            r#"berth_http_requests_total{method="GET",route="/projects/{name}/repositories/{*repository}",status="3xx"}"#
+        ),
+        1.0,
+        "an anonymous visitor is sent to sign in: {after:#?}"
+    );
     // Two manifests and four blobs pushed, across two repositories: one series each.
     assert_eq!(value(&after, PUT_MANIFEST), 2.0, "{after:#?}");
     assert_eq!(value(&after, POST_BLOB), 4.0, "{after:#?}");

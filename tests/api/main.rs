@@ -11,6 +11,7 @@
 mod support;
 
 mod artifacts;
+mod configurations;
 mod projects;
 mod robots;
 mod system;

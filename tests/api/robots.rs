@@ -106,6 +106,9 @@ async fn robot_accounts_show_their_secret_once_and_obey_their_permissions(backen
     // Listing: administrators everything; members their project's robots.
     let all = api.get("/robots", ADMIN).await;
     assert_eq!(all.header("x-total-count"), "2");
+    let system_only = api.get("/robots?q=Level%3Dsystem", ADMIN).await;
+    assert_eq!(system_only.ok(200)[0]["name"], "robot$ci");
+    assert_eq!(system_only.header("x-total-count"), "1");
     let query = format!("/robots?q=Level%3Dproject,ProjectID%3D{team}");
     let listed = api.get(&query, b).await;
     assert_eq!(listed.ok(200)[0]["name"], "robot$team+deploy");

@@ -1,7 +1,8 @@
 // Berth's web UI in a real browser: Debian's Chromium driven by playwright-core (no browser
-// download). Run by tests/ui.rs with BERTH_URL, ADMIN_PASSWORD, USER_PASSWORD and SHOTS (the
-// screenshot directory). Fails (exit 1) on a broken flow, on any console error or page error,
-// and on any failed request or unexpected error status.
+// download). Run by tests/ui.rs with BERTH_URL (one node, or a load balancer in front of
+// several), ADMIN_PASSWORD, USER_PASSWORD, NODES (how many nodes the jobs page must list) and
+// SHOTS (the screenshot directory; empty: no screenshots). Fails (exit 1) on a broken flow, on
+// any console error or page error, and on any failed request or unexpected error status.
 import { chromium } from "playwright-core";
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
@@ -9,7 +10,8 @@ import { mkdirSync } from "node:fs";
 const base = process.env.BERTH_URL;
 const adminPassword = process.env.ADMIN_PASSWORD;
 const userPassword = process.env.USER_PASSWORD;
-const shots = process.env.SHOTS;
+const shots = process.env.SHOTS || "";
+const nodes = Number(process.env.NODES || "1");
 const problems = [];
 let expected = new Set(); // "METHOD path status" answers a step provokes on purpose
 
@@ -30,7 +32,7 @@ async function open(locale) {
     // A page answered with an error status on purpose logs "Failed to load resource" too.
     const at = m.location()?.url;
     const path = at ? new URL(at).pathname : "";
-    if ([...expected].some((k) => k.startsWith(`GET ${path} `)) && m.text().startsWith("Failed to load resource")) return;
+    if ([...expected].some((k) => k.split(" ")[1] === path) && m.text().startsWith("Failed to load resource")) return;
     problems.push(`console error on ${page.url()} (${at}): ${m.text()}`);
   });
   page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
@@ -44,6 +46,7 @@ async function open(locale) {
 }
 
 async function shot(page, locale, name) {
+  if (!shots) return;
   mkdirSync(`${shots}/${locale}`, { recursive: true });
   await page.screenshot({ path: `${shots}/${locale}/${name}.png`, fullPage: true });
 }
@@ -54,6 +57,9 @@ async function signIn(page, user, password) {
   await page.getByLabel(/Password|密码/).fill(password);
   await Promise.all([page.waitForNavigation(), page.locator("button.primary").click()]);
   assert(page.url().endsWith("/projects"), `${user} signed in (at ${page.url()})`);
+  // The page after the sign-in knows the session (behind a load balancer: on another node).
+  const who = await page.locator("header a.who").allInnerTexts();
+  assert(who.length === 1 && who[0].includes(user), `${user}'s session on the next page: ${who}`);
 }
 
 const sha256 = (b) => "sha256:" + createHash("sha256").update(b).digest("hex");
@@ -132,8 +138,14 @@ try {
   await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Delete selected" }).click()]);
   const remaining = await page.locator("table.artifacts").innerText();
   assert(remaining.includes("v1") && !remaining.includes("v2") && !remaining.includes("v3"), `after the bulk delete: ${remaining}`);
-  // Each deletion is in the audit log, by the administrator.
-  await page.getByRole("link", { name: "Audit log" }).click();
+  // Each deletion is in the audit log, by the administrator: Administration, then its tab.
+  assert((await page.locator("header nav").getByRole("link", { name: "Audit log" }).count()) === 0, "no audit log link in the top navigation");
+  await Promise.all([page.waitForNavigation(), page.locator("header nav").getByRole("link", { name: "Administration" }).click()]);
+  assert(new URL(page.url()).pathname === "/admin/users", `Administration opens the users (at ${page.url()})`);
+  const tabs = await page.locator("nav.tabs a").allInnerTexts();
+  assert(JSON.stringify(tabs) === JSON.stringify(["Users", "Robot accounts", "Audit log", "Jobs", "Configuration"]), `administration tabs: ${tabs}`);
+  await Promise.all([page.waitForNavigation(), page.locator("nav.tabs").getByRole("link", { name: "Audit log" }).click()]);
+  assert(new URL(page.url()).pathname === "/admin/audit", `the audit log tab (at ${page.url()})`);
   await page.getByLabel("Operation").selectOption("delete");
   await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Filter" }).click()]);
   const log = await page.locator("tbody").innerText();
@@ -153,12 +165,87 @@ try {
   assert(forged.status() === 403, `a guest's forged removal: ${forged.status()}`);
   expected = new Set();
 
+  // Administration: a user created, made administrator and disabled (and then refused at
+  // sign-in); a system robot for the project, whose secret pulls; the jobs and the nodes.
+  await page.goto(`${base}/admin/users`);
+  await page.locator("summary", { hasText: "New user" }).click();
+  await page.getByLabel("User name", { exact: true }).fill("carol");
+  await page.getByLabel("Password", { exact: true }).fill(userPassword);
+  await page.getByLabel("Full name").fill("Carol Example");
+  await page.getByLabel("E-mail").fill("carol@example.org");
+  await page.getByLabel("Administrator", { exact: true }).check();
+  await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Create user" }).click()]);
+  let carol = page.locator("tbody tr", { hasText: "carol" });
+  let row = await carol.innerText();
+  assert(row.includes("Carol Example") && row.includes("carol@example.org") && row.includes("Administrator") && row.includes("Enabled"), `the new user: ${row}`);
+  await Promise.all([page.waitForNavigation(), carol.getByRole("button", { name: "Disable", exact: true }).click()]);
+  carol = page.locator("tbody tr", { hasText: "carol" });
+  assert((await carol.locator("td").nth(2).innerText()).trim() === "Disabled", `disabled: ${await carol.innerText()}`);
+  assert((await carol.getByRole("button", { name: "Enable", exact: true }).count()) === 1, "an enable control for a disabled user");
+  {
+    const other = await open("en-US");
+    expected = new Set(["POST /login 401"]);
+    await other.page.goto(`${base}/login`);
+    await other.page.getByLabel(/Username/).fill("carol");
+    await other.page.getByLabel(/Password/).fill(userPassword);
+    const [answer] = await Promise.all([other.page.waitForResponse((r) => r.request().method() === "POST"), other.page.locator("button.primary").click()]);
+    assert(answer.status() === 401, `a disabled user's sign-in: ${answer.status()}`);
+    assert(await other.page.locator("#login-error").isVisible(), "the refusal is shown");
+    expected = new Set();
+    await other.context.close();
+  }
+
+  await page.locator("nav.tabs").getByRole("link", { name: "Robot accounts" }).click();
+  await page.waitForURL(`${base}/admin/robots`);
+  await page.locator("summary", { hasText: "New robot account" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("mirror");
+  await page.getByRole("textbox", { name: "Projects", exact: true }).fill("team");
+  await page.getByLabel("Pull").check();
+  await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Create robot account" }).click()]);
+  const systemSecret = (await page.locator("#robot-secret").innerText()).trim();
+  assert(systemSecret.length >= 16, `the system robot's secret is shown: ${systemSecret}`);
+  const mirror = await page.locator("tbody tr", { hasText: "mirror" }).innerText();
+  assert(mirror.includes("team") && mirror.includes("Pull") && !mirror.includes("Push"), `the system robot: ${mirror}`);
+  const robotAuth = "Basic " + Buffer.from(`robot$mirror:${systemSecret}`).toString("base64");
+  const pulled = await fetch(`${base}/v2/team/app/manifests/v1`, {
+    headers: { authorization: robotAuth, accept: "application/vnd.oci.image.manifest.v1+json" },
+  });
+  assert(pulled.status === 200 && pulled.headers.get("docker-content-digest") === digest, `the system robot pulls: ${pulled.status}`);
+
+  await page.locator("nav.tabs").getByRole("link", { name: "Jobs" }).click();
+  await page.waitForURL(`${base}/admin/jobs`);
+  assert((await page.locator("h1").innerText()) === "Jobs", "the jobs page");
+  const nodeRows = page.locator("h2", { hasText: "Nodes" }).locator("xpath=following-sibling::*[1]").locator("tbody tr");
+  assert((await nodeRows.count()) === nodes, `${nodes} node(s) listed: ${await nodeRows.allInnerTexts()}`);
+
   // Every page, in both languages, for the screenshots; no untranslated key in Chinese.
   const pages = [
     ["projects", "/projects"], ["project", "/projects/team"], ["repository", "/projects/team/repositories/app"],
     ["members", "/projects/team/members"], ["robots", "/projects/team/robots"],
     ["logs", "/projects/team/logs"], ["settings", "/projects/team/settings"], ["audit", "/admin/audit"], ["account", "/account"],
+    ["users", "/admin/users"], ["system-robots", "/admin/robots"], ["jobs", "/admin/jobs"],
   ];
+  // Pages still being built: screenshotted when they answer, skipped while they are 404.
+  for (const [name, path] of [["configuration", "/admin/configuration"]]) {
+    expected = new Set([`GET ${path} 404`]);
+    const r = await page.request.get(`${base}${path}`);
+    expected = new Set();
+    if (r.status() !== 404) {
+      assert(r.status() === 200, `${path}: ${r.status()}`);
+      pages.push([name, path]);
+    }
+  }
+  // The artifact page, reached by its digest on the repository page.
+  await page.goto(`${base}/projects/team/repositories/app`);
+  const artifactLink = page.locator(`a[href*="/artifacts/${digest}"]`).first();
+  assert((await artifactLink.count()) === 1, "the repository page links the artifact's digest");
+  await Promise.all([page.waitForNavigation(), artifactLink.click()]);
+  const artifactPath = new URL(page.url()).pathname;
+  assert(artifactPath === `/projects/team/repositories/app/artifacts/${digest}`, `the artifact page (at ${artifactPath})`);
+  assert((await page.locator("main").innerText()).includes(digest), "the artifact page shows the digest");
+  pages.push(["artifact", artifactPath]);
+  const shotNames = pages.map(([name]) => name);
+  console.log(`screenshots: ${shotNames.join(" ")}`);
   for (const locale of ["en", "zh-CN"]) {
     const { page } = await open(locale === "en" ? "en-US" : "zh-CN");
     expected = new Set();
@@ -170,7 +257,7 @@ try {
       assert((await page.locator("html").getAttribute("lang")) === locale, `${path} in ${locale}`);
       if (locale === "zh-CN") {
         const text = await page.locator("body").innerText();
-        const leftover = text.match(/\b(nav|login|projects?|repository|members|robots|role|action|artifact|logs|settings|account|op|paging|error|tab|type)-[a-z-]+\b/);
+        const leftover = text.match(/\b(nav|login|projects?|repository|members|robots|role|action|artifact|logs|settings|account|op|paging|error|tab|type|admin|users|jobs|configuration)-[a-z-]+\b/);
         assert(!leftover, `${path}: untranslated key ${leftover && leftover[0]}`);
       }
       await shot(page, locale, name);

@@ -43,10 +43,25 @@ impl Berth {
     /// Starts berth with `data_dir` and extra environment; authentication is off unless `env`
     /// sets `BERTH_AUTH_ENABLED` (an empty value restores the default, on).
     pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let addr = env.iter().find(|(k, _)| *k == "BERTH_LISTEN").map_or_else(
-            || format!("127.0.0.1:{}", free_port()),
-            |(_, v)| (*v).to_owned(),
-        );
+        let pinned = env.iter().find(|(k, _)| *k == "BERTH_LISTEN");
+        // A port chosen here can still be taken before berth binds it (another test process
+        // picked it too): then berth says so and exits, and it is started again on another.
+        for _ in 0..5 {
+            let addr = pinned.map_or_else(
+                || format!("127.0.0.1:{}", free_port()),
+                |(_, v)| (*v).to_owned(),
+            );
+            let mut b = Self::spawn(data_dir, env, addr);
+            match b.wait_healthy().await {
+                Ok(()) => return b,
+                Err(log) if pinned.is_none() && log.contains("Address already in use") => {}
+                Err(log) => panic!("berth exited before becoming healthy:\n{log}"),
+            }
+        }
+        panic!("berth found no free port in five tries")
+    }
+
+    fn spawn(data_dir: &Path, env: &[(&str, &str)], addr: String) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -70,36 +85,40 @@ impl Berth {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn berth");
-        let mut b = Self {
+        Self {
             child: Some(child),
             addr,
             data_dir: data_dir.to_owned(),
             _tmp: None,
-        };
-        b.wait_healthy().await;
-        b
+        }
     }
 
-    async fn wait_healthy(&mut self) {
+    /// Waits until the server answers; `Err` with its log if it exited first.
+    async fn wait_healthy(&mut self) -> Result<(), String> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
+        let logged_before = self.log().len();
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "berth exited with {status} before becoming healthy:\n{}",
-                    self.log()
-                );
+                self.child = None;
+                let log = self.log();
+                return Err(format!(
+                    "exit {status}:\n{}",
+                    log.get(logged_before..).unwrap_or(&log)
+                ));
             }
-            if self.log().contains("berth is serving") {
-                if !self.log().contains("tls=true") {
+            let log = self.log();
+            let this_run = log.get(logged_before..).unwrap_or(&log);
+            if this_run.contains("berth is serving") {
+                if !this_run.contains("tls=true") {
                     if let Ok(r) = client.get(self.url("/healthz")).send().await
                         && r.status().is_success()
                     {
-                        return;
+                        return Ok(());
                     }
                 } else if std::net::TcpStream::connect(&self.addr).is_ok() {
                     // HTTPS: the test's own client checks it.
-                    return;
+                    return Ok(());
                 }
             }
             assert!(

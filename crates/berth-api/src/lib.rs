@@ -47,6 +47,21 @@ pub struct App {
     pub metrics_on_main_listener: bool,
 }
 
+impl App {
+    /// Applies the registry's settings as they are now to the token service (the token
+    /// lifetime, the directory). The binary calls it on every change it reads; a handler that
+    /// changed the settings calls it at once, so that its caller's next request sees them.
+    pub fn apply_settings(&self) {
+        if let Some(auth) = &self.auth {
+            let now = self.registry.settings();
+            auth.service.apply(berth_auth::LiveAuth {
+                token_lifetime: now.token_lifetime(),
+                ldap: now.ldap(),
+            });
+        }
+    }
+}
+
 /// `/metrics` alone, for a listener of its own (`metrics.listen`).
 pub fn metrics_router(app: AppState) -> Router {
     Router::new()
@@ -61,8 +76,6 @@ pub struct SystemSettings {
     pub external_url: String,
     /// The host (and port) that image names start with.
     pub registry_host: String,
-    /// Who may create projects.
-    pub project_creation: berth_auth::ProjectCreation,
 }
 
 /// Tunables of the registry API.
@@ -131,14 +144,13 @@ pub fn router_with(app: AppState, more: Router) -> Router {
         .route("/v2", axum::routing::any(v2::handle))
         .route("/v2/", axum::routing::any(v2::handle))
         .route("/v2/{*rest}", axum::routing::any(v2::handle));
-    // Request metrics, on matched routes (their templates are known there).
+    let routes = routes.with_state(app.clone()).merge(more);
+    // Request metrics, on matched routes (their templates are known there), the UI's too.
     let routes = match &app.metrics {
         Some(m) => routes.route_layer(metrics::TrackLayer::new(m)),
         None => routes,
     };
     routes
-        .with_state(app)
-        .merge(more)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
 
 /// How to reach and search the directory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapSettings {
     /// `ldap://host:389` or `ldaps://host:636`.
     pub url: String,
@@ -79,6 +79,30 @@ async fn connect(s: &LdapSettings) -> Result<ldap3::Ldap, LdapError> {
     ldap3::drive!(conn);
     ldap.with_timeout(s.timeout);
     Ok(ldap)
+}
+
+/// Checks that the directory answers with these settings: connects (with StartTLS when
+/// set), binds as the search account (anonymously without one) and reads the entry of the
+/// user base DN.
+pub async fn ping(s: &LdapSettings) -> Result<(), LdapError> {
+    let mut ldap = connect(s).await?;
+    if let Some(dn) = &s.search_dn {
+        ldap.simple_bind(dn, s.search_password.as_deref().unwrap_or(""))
+            .await?
+            .success()?;
+    }
+    let (entries, _) = ldap
+        .search(&s.base_dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+        .await?
+        .success()?;
+    let _ = ldap.unbind().await;
+    if entries.is_empty() {
+        return Err(LdapError(format!(
+            "the base DN {} was not found",
+            s.base_dn
+        )));
+    }
+    Ok(())
 }
 
 /// Checks `username`/`password` against the directory. `Ok(None)`: not a user there, or the

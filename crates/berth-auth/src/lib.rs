@@ -21,7 +21,7 @@ pub use berth_meta::RobotGrant;
 pub use keys::{KeyError, SigningKey, libtrust_key_id};
 pub use scope::{Scope, ScopeError};
 pub use service::{
-    AuthError, AuthService, AuthSettings, Login, PasswordChange, rotate_signing_key,
+    AuthError, AuthService, AuthSettings, LiveAuth, Login, PasswordChange, rotate_signing_key,
     signing_key_index,
 };
 pub use token::{Access, Claims, IssuedToken, TokenError, TokenIssuer, TokenVerifier};

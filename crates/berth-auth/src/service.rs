@@ -35,14 +35,25 @@ pub struct AuthSettings {
     pub issuer: String,
     /// The registry service name: `aud` of tokens and `service` of challenges.
     pub service: String,
-    /// Token lifetime.
+    /// Token lifetime at start (a setting: [`AuthService::apply`] changes it).
     pub token_lifetime: Duration,
     /// Refresh token lifetime (offline access).
     pub refresh_lifetime: Duration,
-    /// The directory, for users without a local password.
+    /// The directory, for users without a local password, at start (a setting:
+    /// [`AuthService::apply`] changes it).
     pub ldap: Option<crate::ldap::LdapSettings>,
     /// How long a browser session lasts without being used.
     pub session_idle: Duration,
+}
+
+/// What administrators change while the service runs (the registry's settings), applied on
+/// every node with [`AuthService::apply`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveAuth {
+    /// Lifetime of tokens issued from now on.
+    pub token_lifetime: Duration,
+    /// The directory, for users without a local password; `None`: local accounts only.
+    pub ldap: Option<crate::ldap::LdapSettings>,
 }
 
 /// An authentication service failure.
@@ -79,7 +90,12 @@ struct Keys {
 }
 
 /// The stamp under which directory logins are cached (their password hash is not ours).
-const LDAP_STAMP: &str = "ldap";
+/// The stamp of directory checks: a digest of the directory settings they were made under, so
+/// that a check made under other settings (another server, base or filter) no longer counts.
+fn ldap_stamp(s: &crate::ldap::LdapSettings) -> String {
+    let digest = Sha256::digest(format!("{s:?}").as_bytes());
+    format!("ldap:{}", hex::encode(&digest[..8]))
+}
 
 /// The outcome of a login attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +165,7 @@ pub struct AuthService {
     settings: AuthSettings,
     configured: Option<SigningKey>,
     keys: RwLock<Arc<Keys>>,
+    live: RwLock<Arc<LiveAuth>>,
     credentials: CredentialCache,
     directory: CredentialCache<crate::ldap::LdapUser>,
     tokens: TokenCache,
@@ -193,12 +210,17 @@ impl AuthService {
         let candidate = hex::encode(password::random_bytes());
         let secret = meta.cluster_secret(LOGIN_CACHE_SECRET, &candidate).await?;
         let login_key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let live = LiveAuth {
+            token_lifetime: settings.token_lifetime,
+            ldap: settings.ldap.clone(),
+        };
         let service = Self {
             meta,
             settings,
             sessions,
             configured,
             keys: RwLock::new(Arc::new(keys)),
+            live: RwLock::new(Arc::new(live)),
             credentials: CredentialCache::new("password", CREDENTIAL_TTL),
             directory: CredentialCache::new("directory", CREDENTIAL_TTL),
             tokens: TokenCache::default(),
@@ -308,9 +330,26 @@ impl AuthService {
             .map_or_else(|e| e.into_inner().clone(), |k| k.clone())
     }
 
-    /// The settings.
+    /// The settings the service started with (see [`live`](Self::live) for those that
+    /// change while it runs).
     pub fn settings(&self) -> &AuthSettings {
         &self.settings
+    }
+
+    /// The token lifetime and the directory as they apply now.
+    pub fn live(&self) -> Arc<LiveAuth> {
+        self.live
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |l| l.clone())
+    }
+
+    /// Applies changed settings. Directory checks remembered under other directory settings
+    /// no longer count (their stamp names the settings), on any node.
+    pub fn apply(&self, live: LiveAuth) {
+        match self.live.write() {
+            Ok(mut slot) => *slot = Arc::new(live),
+            Err(e) => *e.into_inner() = Arc::new(live),
+        }
     }
 
     /// The public keys that verify tokens, as a JWKS document.
@@ -419,10 +458,12 @@ impl AuthService {
             }
             // Anyone else: the directory, if there is one.
             existing => {
-                let Some(ldap) = &self.settings.ldap else {
+                let live = self.live();
+                let Some(ldap) = &live.ldap else {
                     return decoy(secret).await;
                 };
-                let found = match self.directory.hit(username, secret, LDAP_STAMP).await {
+                let stamp = ldap_stamp(ldap);
+                let found = match self.directory.hit(username, secret, &stamp).await {
                     Some(found) => Some(found),
                     None => crate::ldap::authenticate(ldap, username, secret)
                         .await
@@ -432,7 +473,7 @@ impl AuthService {
                     return Ok(None);
                 };
                 self.directory
-                    .remember(username, secret, LDAP_STAMP, found.clone())
+                    .remember(username, secret, &stamp, found.clone())
                     .await;
                 // The directory's spelling of the name, not the one typed: directories compare
                 // names without regard to case, and one person must be one account here.
@@ -714,7 +755,10 @@ impl AuthService {
         principal: &Principal,
         access: Vec<Access>,
     ) -> Result<IssuedToken, TokenError> {
-        self.keys().issuer.issue(principal.name(), access)
+        let lifetime = self.live().token_lifetime;
+        self.keys()
+            .issuer
+            .issue_for(principal.name(), access, lifetime)
     }
 
     /// Verifies a token (remembering those that verified, until they expire).

@@ -154,14 +154,25 @@ impl TokenIssuer {
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
 
-    /// Issues a token for `subject` with `access`.
+    /// Issues a token for `subject` with `access`, valid for the issuer's lifetime.
     pub fn issue(&self, subject: &str, access: Vec<Access>) -> Result<IssuedToken, TokenError> {
+        self.issue_for(subject, access, self.lifetime)
+    }
+
+    /// Issues a token for `subject` with `access`, valid for `lifetime` (the setting as it
+    /// applies now).
+    pub fn issue_for(
+        &self,
+        subject: &str,
+        access: Vec<Access>,
+        lifetime: Duration,
+    ) -> Result<IssuedToken, TokenError> {
         let now = now_secs();
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: subject.to_owned(),
             aud: self.service.clone(),
-            exp: now + self.lifetime.as_secs(),
+            exp: now + lifetime.as_secs(),
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().simple().to_string(),
@@ -174,7 +185,7 @@ impl TokenIssuer {
             .map_err(|e| TokenError::Signing(e.to_string()))?;
         Ok(IssuedToken {
             token,
-            expires_in: self.lifetime.as_secs(),
+            expires_in: lifetime.as_secs(),
             issued_at: now,
         })
     }

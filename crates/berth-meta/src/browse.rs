@@ -338,4 +338,140 @@ impl MetadataStore {
     }
 }
 
+/// `?, ?, …`: one placeholder per value (an `IN (…)` list).
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+impl MetadataStore {
+    /// How many artifacts in `repository` name each of `subjects` as their subject (signatures,
+    /// SBOMs, attestations): one query for a whole page of artifacts. Subjects without
+    /// referrers are absent from the map.
+    pub async fn referrer_counts(
+        &self,
+        repository: &str,
+        subjects: &[String],
+    ) -> Result<std::collections::HashMap<String, u64>, MetaError> {
+        let mut counts = std::collections::HashMap::new();
+        if subjects.is_empty() {
+            return Ok(counts);
+        }
+        let sql = format!(
+            "SELECT m.subject_digest, COUNT(*) FROM manifests m \
+             JOIN repositories r ON r.id = m.repository_id \
+             WHERE r.name = ? AND m.subject_digest IN ({}) GROUP BY m.subject_digest",
+            placeholders(subjects.len())
+        );
+        let mut query = sqlx::query(&sql).bind(repository);
+        for s in subjects {
+            query = query.bind(s.as_str());
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            let subject: String = row.try_get(0)?;
+            let count: i64 = row.try_get(1)?;
+            counts.insert(subject, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    /// The artifacts in `repository` whose subject is `subject`, oldest first, a page at a
+    /// time, each with its tags, size and children as [`MetadataStore::artifact`] gives them:
+    /// a fixed number of queries whatever the page holds.
+    pub async fn list_referrers(
+        &self,
+        repository: &str,
+        subject: &str,
+        page: Page,
+    ) -> Result<Paged<Artifact>, MetaError> {
+        let mut c = Conditions::default();
+        c.push("r.name = ?", [Bind::Text(repository.to_owned())]);
+        c.push("m.subject_digest = ?", [Bind::Text(subject.to_owned())]);
+        let (rows, total) = c
+            .page(
+                &self.pool,
+                ARTIFACT_SELECT,
+                "FROM manifests m JOIN repositories r ON r.id = m.repository_id",
+                "ORDER BY m.created_at, m.digest",
+                page,
+            )
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(Paged {
+                items: Vec::new(),
+                total,
+            });
+        };
+        let repo_id: i64 = first.try_get(6)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let manifest_size: i64 = r.try_get(4)?;
+            items.push(Artifact {
+                digest: r.try_get(0)?,
+                media_type: r.try_get(1)?,
+                artifact_type: r.try_get(2)?,
+                subject: r.try_get(3)?,
+                size: u64::try_from(manifest_size).unwrap_or(0),
+                pushed_at: r.try_get(5)?,
+                tags: Vec::new(),
+                children: Vec::new(),
+            });
+        }
+        let digests: Vec<String> = items.iter().map(|a| a.digest.clone()).collect();
+        let list = placeholders(digests.len());
+        let at: std::collections::HashMap<String, usize> = digests
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.clone(), i))
+            .collect();
+        let fetch = |sql: String| {
+            let digests = digests.clone();
+            async move {
+                let mut query = sqlx::query(&sql).bind(repo_id);
+                for d in &digests {
+                    query = query.bind(d.as_str());
+                }
+                query.fetch_all(&self.pool).await
+            }
+        };
+        let tags = fetch(format!(
+            "SELECT manifest_digest, name, updated_at FROM tags \
+             WHERE repository_id = ? AND manifest_digest IN ({list}) ORDER BY name"
+        ))
+        .await?;
+        // Summed here: SUM() is DECIMAL in MySQL, which sqlx's `Any` driver does not decode.
+        let blobs = fetch(format!(
+            "SELECT x.manifest_digest, b.size FROM manifest_references x \
+             JOIN blobs b ON b.digest = x.child_digest \
+             WHERE x.repository_id = ? AND x.kind = 'blob' AND x.manifest_digest IN ({list})"
+        ))
+        .await?;
+        let children = fetch(format!(
+            "SELECT manifest_digest, child_digest FROM manifest_references \
+             WHERE repository_id = ? AND kind = 'manifest' AND manifest_digest IN ({list}) \
+             ORDER BY child_digest"
+        ))
+        .await?;
+        for t in &tags {
+            let digest: String = t.try_get(0)?;
+            if let Some(a) = at.get(&digest).and_then(|&i| items.get_mut(i)) {
+                a.tags.push((t.try_get(1)?, t.try_get(2)?));
+            }
+        }
+        for b in &blobs {
+            let digest: String = b.try_get(0)?;
+            let size: i64 = b.try_get(1)?;
+            if let Some(a) = at.get(&digest).and_then(|&i| items.get_mut(i)) {
+                a.size = a.size.saturating_add(u64::try_from(size).unwrap_or(0));
+            }
+        }
+        for x in &children {
+            let digest: String = x.try_get(0)?;
+            if let Some(a) = at.get(&digest).and_then(|&i| items.get_mut(i)) {
+                a.children.push(x.try_get(1)?);
+            }
+        }
+        Ok(Paged { items, total })
+    }
+}
+
 const ARTIFACT_SELECT: &str = "SELECT m.digest, m.media_type, m.artifact_type, m.subject_digest, m.size, m.created_at, m.repository_id";

@@ -16,6 +16,7 @@ mod cache;
 mod error;
 mod identity;
 mod jobs;
+mod settings;
 mod store;
 mod tags;
 
@@ -24,12 +25,14 @@ pub use browse::{Artifact, RepositorySummary, TagCreate};
 pub use error::MetaError;
 pub use identity::{
     Member, MemberEntity, NewRobot, Page, Paged, Project, ProjectDelete, ProjectFilter,
-    ProjectScope, Robot, RobotGrant, RobotUpdate, RobotWrite, StoredKey, User, UserProfile,
+    ProjectScope, Robot, RobotGrant, RobotUpdate, RobotWrite, RobotsOf, StoredKey, User,
+    UserProfile,
 };
 pub use jobs::{
     Execution, Heartbeat, Job, JobEnd, JobFilter, JobLogLine, JobNode, JobState, MAX_LOG_LINE,
     MAX_LOG_LINES, NewExecution, NewJob, Queue, Schedule,
 };
+pub use settings::StoredSetting;
 pub use store::{
     BlobUnlink, ManifestDelete, ManifestPut, MetadataStore, NewManifest, PoolSettings, Referrer,
     StoredManifest, UploadSession,

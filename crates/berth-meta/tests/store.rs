@@ -73,6 +73,7 @@ on_every_backend!(
     audit_log_queries_purges_and_forgets,
     jobs_are_claimed_once_and_fenced,
     schedules_fire_once_per_occurrence,
+    settings_are_stored_with_their_audit_entry,
 );
 
 /// The lookup cache, as deployments use it: a single node caching in process (writes and reads
@@ -607,7 +608,7 @@ async fn users_projects_members_and_keys(s: &MetadataStore) {
 async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataStore) {
     use berth_meta::{
         MemberEntity, NewRobot, Page, ProjectDelete, ProjectFilter, ProjectScope, RobotGrant,
-        RobotWrite, TagCreate,
+        RobotWrite, RobotsOf, TagCreate,
     };
     let all = Page {
         offset: 0,
@@ -744,7 +745,13 @@ async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataS
     })
     .await
     .unwrap();
-    assert_eq!(s.list_robots(Some(team), all).await.unwrap().total, 1);
+    assert_eq!(
+        s.list_robots(RobotsOf::Project(team), all)
+            .await
+            .unwrap()
+            .total,
+        1
+    );
     // A system robot with grants in two projects and everywhere, by id.
     let grant = |project_id, actions: &[&str]| RobotGrant {
         project_id,
@@ -775,6 +782,12 @@ async fn project_listings_follow_visibility_and_deletion_cleans_up(s: &MetadataS
         "created disabled, never enabled in between"
     );
     assert_eq!(stored.grants, system_grants);
+    let listed = |of| async move { s.list_robots(of, all).await.unwrap() };
+    let system_only = listed(RobotsOf::System).await;
+    assert_eq!(system_only.total, 1);
+    assert_eq!(system_only.items[0].name, "robot$ci");
+    assert_eq!(listed(RobotsOf::All).await.total, 2);
+    assert_eq!(listed(RobotsOf::Project(team)).await.total, 1);
     // A grant on a project that does not exist writes nothing at all.
     let missing = [grant(Some(ops), &["pull"]), grant(Some(9_999), &["pull"])];
     assert_eq!(
@@ -1736,4 +1749,37 @@ async fn schedules_fire_once_per_occurrence(s: &MetadataStore) {
     );
     assert!(s.delete_schedule("purge").await.unwrap());
     assert!(!s.pause_schedule("purge", false).await.unwrap());
+}
+
+async fn settings_are_stored_with_their_audit_entry(s: &MetadataStore) {
+    assert!(s.stored_settings().await.unwrap().is_empty());
+    let before = audit_count(s).await;
+    let r = s.recording(entry(0, "admin", "update", "configuration"));
+    let values = [
+        ("token_expiration".to_owned(), "60".to_owned()),
+        ("ldap_url".to_owned(), "\"ldap://d.example\"".to_owned()),
+    ];
+    r.put_settings(&values).await.unwrap();
+    assert!(r.recorded());
+    assert_eq!(audit_count(s).await, before + 1);
+    let stored = s.stored_settings().await.unwrap();
+    let pairs: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("ldap_url", "\"ldap://d.example\""),
+            ("token_expiration", "60")
+        ]
+    );
+    // Stored again: replaced, not doubled; other keys stay.
+    s.put_settings(&[("token_expiration".to_owned(), "5".to_owned())])
+        .await
+        .unwrap();
+    let stored = s.stored_settings().await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1].value, "5");
+    assert!(stored[1].updated_at > 0);
 }

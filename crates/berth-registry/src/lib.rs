@@ -19,6 +19,7 @@ mod projects;
 mod pulls;
 pub mod robots;
 mod sessions;
+pub mod settings;
 mod uploads;
 mod users;
 
@@ -36,6 +37,7 @@ pub use jobs::JobsError;
 pub use pulls::{FLUSH_EVERY, MAX_QUEUED, Pull, PullLog};
 pub use robots::{CreatedRobot, RobotChange, RobotRequest, RobotScope};
 pub use sessions::OpenedSession;
+pub use settings::{Settings, SettingsBase};
 pub use uploads::{Chunk, UploadError};
 pub use users::{NewUser, check_username};
 
@@ -66,6 +68,10 @@ pub struct Registry {
     settings: AuditSettings,
     pulls: PullLog,
     subscribers: Vec<Arc<dyn Subscriber>>,
+    /// Where the settings start from.
+    base: SettingsBase,
+    /// The settings as they apply now.
+    live: tokio::sync::watch::Sender<Arc<Settings>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -100,7 +106,17 @@ impl Registry {
             settings,
             pulls: PullLog::default(),
             subscribers: Vec::new(),
+            base: SettingsBase::default(),
+            live: tokio::sync::watch::Sender::new(Arc::new(Settings::default())),
         }
+    }
+
+    /// Starts the settings from `base` (before the service is shared); stored values apply
+    /// from the first [`refresh_settings`](Self::refresh_settings).
+    pub fn with_settings(mut self, base: SettingsBase) -> Self {
+        self.live = tokio::sync::watch::Sender::new(Arc::new(base.initial.clone()));
+        self.base = base;
+        self
     }
 
     /// Adds a follower of every event (before the service is shared).

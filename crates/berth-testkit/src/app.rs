@@ -17,6 +17,12 @@ pub const EXTERNAL_URL: &str = "http://registry.test";
 
 /// Builds the app in `dir` (`berth.db`, `storage/`).
 pub async fn build(dir: &Path) -> berth_api::AppState {
+    build_with(dir, berth_registry::SettingsBase::default()).await
+}
+
+/// Builds the app in `dir` with the registry's settings starting from `base` (initial values
+/// and pinned keys, as the configuration file gives them).
+pub async fn build_with(dir: &Path, base: berth_registry::SettingsBase) -> berth_api::AppState {
     let url = format!("sqlite://{}", dir.join("berth.db").display());
     let meta = berth_meta::MetadataStore::connect(&url, &berth_meta::PoolSettings::default())
         .await
@@ -45,12 +51,15 @@ pub async fn build(dir: &Path) -> berth_api::AppState {
             .expect("create the administrator"),
         "the administrator is the first user"
     );
-    let registry = Arc::new(berth_registry::Registry::new(
-        meta,
-        blobs,
-        Arc::new(berth_core::SystemClock),
-        berth_registry::AuditSettings::default(),
-    ));
+    let registry = Arc::new(
+        berth_registry::Registry::new(
+            meta,
+            blobs,
+            Arc::new(berth_core::SystemClock),
+            berth_registry::AuditSettings::default(),
+        )
+        .with_settings(base),
+    );
     Arc::new(berth_api::App {
         registry,
         limits: berth_api::Limits::default(),
@@ -62,7 +71,6 @@ pub async fn build(dir: &Path) -> berth_api::AppState {
         system: berth_api::SystemSettings {
             external_url: EXTERNAL_URL.into(),
             registry_host: EXTERNAL_URL.trim_start_matches("http://").into(),
-            project_creation: berth_auth::ProjectCreation::Everyone,
         },
         not_ready: None,
         metrics: None,

@@ -23,13 +23,28 @@ pub use mariadb::MariaDb;
 pub use redis::{REDIS_PASSWORD, Redis, RedisCluster, RedisSentinels, RedisServer};
 pub use rsyslog::Rsyslog;
 
-/// A TCP port free on 127.0.0.1 right now.
+/// A TCP port free on 127.0.0.1 right now, below Linux's ephemeral range (32768–60999) so that
+/// no outgoing connection can take it between this call and the server binding it (a port the
+/// kernel hands out with `bind(0)` can be; CI once lost a test to that). Ports are tried from a
+/// start that differs per process and per call, so concurrent test processes rarely collide.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + (seed.wrapping_add(n.wrapping_mul(37))) % SPAN;
+        let port = u16::try_from(port).expect("below 32768");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN);
 }
 
 /// Runs a command and returns its standard output; panics with both outputs if it fails.

@@ -1,5 +1,5 @@
-//! The UI's languages: Fluent catalogues (`web/locales/*.ftl`, compiled in), the locale a
-//! request gets (its cookie, else `Accept-Language`, else English), and dates in its format.
+//! The UI's languages: Fluent catalogues (`web/locales/<language>/*.ftl`, compiled in), the
+//! locale a request gets (its cookie, else `Accept-Language`, else English), and dates in its format.
 
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
@@ -164,10 +164,25 @@ fn civil(unix_secs: i64) -> (i64, i64, i64, i64, i64) {
     (y, m, d, secs / 3600, secs % 3600 / 60)
 }
 
-/// The catalogue sources, compiled in.
-pub const SOURCES: [(Locale, &str); 2] = [
-    (Locale::En, include_str!("../../../web/locales/en.ftl")),
-    (Locale::ZhCn, include_str!("../../../web/locales/zh-CN.ftl")),
+/// The catalogue sources, compiled in: per language, one file per part of the UI
+/// (`web/locales/<language>/*.ftl`).
+pub const SOURCES: [(Locale, &[&str]); 2] = [
+    (
+        Locale::En,
+        &[
+            include_str!("../../../web/locales/en/ui.ftl"),
+            include_str!("../../../web/locales/en/artifact.ftl"),
+            include_str!("../../../web/locales/en/admin.ftl"),
+        ],
+    ),
+    (
+        Locale::ZhCn,
+        &[
+            include_str!("../../../web/locales/zh-CN/ui.ftl"),
+            include_str!("../../../web/locales/zh-CN/artifact.ftl"),
+            include_str!("../../../web/locales/zh-CN/admin.ftl"),
+        ],
+    ),
 ];
 
 /// Every catalogue, parsed once.
@@ -186,18 +201,21 @@ impl Catalogues {
     pub fn load() -> Self {
         let bundles = SOURCES
             .iter()
-            .map(|(locale, source)| {
-                let resource =
-                    FluentResource::try_new((*source).to_owned()).unwrap_or_else(|(r, errors)| {
-                        tracing::error!(locale = locale.tag(), ?errors, "catalogue errors");
-                        r
-                    });
+            .map(|(locale, sources)| {
                 let id: LanguageIdentifier = locale.tag().parse().unwrap_or_default();
                 let mut bundle = FluentBundle::new_concurrent(vec![id]);
                 // No bidi isolation marks: the UI's languages are all left to right.
                 bundle.set_use_isolating(false);
-                if let Err(errors) = bundle.add_resource(resource) {
-                    tracing::error!(locale = locale.tag(), ?errors, "catalogue conflicts");
+                for source in *sources {
+                    let resource = FluentResource::try_new((*source).to_owned()).unwrap_or_else(
+                        |(r, errors)| {
+                            tracing::error!(locale = locale.tag(), ?errors, "catalogue errors");
+                            r
+                        },
+                    );
+                    if let Err(errors) = bundle.add_resource(resource) {
+                        tracing::error!(locale = locale.tag(), ?errors, "catalogue conflicts");
+                    }
                 }
                 (*locale, bundle)
             })
@@ -243,10 +261,11 @@ impl Catalogues {
     }
 }
 
-/// The message keys of a catalogue source (lines `key = …`).
-pub fn keys(source: &str) -> std::collections::BTreeSet<String> {
-    source
-        .lines()
+/// The message keys of a language's catalogue files (lines `key = …`).
+pub fn keys(sources: &[&str]) -> std::collections::BTreeSet<String> {
+    sources
+        .iter()
+        .flat_map(|source| source.lines())
         .filter(|l| !l.starts_with([' ', '#', '\t']) && !l.is_empty())
         .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_owned()))
         .collect()
@@ -265,7 +284,7 @@ mod tests {
         let only_zh: Vec<_> = zh.difference(&en).collect();
         assert!(
             only_en.is_empty() && only_zh.is_empty(),
-            "keys only in en.ftl: {only_en:?}; only in zh-CN.ftl: {only_zh:?}"
+            "keys only in en: {only_en:?}; only in zh-CN: {only_zh:?}"
         );
         let catalogues = Catalogues::load();
         for locale in Locale::ALL {

@@ -7,9 +7,12 @@
 //! an outsider may not see is a 404, as in the API).
 
 mod account;
+mod artifact;
 mod artifacts;
 mod assets;
+mod configuration;
 pub mod i18n;
+mod jobs;
 mod logs;
 mod members;
 mod pages;
@@ -17,6 +20,7 @@ pub mod render;
 mod robots;
 mod session;
 mod settings;
+mod users;
 
 use std::sync::Arc;
 
@@ -55,8 +59,8 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("referrer-policy", "same-origin"),
 ];
 
-/// The UI's routes (`/`, `/login`, `/logout`, `/language`, `/projects…`, `/static/…`), to be
-/// merged with the API's router.
+/// The UI's routes (`/`, `/login`, `/logout`, `/language`, `/account`, `/projects…`,
+/// `/admin/…`, `/static/…`), to be merged with the API's router.
 pub fn router(app: AppState) -> Router {
     let catalogues = Arc::new(Catalogues::load());
     let web = Arc::new(Web {
@@ -94,7 +98,21 @@ pub fn router(app: AppState) -> Router {
             "/projects/{name}/settings",
             get(settings::show).post(settings::change),
         )
+        .route("/admin/users", get(users::list).post(users::create))
+        .route("/admin/users/{id}/{action}", post(users::act))
+        .route(
+            "/admin/robots",
+            get(robots::system_list).post(robots::system_create),
+        )
+        .route("/admin/robots/{id}/{action}", post(robots::system_act))
         .route("/admin/audit", get(logs::all))
+        .route("/admin/jobs", get(jobs::overview))
+        .route(
+            "/admin/configuration",
+            get(configuration::show).post(configuration::change),
+        )
+        .route("/admin/jobs/executions/{id}", get(jobs::execution))
+        .route("/admin/jobs/{what}/{id}/{action}", post(jobs::act))
         .route("/static/{*file}", get(assets::serve))
         .with_state(web);
     for (name, value) in SECURITY_HEADERS {

@@ -178,7 +178,7 @@ async fn page(
             project => project.as_ref().map(|p| context! { name => p.name.clone() }),
             may_read_members => project.as_ref().is_some_and(|p| p.members),
             may_read_robots => project.as_ref().is_some_and(|p| p.robots),
-            may_read_logs => true, tab => "logs",
+            may_read_logs => true, tab => "logs", admin_tab => "audit",
             may_update => project.as_ref().is_some_and(|p| p.update),
             entries => rows, total => total, error => error, operations => OPERATIONS,
             filters => filters.clone(), page => page, pages => pages(total),

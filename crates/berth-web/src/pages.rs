@@ -40,6 +40,7 @@ impl From<ApiError> for PageError {
             StatusCode::NOT_FOUND => "error-not-found",
             StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => "error-forbidden",
             StatusCode::SERVICE_UNAVAILABLE => "error-unavailable",
+            s if s.is_client_error() => "error-bad-request",
             _ => "error-internal",
         };
         Self::new(e.status(), key)
@@ -374,7 +375,9 @@ struct NewProjectForm {
 fn may_create(web: &Web, viewer: &Viewer) -> bool {
     match &viewer.actor {
         berth_api::management::Actor::Open => true,
-        berth_api::management::Actor::As(p) => web.app.system.project_creation.allows(p),
+        berth_api::management::Actor::As(p) => {
+            web.app.registry.settings().project_creation().allows(p)
+        }
     }
 }
 
@@ -597,13 +600,17 @@ struct ArtifactRow {
     tags: Vec<String>,
     type_key: &'static str,
     platforms: usize,
+    /// Artifacts whose subject it is (signatures, SBOMs…).
+    referrers: u64,
+    /// Its page.
+    href: String,
     size: String,
     pushed: String,
     pushed_iso: String,
 }
 
 /// The UI's word for a manifest's media type.
-fn type_key(media_type: &str) -> &'static str {
+pub(crate) fn type_key(media_type: &str) -> &'static str {
     match media_type {
         "application/vnd.oci.image.manifest.v1+json"
         | "application/vnd.docker.distribution.manifest.v2+json" => "type-image",
@@ -614,7 +621,8 @@ fn type_key(media_type: &str) -> &'static str {
 }
 
 /// `GET /projects/{name}/repositories/{repository…}`: its artifacts with their tags, type,
-/// size, push time and the commands that pull them.
+/// size, push time and the commands that pull them; or, for a path ending in
+/// `/artifacts/{digest}`, that artifact's page.
 pub async fn repository(
     State(web): State<Arc<Web>>,
     viewer: Viewer,
@@ -622,7 +630,13 @@ pub async fn repository(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Response {
-    match repository_with(&web, &viewer, &name, &short, q, &headers, None).await {
+    let page = match crate::artifact::split_path(&short) {
+        Some((repository, digest)) => {
+            crate::artifact::page(&web, &viewer, &name, repository, digest, &headers).await
+        }
+        None => repository_with(&web, &viewer, &name, &short, q, &headers, None).await,
+    };
+    match page {
         Ok(r) => r,
         Err(e) => error_page(&web, &viewer, e),
     }
@@ -655,15 +669,21 @@ pub(crate) async fn repository_with(
     else {
         return Err(PageError::new(StatusCode::NOT_FOUND, "error-not-found"));
     };
+    // One query for the whole page's referrer counts.
+    let digests: Vec<String> = found.items.iter().map(|a| a.digest.clone()).collect();
+    let referrers = web
+        .app
+        .registry
+        .meta()
+        .referrer_counts(&repository, &digests)
+        .await?;
     let rows: Vec<ArtifactRow> = found
         .items
         .iter()
         .map(|a| ArtifactRow {
-            short_digest: a
-                .digest
-                .split_once(':')
-                .map_or(a.digest.as_str(), |(_, hex)| &hex[..hex.len().min(12)])
-                .to_owned(),
+            short_digest: crate::artifact::short_digest(&a.digest),
+            href: crate::artifact::href(&project.name, short, &a.digest),
+            referrers: referrers.get(&a.digest).copied().unwrap_or(0),
             digest: a.digest.clone(),
             tags: a.tags.iter().map(|(t, _)| t.clone()).collect(),
             type_key: type_key(&a.media_type),

@@ -21,7 +21,7 @@ macro_rules! template {
 }
 
 /// The templates, by name, compiled in.
-pub const TEMPLATES: [(&str, &str); 13] = [
+pub const TEMPLATES: [(&str, &str); 20] = [
     template!("layout.html"),
     template!("login.html"),
     template!("projects.html"),
@@ -35,6 +35,13 @@ pub const TEMPLATES: [(&str, &str); 13] = [
     template!("tabs.html"),
     template!("paging.html"),
     template!("error.html"),
+    template!("artifact.html"),
+    template!("admin_tabs.html"),
+    template!("users.html"),
+    template!("jobs.html"),
+    template!("job_status.html"),
+    template!("execution.html"),
+    template!("configuration.html"),
 ];
 
 /// The template environment.
@@ -152,7 +159,8 @@ mod tests {
                     secret_name => "robot$team+ci", secret => "s3cret", form_name => "ci",
                     form_error => "e", robots => vec![minijinja::context! {
                         id => 1, name => "robot$team+ci", description => "d",
-                        actions => vec!["pull", "push"], disabled => false,
+                        grants => vec![("*", vec!["pull"]), ("team", vec!["pull", "push"])],
+                        disabled => false,
                         expires => "x", expires_iso => "y",
                     }],
                     roles => vec![minijinja::context! { id => 2, key => "role-developer" }],
@@ -162,9 +170,60 @@ mod tests {
                     short => "app", artifacts => vec![minijinja::context! {
                         tags => vec!["v1"], digest => "sha256:ab", short_digest => "ab",
                         type_key => "type-index", platforms => 2, size => "1 KB",
-                        pushed => "x", pushed_iso => "y",
+                        pushed => "x", pushed_iso => "y", referrers => 2, href => "/a",
                     }],
                 };
+                let admin = minijinja::context! {
+                    admin_tab => "jobs", form_projects => "team *", action => "/admin/robots",
+                    new_username => "bob", new_error => "e",
+                    users => vec![minijinja::context! {
+                        id => 3, username => "bob", realname => "Bob", email => "b@x", admin => true,
+                        disabled => true, directory => false, me => false, created => "x",
+                        created_iso => "y",
+                    }],
+                    queues => vec![minijinja::context! {
+                        kind => "audit-purge", pending => 2, running => 1, paused => true, waiting => 3,
+                    }],
+                    nodes => vec![minijinja::context! {
+                        node => "n1", host => "h", workers => 4, heartbeat => ("x", "y"),
+                    }],
+                    schedules => vec![minijinja::context! {
+                        name => "s", kind => "upload-purge", cron => "@every 1h", paused => false,
+                        next => ("x", "y"), last => ("x", "y"),
+                    }],
+                    executions => vec![minijinja::context! {
+                        id => 7, kind => "count", trigger => "schedule", created_by => "admin",
+                        status => "Error", jobs => [2, 0, 0, 1, 1, 0], started => ("x", "y"),
+                        ended => ("x", "y"),
+                    }],
+                    execution => minijinja::context! {
+                        id => 7, kind => "count", trigger => "manual", created_by => "admin",
+                        status => "Running", jobs => [1, 0, 1, 0, 0, 0], started => ("x", "y"),
+                        ended => (),
+                    },
+                    jobs => vec![minijinja::context! {
+                        id => 9, kind => "count", state => "running", attempts => 1,
+                        max_attempts => 3, node => "n1", error => "boom", params => "{}",
+                        stop_requested => false, final_state => false, started => ("x", "y"),
+                        ended => (),
+                    }],
+                    total_jobs => 2, e => minijinja::context! { status => "Error" }, auth_enabled => false, ping_ok => false, ping_message => "refused",
+                    sections => vec![minijinja::context! {
+                        name => "auth", fields => vec![
+                            minijinja::context! { key => "auth_mode", kind => "choice", value => "db_auth", choices => vec!["db_auth", "ldap_auth"], editable => true, pinned_by => () },
+                            minijinja::context! { key => "ldap_starttls", kind => "bool", checked => true, editable => false, pinned_by => "the configuration file /etc/b.toml" },
+                            minijinja::context! { key => "ldap_search_password", kind => "secret", set => true, editable => true },
+                            minijinja::context! { key => "ldap_timeout", kind => "number", value => "5", editable => true },
+                        ],
+                    }],
+                    log => minijinja::context! {
+                        job => 9, lines => vec![minijinja::context! {
+                            at => ("x", "y"), level => "info", message => "step 1",
+                        }],
+                    },
+                };
+                let ctx = minijinja::context! { ..ctx, ..admin };
+                let ctx = minijinja::context! { ..ctx, ..artifact_sample("shown") };
                 for (name, _) in TEMPLATES {
                     let html = env
                         .get_template(name)
@@ -172,6 +231,92 @@ mod tests {
                         .unwrap_or_else(|e| panic!("{name} in {locale}: {e:#}"));
                     assert!(!html.contains("-title\""), "{name}: untranslated key");
                 }
+            }
+        }
+    }
+
+    /// The values of `artifact.html`, with its config in `state`.
+    fn artifact_sample(state: &str) -> minijinja::Value {
+        let link =
+            minijinja::context! { digest => "sha256:cd", short_digest => "cd", href => "/a" };
+        let when = minijinja::context! { text => "x", iso => "y" };
+        minijinja::context! {
+            artifact => minijinja::context! {
+                digest => "sha256:ab", short_digest => "ab", media_type => "m", artifact_type => "t",
+                type_key => "type-image", size => "1 KB", pushed => "x", pushed_iso => "y",
+                subject => link.clone(), manifest => "{\"a\": \"<b>\"}",
+            },
+            tags => vec![minijinja::context! { name => "v1", pushed => "x", pushed_iso => "y" }],
+            config => minijinja::context! {
+                state, media_type => "m", digest => "sha256:ef", size => "1 KB", os => "linux",
+                os_version => "10", architecture => "arm64", variant => "v8", created => when.clone(),
+                author => "a", user => "u", working_dir => "/w", entrypoint => "[\"sh\"]",
+                cmd => "[\"x\"]", env => vec!["A=1"], env_total => 600, ports => vec!["80/tcp"],
+                labels => vec![minijinja::context! { key => "k", value => "v" }], labels_total => 1,
+            },
+            config_limit => "1.05 MB",
+            layers => vec![minijinja::context! {
+                number => 1, media_type => "m", digest => "sha256:ef", short_digest => "ef", size => "1 KB",
+            }],
+            layers_total => 501,
+            history => vec![minijinja::context! {
+                number => 1, created => when, created_by => "RUN x", comment => "c", empty_layer => true,
+            }],
+            history_total => 1,
+            children => vec![minijinja::context! {
+                platform => "linux/arm64/v8", os_version => "", media_type => "m", artifact_type => "",
+                size => "1 KB", link => link.clone(),
+            }],
+            children_total => 1,
+            annotations => vec![minijinja::context! { key => "k", value => "v" }],
+            annotations_total => 1,
+            referrers => vec![minijinja::context! {
+                artifact_type => "t", media_type => "m", tags => vec!["sig"], size => "1 KB",
+                pushed => "x", pushed_iso => "y", link,
+            }],
+            referrers_total => 1,
+        }
+    }
+
+    #[test]
+    fn the_artifact_page_says_why_a_config_is_not_shown() {
+        let env = environment(Arc::new(Catalogues::load()));
+        let page = env.get_template("artifact.html").unwrap();
+        for (state, en, zh) in [
+            ("shown", "arm64", "arm64"),
+            (
+                "missing",
+                "The config blob is not in storage.",
+                "存储中没有该配置 blob。",
+            ),
+            (
+                "too-large",
+                "The config is larger than 1.05 MB",
+                "配置大于 1.05 MB",
+            ),
+            (
+                "unreadable",
+                "The config could not be read",
+                "无法从存储读取配置",
+            ),
+            (
+                "invalid",
+                "The config is not valid JSON.",
+                "配置不是有效的 JSON。",
+            ),
+            ("other", "This is not an image config", "这不是镜像配置"),
+        ] {
+            for (locale, text) in [("en", en), ("zh-CN", zh)] {
+                let ctx = minijinja::context! {
+                    locale, csrf => "tok", path => "/p", project => "team", short => "app",
+                    repository => "team/app", registry_host => "reg.example",
+                    ..artifact_sample(state)
+                };
+                let html = page.render(ctx).unwrap();
+                assert!(html.contains(text), "{state} in {locale}: {html}");
+                // The build history belongs to a config that was read.
+                assert_eq!(html.contains("RUN x"), state == "shown", "{state}");
+                assert!(html.contains("&lt;b&gt;"), "the manifest is escaped");
             }
         }
     }

@@ -1,244 +1,14 @@
 //! The web UI in process: a real app (SQLite, filesystem blobs, token service) with the UI's
 //! routes merged as `berth serve` merges them, driven with `oneshot` by a client that keeps
-//! cookies like a browser.
+//! cookies like a browser (`support`).
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+mod support;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use berth_testkit::app::{ADMIN, ADMIN_PASSWORD};
-use tower::ServiceExt;
-
-struct Browser {
-    router: axum::Router,
-    app: berth_api::AppState,
-    cookies: BTreeMap<String, String>,
-    accept_language: Option<&'static str>,
-    _dir: tempfile::TempDir,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    html: String,
-}
-
-impl Page {
-    /// The value of hidden input `_csrf` in the page's first form.
-    fn token(&self) -> String {
-        let marker = "name=\"_csrf\" value=\"";
-        let at = self.html.find(marker).expect("a form token");
-        let rest = &self.html[at + marker.len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    }
-
-    fn set_cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .map(str::to_owned)
-    }
-}
-
-impl Browser {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let app = berth_testkit::app::build(dir.path()).await;
-        let router = berth_api::router_with(app.clone(), berth_web::router(app.clone()));
-        Self {
-            router,
-            app,
-            cookies: BTreeMap::new(),
-            accept_language: None,
-            _dir: dir,
-        }
-    }
-
-    async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Page {
-        let mut req = Request::builder().method(method).uri(path);
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            req = req.header(header::COOKIE, jar.join("; "));
-        }
-        if let Some(l) = self.accept_language {
-            req = req.header(header::ACCEPT_LANGUAGE, l);
-        }
-        let body = match form {
-            Some(fields) => {
-                req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-                serde_urlencoded::to_string(fields).unwrap()
-            }
-            None => String::new(),
-        };
-        let mut req = req.body(Body::from(body)).unwrap();
-        let peer: SocketAddr = "192.0.2.20:50000".parse().unwrap();
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let response = self.router.clone().oneshot(req).await.unwrap();
-        let (parts, body) = response.into_parts();
-        for c in parts.headers.get_all(header::SET_COOKIE) {
-            let c = c.to_str().unwrap();
-            let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || attributes.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-        Page {
-            status: parts.status,
-            headers: parts.headers,
-            html: String::from_utf8(bytes.to_vec()).unwrap(),
-        }
-    }
-
-    /// A registry request with the administrator's Basic credentials (to push).
-    async fn admin_v2(
-        &self,
-        method: Method,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> StatusCode {
-        let credentials =
-            data_encoding::BASE64.encode(format!("{ADMIN}:{ADMIN_PASSWORD}").as_bytes());
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Basic {credentials}"))
-            .header(header::CONTENT_TYPE, content_type)
-            .header(header::CONTENT_LENGTH, body.len())
-            .body(Body::from(body))
-            .unwrap();
-        let peer: SocketAddr = "192.0.2.20:50000".parse().unwrap();
-        req.extensions_mut().insert(ConnectInfo(peer));
-        self.router.clone().oneshot(req).await.unwrap().status()
-    }
-
-    /// Pushes a one-layer image as `repository:tag`; returns its digest.
-    async fn push(&self, repository: &str, tag: &str) -> String {
-        let digest = |b: &[u8]| {
-            use sha2::Digest as _;
-            format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
-        };
-        let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
-        let layer = tag.as_bytes().repeat(500);
-        for blob in [&config, &layer] {
-            let path = format!("/v2/{repository}/blobs/uploads/?digest={}", digest(blob));
-            let status = self
-                .admin_v2(
-                    Method::POST,
-                    &path,
-                    "application/octet-stream",
-                    blob.clone(),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED);
-        }
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}],
-        })
-        .to_string()
-        .into_bytes();
-        let status = self
-            .admin_v2(
-                Method::PUT,
-                &format!("/v2/{repository}/manifests/{tag}"),
-                "application/vnd.oci.image.manifest.v1+json",
-                manifest.clone(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        digest(&manifest)
-    }
-
-    /// The status of a registry request with `user`'s Basic credentials.
-    async fn v2_status(&self, user: &str, password: &str, path: &str) -> StatusCode {
-        let credentials = data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes());
-        let mut req = Request::builder()
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Basic {credentials}"))
-            .body(Body::empty())
-            .unwrap();
-        let peer: SocketAddr = "192.0.2.30:50000".parse().unwrap();
-        req.extensions_mut().insert(ConnectInfo(peer));
-        self.router.clone().oneshot(req).await.unwrap().status()
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.send(Method::GET, path, None).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        self.send(Method::POST, path, Some(form)).await
-    }
-
-    async fn sign_in(&mut self, user: &str, password: &str) -> Page {
-        let token = self.get("/login").await.token();
-        let form = [
-            ("_csrf", token.as_str()),
-            ("username", user),
-            ("password", password),
-            ("next", "/projects"),
-        ];
-        self.post("/login", &form).await
-    }
-}
-
-async fn project(app: &berth_api::AppState, name: &str, public: bool) {
-    app.registry
-        .create_project(
-            &berth_registry::Initiator::system(),
-            &name.parse().unwrap(),
-            public,
-            None,
-        )
-        .await
-        .unwrap();
-}
-
-/// Makes user `name` a member of `project` with `role`.
-async fn member(app: &berth_api::AppState, project: &str, name: &str, role: berth_auth::Role) {
-    let meta = app.registry.meta();
-    let project = meta.project(project).await.unwrap().unwrap();
-    let id = meta.user(name).await.unwrap().unwrap().id;
-    app.registry
-        .add_member(
-            &berth_registry::Initiator::system(),
-            &project,
-            &berth_meta::MemberEntity::User(id),
-            name,
-            role,
-        )
-        .await
-        .unwrap();
-}
-
-async fn user(app: &berth_api::AppState, name: &str) {
-    let new = berth_registry::NewUser {
-        username: name.into(),
-        password: "User-pass-123".into(),
-        profile: berth_meta::UserProfile::default(),
-    };
-    app.registry
-        .create_user(&berth_registry::Initiator::system(), new)
-        .await
-        .unwrap();
-}
+use support::{Browser, member, project, user};
 
 #[tokio::test]
 async fn signing_in_needs_the_form_token_and_the_right_password() {
@@ -762,7 +532,8 @@ async fn a_robot_secret_is_shown_once_and_works_until_disabled() {
     let r = b.post("/projects/team/robots", &bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
-        r.html.contains("robot name &quot;CI&quot; is invalid"),
+        r.html
+            .contains("A robot name has 1 to 128 lower-case letters and digits"),
         "{}",
         r.html
     );
@@ -800,7 +571,7 @@ async fn a_robot_secret_is_shown_once_and_works_until_disabled() {
         .registry
         .meta()
         .list_robots(
-            None,
+            berth_meta::RobotsOf::All,
             berth_meta::Page {
                 offset: 0,
                 limit: 10,
@@ -1388,4 +1159,428 @@ async fn users_change_their_profile_and_password() {
         b.sign_in("dev", "Better-pass-456").await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The artifact page.
+
+fn sha256(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+}
+
+/// Uploads `blob` into `repository` (monolithic); returns its digest.
+async fn put_blob(b: &Browser, repository: &str, blob: &[u8]) -> String {
+    let digest = sha256(blob);
+    let path = format!("/v2/{repository}/blobs/uploads/?digest={digest}");
+    let status = b
+        .admin_v2(
+            Method::POST,
+            &path,
+            "application/octet-stream",
+            blob.to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{path}");
+    digest
+}
+
+/// Pushes `manifest` as `repository:reference` (a tag, or its digest when `None`); returns its
+/// digest and size.
+async fn put_manifest(
+    b: &Browser,
+    repository: &str,
+    reference: Option<&str>,
+    manifest: &serde_json::Value,
+) -> (String, usize) {
+    let body = serde_json::to_vec(manifest).unwrap();
+    let digest = sha256(&body);
+    let media_type = manifest["mediaType"].as_str().unwrap();
+    let path = format!(
+        "/v2/{repository}/manifests/{}",
+        reference.unwrap_or(&digest)
+    );
+    let size = body.len();
+    let status = b.admin_v2(Method::PUT, &path, media_type, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{path}");
+    (digest, size)
+}
+
+/// Pushes an image with `config` and one layer per entry of `layers`; returns its digest and
+/// size, and the config's digest.
+async fn push_image(
+    b: &Browser,
+    repository: &str,
+    tag: Option<&str>,
+    config: &serde_json::Value,
+    layers: &[&[u8]],
+    annotations: serde_json::Value,
+) -> (String, usize, String) {
+    let config = serde_json::to_vec(config).unwrap();
+    let config_digest = put_blob(b, repository, &config).await;
+    let mut descriptors = Vec::new();
+    for layer in layers {
+        let digest = put_blob(b, repository, layer).await;
+        descriptors.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": digest, "size": layer.len(),
+        }));
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": descriptors,
+        "annotations": annotations,
+    });
+    let (digest, size) = put_manifest(b, repository, tag, &manifest).await;
+    (digest, size, config_digest)
+}
+
+/// A page's HTML with `/` written as such (minijinja writes `&#x2f;` in escaped text).
+fn slashed(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+}
+
+const EVIL: &str = "<script>alert(1)</script>";
+const EVIL_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
+
+#[tokio::test]
+async fn an_image_page_shows_its_config_layers_history_and_annotations() {
+    let mut b = Browser::start().await;
+    project(&b.app, "team", false).await;
+    let config = serde_json::json!({
+        "architecture": "arm64", "os": "linux", "variant": "v8",
+        "created": "2024-05-01T10:00:00Z", "author": "Jane <jane@example.com>",
+        "config": {
+            "Env": ["PATH=/usr/bin", "GREETING=hello world"],
+            "Entrypoint": ["/bin/app"], "Cmd": ["--serve"], "WorkingDir": "/srv",
+            "ExposedPorts": {"8080/tcp": {}},
+            "Labels": {"org.opencontainers.image.source": "https://example.com/src"},
+        },
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "history": [
+            {"created": "2024-04-30T08:00:00Z", "created_by": "/bin/sh -c #(nop) ADD file:abc in /"},
+            {"created": "2024-05-01T10:00:00Z", "created_by": EVIL, "empty_layer": true},
+        ],
+    });
+    let first = b"first layer".repeat(150);
+    let second = b"second".repeat(10);
+    let annotations = serde_json::json!({
+        "org.opencontainers.image.title": EVIL, "com.example.plain": "just text",
+    });
+    let (digest, _, config_digest) = push_image(
+        &b,
+        "team/tools/app",
+        Some("v1"),
+        &config,
+        &[&first, &second],
+        annotations,
+    )
+    .await;
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let path = format!("/projects/team/repositories/tools/app/artifacts/{digest}");
+    let page = b.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let html = slashed(&page.html);
+
+    // The summary, the tag and the pull commands.
+    assert!(html.contains(&format!("<code id=\"artifact-digest\">{digest}</code>")));
+    assert!(html.contains("application/vnd.oci.image.manifest.v1+json"));
+    assert!(html.contains("<span class=\"tag\">v1</span>"), "{html}");
+    assert!(html.contains("docker pull registry.test/team/tools/app:v1"));
+    assert!(html.contains(&format!(
+        "docker pull registry.test/team/tools/app@{digest}"
+    )));
+    assert!(html.contains("data-copy=\"pull-digest\""));
+    assert!(html.contains("<a href=\"/projects/team/repositories/tools/app\">tools/app</a>"));
+    // The config.
+    assert!(html.contains(&config_digest));
+    for shown in [
+        "<td>linux</td>",
+        "<td>arm64</td>",
+        "<td>v8</td>",
+        "<time datetime=\"2024-05-01T10:00:00Z\">May 1, 2024 10:00 UTC</time>",
+        "<td>Jane &lt;jane@example.com&gt;</td>",
+        "<code>PATH=/usr/bin</code>",
+        "<code>GREETING=hello world</code>",
+        "<code>[&quot;/bin/app&quot;]</code>",
+        "<code>[&quot;--serve&quot;]</code>",
+        "<code>/srv</code>",
+        "<code>8080/tcp</code>",
+        "<td><code>org.opencontainers.image.source</code></td><td>https://example.com/src</td>",
+    ] {
+        assert!(html.contains(shown), "{shown} missing: {html}");
+    }
+    // The layers, in order, with their sizes.
+    let (l1, l2) = (sha256(&first), sha256(&second));
+    let at1 = html.find(&format!("title=\"{l1}\">{}</code>", &l1[7..19]));
+    let at2 = html.find(&format!("title=\"{l2}\">{}</code>", &l2[7..19]));
+    assert!(at1.is_some() && at2.is_some() && at1 < at2, "{html}");
+    assert!(html.contains("1.65 KB") && html.contains("60 B"), "{html}");
+    assert!(html.contains("2 layers"));
+    // The build history, a pusher's script escaped.
+    assert!(html.contains("<code>/bin/sh -c #(nop) ADD file:abc in /</code>"));
+    assert!(
+        html.contains(&format!("<code>{EVIL_ESCAPED}</code>")),
+        "{html}"
+    );
+    assert!(html.contains("<td>Yes</td>") && html.contains("<td>No</td>"));
+    // The annotations, escaped too, and never as markup anywhere.
+    assert!(html.contains("<td><code>com.example.plain</code></td><td>just text</td>"));
+    assert!(html.contains(&format!(
+        "<td><code>org.opencontainers.image.title</code></td><td>{EVIL_ESCAPED}</td>"
+    )));
+    assert!(!page.html.contains("<script>alert"), "{html}");
+    // The manifest, indented and escaped.
+    assert!(
+        html.contains("\n  &quot;schemaVersion&quot;: 2\n}</code></pre>"),
+        "{html}"
+    );
+    assert!(html.contains("No artifact refers to this one."));
+
+    // The repository page links the digest to this page.
+    let repo = slashed(&b.get("/projects/team/repositories/tools/app").await.html);
+    assert!(repo.contains(&format!("<a href=\"{path}\">")), "{repo}");
+    assert!(!repo.contains("referrer"), "{repo}");
+
+    // In Chinese.
+    b.accept_language = Some("zh-CN");
+    let zh = b.get(&path).await;
+    assert_eq!(zh.status, StatusCode::OK);
+    for shown in ["构建历史", "注解", "2024年5月1日 10:00 UTC", "共 2 层"] {
+        assert!(zh.html.contains(shown), "{shown}: {}", zh.html);
+    }
+    b.accept_language = None;
+
+    // A config gone from storage, or too large to read, is said so: the page still answers.
+    b.app
+        .registry
+        .blobs()
+        .delete_blobs(&[config_digest.parse().unwrap()])
+        .await
+        .unwrap();
+    let gone = b.get(&path).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.html);
+    assert!(gone.html.contains("The config blob is not in storage."));
+    assert!(!gone.html.contains("arm64") && gone.html.contains("2 layers"));
+    let huge = serde_json::json!({"os": "linux", "padding": "x".repeat(1 << 20)});
+    let (big, _, _) = push_image(
+        &b,
+        "team/tools/big",
+        None,
+        &huge,
+        &[b"l"],
+        serde_json::json!({}),
+    )
+    .await;
+    let page = b
+        .get(&format!(
+            "/projects/team/repositories/tools/big/artifacts/{big}"
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html
+            .contains("The config is larger than 1.05 MB and is not shown."),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("The manifest has no annotations."));
+}
+
+#[tokio::test]
+async fn an_index_page_lists_its_platforms_linking_to_their_pages() {
+    let mut b = Browser::start().await;
+    let mut children = Vec::new();
+    for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+        let config = serde_json::json!({"architecture": arch, "os": "linux", "variant": variant});
+        let (digest, size, _) = push_image(
+            &b,
+            "library/multi",
+            None,
+            &config,
+            &[arch.as_bytes()],
+            serde_json::json!({}),
+        )
+        .await;
+        let mut platform = serde_json::json!({"os": "linux", "architecture": arch});
+        if let Some(v) = variant {
+            platform["variant"] = v.into();
+        }
+        children.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": size, "platform": platform,
+        }));
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": children,
+        "annotations": {"org.opencontainers.image.version": "1.2.3"},
+    });
+    let (digest, _) = put_manifest(&b, "library/multi", Some("latest"), &index).await;
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let base = "/projects/library/repositories/multi/artifacts";
+    let page = b.get(&format!("{base}/{digest}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let html = slashed(&page.html);
+    assert!(
+        html.contains("<span class=\"badge\">Image index</span>"),
+        "{html}"
+    );
+    for (i, platform) in ["linux/amd64", "linux/arm64/v8"].into_iter().enumerate() {
+        let child = children[i]["digest"].as_str().unwrap();
+        let row = format!(
+            "<tr><td>{platform}</td><td><a href=\"{base}/{child}\"><code title=\"{child}\">{}</code></a></td>",
+            &child[7..19]
+        );
+        assert!(html.contains(&row), "{row} missing: {html}");
+    }
+    assert!(html.contains("org.opencontainers.image.version"));
+    assert!(!html.contains("id=\"layers\""), "an index has no layers");
+    assert!(!html.contains("id=\"config\""), "an index has no config");
+
+    // A child's own page: its platform's config.
+    let child = children[1]["digest"].as_str().unwrap();
+    let page = b.get(&format!("{base}/{child}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("<td>arm64</td>") && page.html.contains("<td>v8</td>"));
+    assert!(page.html.contains("This artifact has no tags."));
+}
+
+#[tokio::test]
+async fn referrers_appear_on_their_subjects_page_and_are_counted() {
+    let mut b = Browser::start().await;
+    let subject_digest = b.push("library/app", "v1").await;
+    let lonely = b.push("library/app", "v2").await;
+    let empty = put_blob(&b, "library/app", b"{}").await;
+    let mut referrers = Vec::new();
+    for (kind, content) in [
+        ("application/vnd.example.sbom", b"sbom".as_slice()),
+        ("application/vnd.dev.cosign.artifact.sig.v1+json", b"sig"),
+    ] {
+        let layer = put_blob(&b, "library/app", content).await;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": kind,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [{"mediaType": "application/octet-stream", "digest": layer, "size": content.len()}],
+            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject_digest, "size": 1},
+        });
+        referrers.push(put_manifest(&b, "library/app", None, &manifest).await.0);
+    }
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let base = "/projects/library/repositories/app/artifacts";
+    let page = b.get(&format!("{base}/{subject_digest}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = slashed(&page.html);
+    for (referrer, kind) in referrers.iter().zip([
+        "application/vnd.example.sbom",
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+    ]) {
+        let row = format!(
+            "<tr><td><code>{kind}</code></td><td><a href=\"{base}/{referrer}\"><code title=\"{referrer}\">"
+        );
+        assert!(html.contains(&row), "{row} missing: {html}");
+    }
+    assert!(!html.contains("No artifact refers to this one."));
+
+    // The referrer's page names its subject, with a link; its empty config is not read.
+    let page = b.get(&format!("{base}/{}", referrers[0])).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = slashed(&page.html);
+    assert!(
+        html.contains(&format!(
+            "<a href=\"{base}/{subject_digest}\" id=\"subject\">"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<code>application/vnd.example.sbom</code>"));
+    assert!(html.contains("This is not an image config; its content is not shown."));
+
+    // The repository page counts them, for the subject only.
+    let repo = slashed(&b.get("/projects/library/repositories/app").await.html);
+    let counted = format!("<a href=\"{base}/{subject_digest}#referrers\">2 referrers</a>");
+    assert!(repo.contains(&counted), "{repo}");
+    assert_eq!(repo.matches("referrers</a>").count(), 1, "{repo}");
+    assert!(!repo.contains(&format!("{base}/{lonely}#referrers")));
+    let counts = b
+        .app
+        .registry
+        .meta()
+        .referrer_counts(
+            "library/app",
+            &[subject_digest.clone(), lonely.clone(), referrers[0].clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(counts.get(&subject_digest), Some(&2));
+    assert_eq!(counts.len(), 1, "{counts:?}");
+}
+
+#[tokio::test]
+async fn artifact_pages_of_hidden_projects_and_unknown_digests_are_not_found() {
+    let mut b = Browser::start().await;
+    project(&b.app, "secret", false).await;
+    user(&b.app, "outsider").await;
+    let digest = b.push("secret/app", "v1").await;
+    // Another tag name: another layer, another manifest.
+    let other = b.push("library/other", "other").await;
+    assert_ne!(other, digest);
+    let path = format!("/projects/secret/repositories/app/artifacts/{digest}");
+
+    // Anonymous: asked to sign in first, as for the private project itself.
+    let page = b.get(&path).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let to = page.headers[header::LOCATION].to_str().unwrap();
+    assert!(
+        to.starts_with("/login?next=%2Fprojects%2Fsecret%2F"),
+        "{to}"
+    );
+    // An outsider: not found, exactly like an artifact that does not exist.
+    b.sign_in("outsider", "User-pass-123").await;
+    let hidden = b.get(&path).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert!(
+        hidden
+            .html
+            .contains("This page does not exist, or you may not see it.")
+    );
+    assert!(
+        !hidden.html.contains("docker pull") && !hidden.html.contains("Overview"),
+        "{}",
+        hidden.html
+    );
+
+    b.cookies.clear();
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(b.get(&path).await.status, StatusCode::OK);
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    for bad in [
+        // Not digests.
+        "/projects/secret/repositories/app/artifacts/sha256:xyz".to_owned(),
+        "/projects/secret/repositories/app/artifacts/md5:abc".to_owned(),
+        "/projects/secret/repositories/app/artifacts/sha256:".to_owned(),
+        // A tag is not supported here.
+        "/projects/secret/repositories/app/artifacts/v1".to_owned(),
+        // Unknown digests, and one from another repository or project.
+        format!("/projects/secret/repositories/app/artifacts/{zeros}"),
+        format!("/projects/secret/repositories/app/artifacts/{other}"),
+        format!("/projects/library/repositories/app/artifacts/{digest}"),
+        format!("/projects/secret/repositories/nothing/artifacts/{digest}"),
+        format!("/projects/nothing/repositories/app/artifacts/{digest}"),
+        format!("/projects/secret/repositories/BAD/artifacts/{digest}"),
+        format!("/projects/secret/repositories/artifacts/{digest}"),
+        format!("/projects/secret/repositories/app/{digest}"),
+    ] {
+        let page = b.get(&bad).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{bad}: {}", page.html);
+        assert!(
+            page.html
+                .contains("This page does not exist, or you may not see it."),
+            "{bad}"
+        );
+    }
 }

@@ -95,9 +95,15 @@ pub(crate) async fn keys(c: &Config, command: KeysCommand) -> anyhow::Result<()>
                 (Some(k), Some(c)) => Some(read_key(&k, &c)?),
                 _ => None,
             };
+            // Older keys retire once the longest-lived token they may have signed expires:
+            // under the token lifetime as it applies now (a setting), or as configured.
+            let stored = meta.stored_settings().await?;
+            let now = c.settings_base().with_stored(&stored);
+            let mut settings = auth_settings(c);
+            settings.token_lifetime = settings.token_lifetime.max(now.token_lifetime());
             let kid = berth_auth::rotate_signing_key(
                 &meta,
-                &auth_settings(c),
+                &settings,
                 key,
                 Duration::from_secs(grace_secs),
             )

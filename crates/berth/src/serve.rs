@@ -55,9 +55,8 @@ pub(crate) async fn serve(c: Config) -> anyhow::Result<()> {
             .map_or(external_url.as_str(), |(_, host)| host)
             .to_owned(),
         external_url,
-        project_creation: c.project_creation(),
     };
-    let registry = Arc::new(berth_registry::Registry::new(
+    let registry = berth_registry::Registry::new(
         meta.clone(),
         blobs.clone(),
         Arc::new(berth_core::SystemClock),
@@ -65,7 +64,14 @@ pub(crate) async fn serve(c: Config) -> anyhow::Result<()> {
             pulls: c.audit.pulls,
             forget_deleted_users: c.audit.forget_deleted_users,
         },
-    ));
+    )
+    .with_settings(c.settings_base());
+    let registry = Arc::new(registry);
+    registry
+        .refresh_settings()
+        .await
+        .context("cannot read the stored settings")?;
+
     let jobs = start_jobs(&c, &meta, &blobs, &node_id, jobs_stopped.clone()).await?;
     let pull_log = {
         let registry = registry.clone();
@@ -96,6 +102,11 @@ pub(crate) async fn serve(c: Config) -> anyhow::Result<()> {
         trusted_proxies: c.trusted_proxies(),
         not_ready,
     });
+    follow_settings(
+        &app,
+        Duration::from_secs(c.settings.refresh_secs),
+        jobs_stopped.clone(),
+    );
     tracing::info!(
         listen = %bound,
         external_url = %c.external_url(bound),
@@ -151,6 +162,32 @@ pub(crate) async fn serve(c: Config) -> anyhow::Result<()> {
     let _ = jobs.await;
     tracing::info!("berth stopped");
     Ok(())
+}
+
+/// Keeps this node's settings current: reads the stored ones every `every` (until `stopped`),
+/// and applies every change to the token service.
+fn follow_settings(
+    app: &berth_api::AppState,
+    every: Duration,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let registry = app.registry.clone();
+    let mut stop = stopped.clone();
+    tokio::spawn(async move {
+        registry
+            .run_settings_refresh(every, async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await;
+    });
+    let mut changes = app.registry.watch_settings();
+    app.apply_settings();
+    let app = app.clone();
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            app.apply_settings();
+        }
+    });
 }
 
 /// Starts this node's job workers and scheduler, and sets the schedules the configuration

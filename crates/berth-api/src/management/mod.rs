@@ -11,6 +11,7 @@
 mod artifacts;
 mod audit;
 mod caller;
+mod configurations;
 mod error;
 mod jobs;
 mod members;
@@ -23,7 +24,7 @@ mod users;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use caller::{Actor, ClientAddress, ProjectRef, project_by_ref, project_for};
 pub use error::ApiError;
@@ -42,6 +43,11 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(system::health))
         .route("/systeminfo", get(system::systeminfo))
         .route("/openapi.json", get(system::openapi))
+        .route(
+            "/configurations",
+            get(configurations::get).put(configurations::put),
+        )
+        .route("/ldap/ping", post(configurations::ldap_ping))
         .route("/users", get(users::list).post(users::create))
         .route("/users/current", get(users::current))
         .route("/users/search", get(users::search))

@@ -169,7 +169,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     actor.require_login()?;
     let principal = actor.principal();
-    if !actor.is_admin() && !app.system.project_creation.allows(&principal) {
+    let creation = app.registry.settings().project_creation();
+    if !actor.is_admin() && !creation.allows(&principal) {
         return Err(ApiError::forbidden(match principal {
             Principal::Robot { .. } => "robot accounts may not create projects".to_owned(),
             _ => "only system administrators may create projects on this registry \

@@ -6,7 +6,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::ProjectOp;
-use berth_meta::{Robot, RobotGrant};
+use berth_meta::{Robot, RobotGrant, RobotsOf};
 use berth_registry::robots::{self, Permission};
 use berth_registry::{RobotChange, RobotRequest, RobotScope};
 use bytes::Bytes;
@@ -108,9 +108,11 @@ pub async fn list(
     let query = Query::of(&uri);
     let paging = Paging::from_query(&query)?;
     let mut project_id = None;
+    let mut system_only = false;
     for f in query.filters(&["Level", "ProjectID"])? {
         match f.key.as_str() {
-            "Level" if f.value == "project" || f.value == "system" => {}
+            "Level" if f.value == "project" => {}
+            "Level" if f.value == "system" => system_only = true,
             "Level" => {
                 return Err(ApiError::bad_request("Level is project or system"));
             }
@@ -130,7 +132,14 @@ pub async fn list(
     let robots = app
         .registry
         .meta()
-        .list_robots(project_id, paging.page())
+        .list_robots(
+            match project_id {
+                Some(id) => RobotsOf::Project(id),
+                None if system_only => RobotsOf::System,
+                None => RobotsOf::All,
+            },
+            paging.page(),
+        )
         .await?;
     let mut items: Vec<Value> = Vec::with_capacity(robots.items.len());
     for robot in &robots.items {

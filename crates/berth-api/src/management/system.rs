@@ -36,15 +36,14 @@ pub async fn health(State(app): State<AppState>) -> Response {
 /// callers get the public part.
 pub async fn systeminfo(State(app): State<AppState>, actor: Actor) -> Response {
     let auth_mode = match &app.auth {
-        None => "none",
-        Some(auth) if auth.service.settings().ldap.is_some() => "ldap_auth",
-        Some(_) => "db_auth",
+        None => "none".to_owned(),
+        Some(_) => app.registry.settings().auth_mode().to_owned(),
     };
     let mut body = json!({
         "auth_mode": auth_mode,
         "registry_url": app.system.registry_host,
         "external_url": app.system.external_url,
-        "project_creation_restriction": app.system.project_creation.as_str(),
+        "project_creation_restriction": app.registry.settings().project_creation().as_str(),
         "self_registration": false,
         "has_ca_root": false,
         "read_only": false,

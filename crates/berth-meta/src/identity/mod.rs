@@ -17,7 +17,7 @@ pub use keys::StoredKey;
 pub use members::{Member, MemberEntity};
 pub(crate) use projects::project_repositories;
 pub use projects::{Project, ProjectDelete, ProjectFilter, ProjectScope};
-pub use robots::{NewRobot, Robot, RobotGrant, RobotUpdate, RobotWrite};
+pub use robots::{NewRobot, Robot, RobotGrant, RobotUpdate, RobotWrite, RobotsOf};
 pub use users::{User, UserProfile};
 
 /// A page of a listing: skip `offset` rows, return at most `limit`.

@@ -35,6 +35,17 @@ pub struct Robot {
     pub updated_at: i64,
 }
 
+/// Which robots a listing holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RobotsOf {
+    /// Every robot.
+    All,
+    /// System robots (created by administrators, possibly for several projects).
+    System,
+    /// The robots of the project with this id.
+    Project(i64),
+}
+
 /// A robot's registry actions in one project, by id, or in every project. Grants point at
 /// project ids, never names: a grant dies with its project, and a project re-created under the
 /// same name inherits none.
@@ -198,15 +209,13 @@ impl MetadataStore {
         Ok(())
     }
 
-    /// Robots a page at a time, by name: all of them, or one project's (`Some(project_id)`).
-    pub async fn list_robots(
-        &self,
-        project_id: Option<i64>,
-        page: Page,
-    ) -> Result<Paged<Robot>, MetaError> {
+    /// Robots a page at a time, by name: all of them, the system robots, or one project's.
+    pub async fn list_robots(&self, of: RobotsOf, page: Page) -> Result<Paged<Robot>, MetaError> {
         let mut c = Conditions::default();
-        if let Some(id) = project_id {
-            c.push("project_id = ?", [Bind::Int(id)]);
+        match of {
+            RobotsOf::All => {}
+            RobotsOf::System => c.push("project_id IS NULL", []),
+            RobotsOf::Project(id) => c.push("project_id = ?", [Bind::Int(id)]),
         }
         let (rows, total) = c
             .page(

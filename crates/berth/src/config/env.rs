@@ -56,6 +56,16 @@ impl Config {
         }
         if let Some(v) = env("BERTH_LDAP_SEARCH_PASSWORD") {
             self.ldap.search_password = v;
+            self.origin
+                .env
+                .insert("ldap_search_password", "BERTH_LDAP_SEARCH_PASSWORD");
+        }
+        if let Some(v) = env("BERTH_SETTINGS_PINNED") {
+            self.settings.pinned = v
+                .split(',')
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+                .collect();
         }
         if let Some(v) = env("BERTH_ADMIN_PASSWORD") {
             self.auth.admin_password = Some(v);

@@ -41,8 +41,17 @@ use serde::Deserialize;
 
 pub use sections::{
     AuditConfig, AuthConfig, CacheConfig, CachePlace, JobsConfig, LdapConfig, LogConfig, LogFormat,
-    MetricsConfig, RedisConfig, RegistryConfig, TlsConfig, UploadsConfig,
+    MetricsConfig, RedisConfig, RegistryConfig, SettingsConfig, TlsConfig, UploadsConfig,
 };
+
+/// Where a configuration came from: the file, and the settings the environment gave.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The file read, if any.
+    pub file: Option<PathBuf>,
+    /// Settings keys (Harbor's names) set from the environment → the variable.
+    pub env: std::collections::BTreeMap<&'static str, &'static str>,
+}
 pub use storage::{DatabaseConfig, DatabaseKind, StorageConfig, StorageDriver};
 
 /// The whole configuration. Every field has a default, so an empty file (or none) is valid.
@@ -83,6 +92,11 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Prometheus metrics.
     pub metrics: MetricsConfig,
+    /// Settings changed at run time, and those pinned here.
+    pub settings: SettingsConfig,
+    /// Where the configuration came from (set by `load`).
+    #[serde(skip)]
+    pub origin: Origin,
     /// This node's name in logs and the job service (default: the `HOSTNAME` environment
     /// variable, else `node`).
     pub node_name: String,
@@ -103,6 +117,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             jobs: JobsConfig::default(),
             metrics: MetricsConfig::default(),
+            settings: SettingsConfig::default(),
+            origin: Origin::default(),
             node_name: "node".into(),
             auth: AuthConfig::default(),
             ldap: LdapConfig::default(),
@@ -181,6 +197,7 @@ impl Config {
                 }
             }
         };
+        config.origin.file = file.map(Path::to_owned);
         config.apply_env(env);
         config.validate(&mut errors);
         if errors.is_empty() {
@@ -297,6 +314,87 @@ impl Config {
             max_connections: self.database.max_connections,
             acquire_timeout: Duration::from_secs(self.database.acquire_timeout_secs),
         }
+    }
+
+    /// The settings' initial values (this configuration's) and the keys pinned here, each
+    /// with where its value comes from.
+    pub fn settings_base(&self) -> berth_registry::SettingsBase {
+        use serde_json::Value;
+        let mut initial = berth_registry::Settings::default();
+        let l = &self.ldap;
+        let values: [(&str, Value); 16] = [
+            (
+                "auth_mode",
+                Value::from(if l.enabled {
+                    berth_registry::settings::LDAP_AUTH
+                } else {
+                    berth_registry::settings::DB_AUTH
+                }),
+            ),
+            ("ldap_url", Value::from(l.url.as_str())),
+            ("ldap_starttls", Value::Bool(l.starttls)),
+            ("ldap_verify_cert", Value::Bool(l.verify_certificate)),
+            ("ldap_search_dn", Value::from(l.search_dn.as_str())),
+            (
+                "ldap_search_password",
+                Value::from(l.search_password.as_str()),
+            ),
+            ("ldap_base_dn", Value::from(l.base_dn.as_str())),
+            ("ldap_filter", Value::from(l.user_filter.as_str())),
+            ("ldap_uid", Value::from(l.uid_attribute.as_str())),
+            ("ldap_group_base_dn", Value::from(l.group_base_dn.as_str())),
+            (
+                "ldap_group_search_filter",
+                Value::from(l.group_filter.as_str()),
+            ),
+            (
+                "ldap_group_membership_attribute",
+                Value::from(l.group_membership_attribute.as_str()),
+            ),
+            (
+                "ldap_group_admin_dn",
+                Value::from(l.admin_group_dn.as_str()),
+            ),
+            ("ldap_timeout", Value::from(l.timeout_secs)),
+            (
+                "project_creation_restriction",
+                Value::from(self.project_creation().as_str()),
+            ),
+            (
+                "token_expiration",
+                Value::from(self.auth.token_lifetime_minutes),
+            ),
+        ];
+        for (key, value) in values {
+            // Checked by `load`; a value out of a setting's range keeps the default.
+            if let Err(e) = initial.set(key, value) {
+                tracing::warn!(setting = key, error = %e, "initial value ignored");
+            }
+        }
+        let mut pinned = std::collections::BTreeMap::new();
+        for key in self.pinned_settings() {
+            let place = match (self.origin.env.get(key), &self.origin.file) {
+                (Some(var), _) => format!("the environment ({var})"),
+                (None, Some(file)) => format!("the configuration file {}", file.display()),
+                (None, None) => "the default configuration".to_owned(),
+            };
+            pinned.insert(key.to_owned(), place);
+        }
+        berth_registry::SettingsBase { initial, pinned }
+    }
+
+    /// The pinned settings' keys (`ldap` stands for every `ldap_*` key; checked by `load`).
+    pub fn pinned_settings(&self) -> Vec<&'static str> {
+        berth_registry::settings::SETTINGS
+            .iter()
+            .map(|d| d.key)
+            .filter(|key| {
+                self.settings
+                    .pinned
+                    .iter()
+                    .any(|p| p == key || (p == "ldap" && key.starts_with("ldap_")))
+            })
+            .collect()
     }
 
     /// Limits for the registry API.

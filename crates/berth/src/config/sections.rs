@@ -219,6 +219,28 @@ impl LdapConfig {
     }
 }
 
+/// `[settings]`: the settings administrators change while the registry runs (the web UI's
+/// configuration page, `/api/v2.0/configurations`). The file and the environment give their
+/// initial values (`[auth]`, `[ldap]`); the keys listed in `pinned` keep those values.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SettingsConfig {
+    /// Keys (Harbor's names: `auth_mode`, `ldap_url`, `token_expiration`, …) or `ldap` for
+    /// every `ldap_*` key, that administrators may not change.
+    pub pinned: Vec<String>,
+    /// Seconds between two reads of the stored settings on each node.
+    pub refresh_secs: u64,
+}
+
+impl Default for SettingsConfig {
+    fn default() -> Self {
+        Self {
+            pinned: Vec::new(),
+            refresh_secs: 5,
+        }
+    }
+}
+
 /// `[auth]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]

@@ -207,3 +207,53 @@ fn unknown_keys_and_bad_values_are_all_reported() {
     assert_eq!(berth_shared::redact("sqlite:///a/b.db"), "sqlite:///a/b.db");
     assert_eq!(berth_shared::redact("mysql://u@h/d"), "mysql://u@h/d");
 }
+
+#[test]
+fn settings_start_from_the_file_and_pinned_ones_say_where() {
+    let f = write(
+        "[auth]\ntoken_lifetime_minutes = 45\nproject_creation = \"adminonly\"\n\
+         [ldap]\nenabled = true\nurl = \"ldap://d.example\"\nbase_dn = \"dc=example\"\n\
+         [settings]\npinned = [\"token_expiration\", \"ldap\"]\nrefresh_secs = 2\n",
+    );
+    let env = |k: &str| match k {
+        "BERTH_LDAP_SEARCH_PASSWORD" => Some("s3cret".to_owned()),
+        _ => None,
+    };
+    let c = Config::load(Some(f.path()), &env).unwrap();
+    let base = c.settings_base();
+    assert_eq!(base.initial.token_lifetime().as_secs(), 45 * 60);
+    assert_eq!(
+        base.initial.project_creation(),
+        berth_auth::ProjectCreation::AdminOnly
+    );
+    assert_eq!(base.initial.auth_mode(), "ldap_auth");
+    let ldap = base.initial.ldap().unwrap();
+    assert_eq!(ldap.url, "ldap://d.example");
+    assert_eq!(ldap.search_password.as_deref(), Some("s3cret"));
+    let file = f.path().display().to_string();
+    assert_eq!(
+        base.pinned.get("token_expiration").map(String::as_str),
+        Some(format!("the configuration file {file}").as_str())
+    );
+    assert_eq!(
+        base.pinned.get("ldap_search_password").map(String::as_str),
+        Some("the environment (BERTH_LDAP_SEARCH_PASSWORD)")
+    );
+    assert!(base.pinned.contains_key("ldap_group_admin_dn"));
+    assert!(!base.pinned.contains_key("auth_mode"));
+    assert!(!base.pinned.contains_key("project_creation_restriction"));
+
+    let env = |k: &str| match k {
+        "BERTH_SETTINGS_PINNED" => Some("auth_mode, nosuch".to_owned()),
+        _ => None,
+    };
+    let f = write("[auth]\ntoken_lifetime_minutes = 2000\n[settings]\nrefresh_secs = 0\n");
+    let e = Config::load(Some(f.path()), &env).unwrap_err().to_string();
+    for expected in [
+        "settings.pinned: unknown setting \"nosuch\"",
+        "auth.token_lifetime_minutes = 2000: at most 1440",
+        "settings.refresh_secs must be 1 to 3600",
+    ] {
+        assert!(e.contains(expected), "missing {expected:?} in {e}");
+    }
+}

@@ -148,6 +148,32 @@ impl Config {
                 errors.push("ldap.enabled needs auth.enabled".into());
             }
         }
+        let max_minutes = berth_registry::settings::MAX_TOKEN_MINUTES as u64;
+        if self.auth.token_lifetime_minutes > max_minutes {
+            errors.push(format!(
+                "auth.token_lifetime_minutes = {}: at most {max_minutes} (a day)",
+                self.auth.token_lifetime_minutes
+            ));
+        }
+        if self.ldap.timeout_secs > 300 {
+            errors.push("ldap.timeout_secs must be at most 300".into());
+        }
+        for key in &self.settings.pinned {
+            let known = key == "ldap" || berth_registry::settings::setting(key).is_some();
+            if !known {
+                errors.push(format!(
+                    "settings.pinned: unknown setting {key:?} (one of {}, or ldap for every ldap_* key)",
+                    berth_registry::settings::SETTINGS
+                        .iter()
+                        .map(|d| d.key)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if self.settings.refresh_secs == 0 || self.settings.refresh_secs > 3600 {
+            errors.push("settings.refresh_secs must be 1 to 3600".into());
+        }
         if let Some(l) = &self.metrics.listen
             && l.parse::<SocketAddr>().is_err()
         {

@@ -1,6 +1,7 @@
 # Berth's web UI, English. Every key here must exist in zh-CN.ftl too (a test checks), and
 # every key a template uses must exist in both.
 app-name = Berth
+nav-main = Main
 nav-projects = Projects
 nav-sign-in = Sign in
 nav-sign-out = Sign out
@@ -53,6 +54,7 @@ error-not-found = This page does not exist, or you may not see it.
 error-forbidden = You may not do this.
 error-csrf = This form was sent without a valid security token. Reload the page and try again.
 error-unavailable = The registry cannot reach its database right now. Try again shortly.
+error-bad-request = The registry cannot do this with what was sent. Check the values and try again.
 error-internal = The registry could not answer. The server log has the details under request { $request }.
 error-back = Back to the projects
 
@@ -150,7 +152,6 @@ artifact-none-selected = Select the artifacts to delete first.
 artifact-in-index = An image index in this repository lists that artifact; delete the index first.
 
 tab-logs = Logs
-nav-audit = Audit log
 logs-title = Audit log
 logs-project-title = Logs of { $name }
 logs-user = User

@@ -1,5 +1,6 @@
 # Berth 网页界面，简体中文。键必须与 en.ftl 完全一致（有测试检查）。
 app-name = Berth
+nav-main = 主导航
 nav-projects = 项目
 nav-sign-in = 登录
 nav-sign-out = 退出登录
@@ -46,6 +47,7 @@ error-not-found = 页面不存在，或者您无权查看。
 error-forbidden = 您无权执行此操作。
 error-csrf = 表单缺少有效的安全令牌，请刷新页面后重试。
 error-unavailable = 注册中心暂时无法连接数据库，请稍后重试。
+error-bad-request = 注册中心无法按所提交的内容执行此操作，请检查后重试。
 error-internal = 注册中心无法响应。服务器日志中请求 { $request } 下有详细信息。
 error-back = 返回项目列表
 
@@ -140,7 +142,6 @@ artifact-none-selected = 请先选择要删除的制品。
 artifact-in-index = 该镜像仓库中的某个镜像索引引用了此制品，请先删除该索引。
 
 tab-logs = 日志
-nav-audit = 审计日志
 logs-title = 审计日志
 logs-project-title = { $name } 的日志
 logs-user = 用户
