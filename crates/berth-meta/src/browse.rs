@@ -72,6 +72,11 @@ const REPOSITORY_SELECT: &str = "SELECT r.id, r.name, \
      r.created_at, r.updated_at";
 
 /// Manifests of a repository that no index in it lists.
+/// An artifact that is not a referrer of another in its repository (those are shown under
+/// their subject).
+const UNDER_NO_SUBJECT: &str = "(m.subject_digest IS NULL OR NOT EXISTS (SELECT 1 FROM \
+     manifests s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))";
+
 const TOP_LEVEL: &str = "NOT EXISTS (SELECT 1 FROM manifest_references x WHERE \
      x.repository_id = m.repository_id AND x.child_digest = m.digest AND x.kind = 'manifest')";
 
@@ -179,11 +184,13 @@ impl MetadataStore {
 
     /// A repository's artifacts a page at a time, newest first; index children are left out
     /// (they appear as their index's `children`). `tag` keeps only artifacts with that tag
-    /// (`exact`) or a tag containing it.
+    /// (`exact`) or a tag containing it. `under_subjects` leaves out referrers whose subject
+    /// is in the repository (signatures, SBOMs: shown under their subject).
     pub async fn list_artifacts(
         &self,
         repository: &str,
         tag: Option<(&str, bool)>,
+        under_subjects: bool,
         page: Page,
     ) -> Result<Option<Paged<Artifact>>, MetaError> {
         let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
@@ -196,6 +203,9 @@ impl MetadataStore {
         let mut c = Conditions::default();
         c.push("m.repository_id = ?", [Bind::Int(repo_id)]);
         c.push(TOP_LEVEL, []);
+        if under_subjects {
+            c.push(UNDER_NO_SUBJECT, []);
+        }
         if let Some((tag, exact)) = tag {
             let test = if exact {
                 "t.name = ?"
@@ -219,10 +229,7 @@ impl MetadataStore {
                 page,
             )
             .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            items.push(self.artifact_from_row(repo_id, row).await?);
-        }
+        let items = self.artifacts_from_rows(repo_id, &rows).await?;
         Ok(Some(Paged { items, total }))
     }
 
@@ -244,52 +251,13 @@ impl MetadataStore {
         match row {
             Some(row) => {
                 let repo_id: i64 = row.try_get(6)?;
-                Ok(Some(self.artifact_from_row(repo_id, &row).await?))
+                let mut found = self
+                    .artifacts_from_rows(repo_id, std::slice::from_ref(&row))
+                    .await?;
+                Ok(found.pop())
             }
             None => Ok(None),
         }
-    }
-
-    async fn artifact_from_row(&self, repo_id: i64, r: &AnyRow) -> Result<Artifact, MetaError> {
-        let digest: String = r.try_get(0)?;
-        let manifest_size: i64 = r.try_get(4)?;
-        let tags = sqlx::query(
-            "SELECT name, updated_at FROM tags WHERE repository_id = ? AND manifest_digest = ? ORDER BY name",
-        )
-        .bind(repo_id)
-        .bind(&digest)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|t| Ok((t.try_get(0)?, t.try_get(1)?)))
-        .collect::<Result<Vec<(String, i64)>, MetaError>>()?;
-        // Summed here: SUM() is DECIMAL in MySQL, which sqlx's `Any` driver does not decode.
-        let blob_sizes: Vec<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM manifest_references x JOIN blobs b ON b.digest = x.child_digest \
-             WHERE x.repository_id = ? AND x.manifest_digest = ? AND x.kind = 'blob'",
-        )
-        .bind(repo_id)
-        .bind(&digest)
-        .fetch_all(&self.pool)
-        .await?;
-        let children = sqlx::query_scalar(
-            "SELECT child_digest FROM manifest_references \
-             WHERE repository_id = ? AND manifest_digest = ? AND kind = 'manifest' ORDER BY child_digest",
-        )
-        .bind(repo_id)
-        .bind(&digest)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Artifact {
-            digest,
-            media_type: r.try_get(1)?,
-            artifact_type: r.try_get(2)?,
-            subject: r.try_get(3)?,
-            size: u64::try_from(manifest_size + blob_sizes.iter().sum::<i64>()).unwrap_or(0),
-            pushed_at: r.try_get(5)?,
-            tags,
-            children,
-        })
     }
 
     /// Points a new tag at an artifact. An existing tag is not moved.
@@ -402,8 +370,22 @@ impl MetadataStore {
             });
         };
         let repo_id: i64 = first.try_get(6)?;
+        let items = self.artifacts_from_rows(repo_id, &rows).await?;
+        Ok(Paged { items, total })
+    }
+
+    /// The artifacts of `rows` (of `ARTIFACT_SELECT`, in repository `repo_id`) with their
+    /// tags, sizes and children: three queries for the whole page, not three per row.
+    async fn artifacts_from_rows(
+        &self,
+        repo_id: i64,
+        rows: &[AnyRow],
+    ) -> Result<Vec<Artifact>, MetaError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut items = Vec::with_capacity(rows.len());
-        for r in &rows {
+        for r in rows {
             let manifest_size: i64 = r.try_get(4)?;
             items.push(Artifact {
                 digest: r.try_get(0)?,
@@ -470,7 +452,7 @@ impl MetadataStore {
                 a.children.push(x.try_get(1)?);
             }
         }
-        Ok(Paged { items, total })
+        Ok(items)
     }
 }
 

@@ -664,7 +664,7 @@ pub(crate) async fn repository_with(
         .app
         .registry
         .meta()
-        .list_artifacts(&repository, None, window)
+        .list_artifacts(&repository, None, true, window)
         .await?
     else {
         return Err(PageError::new(StatusCode::NOT_FOUND, "error-not-found"));

@@ -1506,6 +1506,14 @@ async fn referrers_appear_on_their_subjects_page_and_are_counted() {
     assert!(repo.contains(&counted), "{repo}");
     assert_eq!(repo.matches("referrers</a>").count(), 1, "{repo}");
     assert!(!repo.contains(&format!("{base}/{lonely}#referrers")));
+    // The referrers themselves are listed under their subject, not as artifacts of their own.
+    for referrer in &referrers {
+        assert!(
+            !repo.contains(&format!("name=\"digest\" value=\"{referrer}\"")),
+            "{referrer} is listed: {repo}"
+        );
+    }
+    assert!(repo.contains(&format!("name=\"digest\" value=\"{subject_digest}\"")));
     let counts = b
         .app
         .registry

@@ -247,6 +247,7 @@ pub async fn list(
         .list_artifacts(
             &summary.name,
             tag.as_ref().map(|f| (f.value.as_str(), f.exact)),
+            false,
             paging.page(),
         )
         .await?
