@@ -66,19 +66,16 @@ fn repository_from_row(r: &AnyRow) -> Result<RepositorySummary, MetaError> {
 }
 
 const REPOSITORY_SELECT: &str = "SELECT r.id, r.name, \
-     (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id AND NOT EXISTS \
-       (SELECT 1 FROM manifest_references x WHERE x.repository_id = r.id \
-        AND x.child_digest = m.digest AND x.kind = 'manifest')), \
+     (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id AND m.index_parents = 0), \
      r.created_at, r.updated_at";
 
-/// Manifests of a repository that no index in it lists.
 /// An artifact that is not a referrer of another in its repository (those are shown under
 /// their subject).
 const UNDER_NO_SUBJECT: &str = "(m.subject_digest IS NULL OR NOT EXISTS (SELECT 1 FROM \
      manifests s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))";
 
-const TOP_LEVEL: &str = "NOT EXISTS (SELECT 1 FROM manifest_references x WHERE \
-     x.repository_id = m.repository_id AND x.child_digest = m.digest AND x.kind = 'manifest')";
+/// Manifests of a repository that no index in it lists (the index `manifests_listed`).
+const TOP_LEVEL: &str = "m.index_parents = 0";
 
 impl MetadataStore {
     /// Repositories with content a page at a time, by name: those of the projects named in
@@ -225,7 +222,7 @@ impl MetadataStore {
                 &self.pool,
                 ARTIFACT_SELECT,
                 "FROM manifests m",
-                "ORDER BY m.created_at DESC, m.digest",
+                "ORDER BY m.created_at DESC, m.digest DESC",
                 page,
             )
             .await?;

@@ -74,6 +74,7 @@ on_every_backend!(
     jobs_are_claimed_once_and_fenced,
     schedules_fire_once_per_occurrence,
     settings_are_stored_with_their_audit_entry,
+    listings_count_an_index_with_its_children_and_referrers_under_subjects,
 );
 
 /// The lookup cache, as deployments use it: a single node caching in process (writes and reads
@@ -1782,4 +1783,76 @@ async fn settings_are_stored_with_their_audit_entry(s: &MetadataStore) {
     assert_eq!(stored.len(), 2);
     assert_eq!(stored[1].value, "5");
     assert!(stored[1].updated_at > 0);
+}
+
+async fn listings_count_an_index_with_its_children_and_referrers_under_subjects(s: &MetadataStore) {
+    let page = Page {
+        offset: 0,
+        limit: 100,
+    };
+    let listed = |under_subjects| async move {
+        let found = s
+            .list_artifacts("idx/app", None, under_subjects, page)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut digests: Vec<String> = found.items.iter().map(|a| a.digest.clone()).collect();
+        digests.sort();
+        (found.total, digests)
+    };
+    let count = || async move {
+        s.list_repository_summaries(None, Some("idx/app"), page)
+            .await
+            .unwrap()
+            .items[0]
+            .artifact_count
+    };
+    let cfg = digest("idx-cfg");
+    s.link_blob("idx/app", &cfg, 3, None).await.unwrap();
+    let (amd, arm, index) = (digest("idx-amd"), digest("idx-arm"), digest("idx-index"));
+    for child in [&amd, &arm] {
+        s.put_manifest("idx/app", &manifest(child, vec![(&cfg, 3)], None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(listed(false).await.0, 2);
+    let index_manifest = NewManifest {
+        media_type: "application/vnd.oci.image.index.v1+json",
+        blobs: Vec::new(),
+        manifests: vec![(&amd, 2), (&arm, 2)],
+        ..manifest(&index, Vec::new(), Some("v1"))
+    };
+    // Stored twice (a client pushing again): counted once.
+    for _ in 0..2 {
+        assert_eq!(
+            s.put_manifest("idx/app", &index_manifest).await.unwrap(),
+            ManifestPut::Stored
+        );
+    }
+    assert_eq!(listed(false).await, (1, vec![index.to_string()]));
+    assert_eq!(count().await, 1);
+    let found = s
+        .artifact("idx/app", index.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.children.len(), 2);
+    // A signature of the index: listed under it, or on its own when asked.
+    let signature = digest("idx-sig");
+    let signed = NewManifest {
+        subject: Some(&index),
+        ..manifest(&signature, vec![(&cfg, 3)], None)
+    };
+    s.put_manifest("idx/app", &signed).await.unwrap();
+    assert_eq!(listed(false).await.0, 2);
+    assert_eq!(listed(true).await, (1, vec![index.to_string()]));
+    // The index deleted: its children are listed again, its referrer on its own.
+    assert_eq!(
+        s.delete_manifest("idx/app", &index).await.unwrap(),
+        ManifestDelete::Deleted
+    );
+    let mut alone = vec![amd.to_string(), arm.to_string(), signature.to_string()];
+    alone.sort();
+    assert_eq!(listed(true).await, (3, alone));
+    assert_eq!(count().await, 3);
 }

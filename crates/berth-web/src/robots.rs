@@ -281,8 +281,8 @@ async fn create_in(
     {
         None => None,
         Some(d) => match d.parse::<i64>() {
-            Ok(days) => Some(days),
-            Err(_) => {
+            Ok(days) if web.app.registry.robot_expiry(Some(days)).is_ok() => Some(days),
+            _ => {
                 return page(
                     web,
                     viewer,

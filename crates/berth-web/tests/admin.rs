@@ -252,6 +252,15 @@ async fn system_robots_hold_permissions_in_named_projects_or_all() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name} {projects}");
         assert!(r.html.contains(says), "{says}: {}", r.html);
     }
+    let mut too_long = form("ci", "team").to_vec();
+    too_long.push(("duration", "99999".to_owned()));
+    let r = b.post_owned("/admin/robots", &too_long).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.html.contains("a number of days from 1 to 36500"),
+        "{}",
+        r.html
+    );
     let made = b
         .post_owned("/admin/robots", &form("ci", "team, ops"))
         .await;

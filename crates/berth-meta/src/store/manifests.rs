@@ -185,13 +185,25 @@ impl MetadataStore {
             "manifest_references (repository_id, manifest_digest, child_digest, kind) VALUES (?, ?, ?, ?)",
         );
         for (child, kind) in references {
-            sqlx::query(&insert_reference)
+            let added = sqlx::query(&insert_reference)
                 .bind(repo_id)
                 .bind(manifest.digest.as_str())
                 .bind(child.as_str())
                 .bind(kind)
                 .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // A manifest an index lists is counted with the index, not listed on its own.
+            if added == 1 && kind == "manifest" {
+                sqlx::query(
+                    "UPDATE manifests SET index_parents = index_parents + 1 \
+                     WHERE repository_id = ? AND digest = ?",
+                )
+                .bind(repo_id)
+                .bind(child.as_str())
+                .execute(&mut *tx)
                 .await?;
+            }
         }
         if let Some(tag) = manifest.tag {
             sqlx::query(self.dialect.upsert_tag())
@@ -290,6 +302,11 @@ impl MetadataStore {
         }
         for sql in [
             "DELETE FROM tags WHERE repository_id = ? AND manifest_digest = ?",
+            // The manifests this one listed are listed on their own again.
+            "UPDATE manifests SET index_parents = index_parents - 1 \
+             WHERE repository_id = ? AND index_parents > 0 AND digest IN (SELECT child_digest \
+               FROM manifest_references WHERE repository_id = manifests.repository_id \
+               AND manifest_digest = ? AND kind = 'manifest')",
             "DELETE FROM manifest_references WHERE repository_id = ? AND manifest_digest = ?",
         ] {
             sqlx::query(sql)
