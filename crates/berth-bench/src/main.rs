@@ -9,10 +9,15 @@
 //! twice, set up exactly as the two Berth servers, runs every Berth workload on it too, and
 //! adds its columns and a "berth vs baseline" ratio (server CPU as a change in percent).
 //!
+//! The `pages` workload (module `pages`) measures the web UI instead, on a Berth of its own
+//! seeded to the sizes (10,000 projects and repositories, 100,000 artifacts in one
+//! repository): there is no reference counterpart, so its rows state the 50 ms target.
+//!
 //! `scripts/bench [--quick]` builds release binaries and runs it; docs/benchmarks.md has the
 //! latest table.
 
 mod load;
+mod pages;
 mod registry;
 mod report;
 mod servers;
@@ -52,9 +57,16 @@ struct Cli {
     /// settings other than the defaults; the baseline servers get it too.
     #[arg(long)]
     berth_config: Option<PathBuf>,
-    /// Run only these workloads (comma-separated): small, blob, image, token, list.
+    /// Run only these workloads (comma-separated): small, blob, image, token, list, pages.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The pages workload's sizes instead of the run's: projects, repositories, artifacts
+    /// in the big repository (e.g. `10000,10000,100000`, the full run's).
+    #[arg(long, value_delimiter = ',', value_name = "P,R,A")]
+    pages_sizes: Vec<usize>,
+    /// Keep the pages workload's data directory (SQLite database and logs) and say where.
+    #[arg(long)]
+    keep_pages_data: bool,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -70,6 +82,7 @@ struct Plan {
     token: Duration,
     list_entries: usize,
     list: Duration,
+    pages: pages::Sizes,
 }
 
 impl Plan {
@@ -84,6 +97,7 @@ impl Plan {
                 token: Duration::from_millis(200),
                 list_entries: 30,
                 list: Duration::from_millis(200),
+                pages: pages::Sizes::new(quick, smoke),
             }
         } else if quick {
             Self {
@@ -94,6 +108,7 @@ impl Plan {
                 token: Duration::from_secs(2),
                 list_entries: 1000,
                 list: Duration::from_secs(2),
+                pages: pages::Sizes::new(quick, smoke),
             }
         } else {
             Self {
@@ -104,6 +119,7 @@ impl Plan {
                 token: Duration::from_secs(10),
                 list_entries: 10_000,
                 list: Duration::from_secs(5),
+                pages: pages::Sizes::new(quick, smoke),
             }
         }
     }
@@ -791,31 +807,41 @@ async fn main() -> anyhow::Result<()> {
             baseline.display()
         );
     }
-    let wanted = |w: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == w);
-    let progress = Progress(Instant::now());
-    progress.say(format_args!(
-        "starting the reference registry and {} ({}) twice",
-        berth.display(),
-        version(&berth)
-    ));
-    let config = cli.berth_config.as_deref();
-    let mut servers = vec![
-        Server::reference()?,
-        Server::berth(&berth, Kind::Berth, config)?,
-    ];
-    // Each baseline server right after its Berth counterpart: the workloads visit them in
-    // this order, so the pairs compared run as close together in time as they can.
-    if let Some(baseline) = &cli.baseline {
-        progress.say(format_args!(
-            "starting the baseline {} ({}) twice",
-            baseline.display(),
-            version(baseline)
-        ));
-        servers.push(Server::berth(baseline, Kind::Baseline, config)?);
+    const WORKLOADS: [&str; 6] = ["small", "token", "blob", "image", "list", "pages"];
+    if let Some(unknown) = cli.only.iter().find(|o| !WORKLOADS.contains(&o.as_str())) {
+        anyhow::bail!(
+            "--only {unknown}: no such workload (there are {})",
+            WORKLOADS.join(", ")
+        );
     }
-    servers.push(Server::berth(&berth, Kind::BerthToken, config)?);
-    if let Some(baseline) = &cli.baseline {
-        servers.push(Server::berth(baseline, Kind::BaselineToken, config)?);
+    let wanted = |w: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == w);
+    let page_sizes = plan.pages.clone().with(&cli.pages_sizes)?;
+    let progress = Progress(Instant::now());
+    let config = cli.berth_config.as_deref();
+    let mut servers = Vec::new();
+    // The registry workloads' servers (the pages workload starts its own).
+    if WORKLOADS[..5].iter().any(|w| wanted(w)) {
+        progress.say(format_args!(
+            "starting the reference registry and {} ({}) twice",
+            berth.display(),
+            version(&berth)
+        ));
+        servers.push(Server::reference()?);
+        servers.push(Server::berth(&berth, Kind::Berth, config)?);
+        // Each baseline server right after its Berth counterpart: the workloads visit them
+        // in this order, so the pairs compared run as close together in time as they can.
+        if let Some(baseline) = &cli.baseline {
+            progress.say(format_args!(
+                "starting the baseline {} ({}) twice",
+                baseline.display(),
+                version(baseline)
+            ));
+            servers.push(Server::berth(baseline, Kind::Baseline, config)?);
+        }
+        servers.push(Server::berth(&berth, Kind::BerthToken, config)?);
+        if let Some(baseline) = &cli.baseline {
+            servers.push(Server::berth(baseline, Kind::BaselineToken, config)?);
+        }
     }
     let mut subjects = Vec::new();
     for server in servers {
@@ -838,6 +864,28 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("list") {
         listings(&subjects, &plan, &mut report, &progress).await?;
+    }
+    // The registry servers are done with; the pages workload has the machine to itself.
+    drop(subjects);
+    let mut page_tables = Vec::new();
+    if wanted("pages") {
+        let mut binaries = vec![(berth.as_path(), Kind::BerthToken)];
+        if let Some(baseline) = &cli.baseline {
+            binaries.push((baseline.as_path(), Kind::BaselineToken));
+        }
+        for (bin, kind) in binaries {
+            let table = pages::run(
+                bin,
+                kind,
+                config,
+                &page_sizes,
+                cli.keep_pages_data,
+                &mut report,
+                &progress,
+            )
+            .await?;
+            page_tables.extend(table);
+        }
     }
     progress.say("done");
     println!("{}", report::machine());
@@ -863,6 +911,9 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!("{}", report.table());
+    for table in &page_tables {
+        println!("{table}");
+    }
     if let Some(path) = cli.json {
         std::fs::write(&path, serde_json::to_vec_pretty(&report.json())?)
             .with_context(|| format!("cannot write {}", path.display()))?;

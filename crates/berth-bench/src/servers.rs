@@ -56,8 +56,23 @@ pub struct Server {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     child: Child,
-    /// Removed when the server is dropped.
-    _dir: tempfile::TempDir,
+    /// The data directory (and logs); removed when the server is dropped, unless
+    /// [`Server::stop`] handed it on.
+    dir: Option<tempfile::TempDir>,
+    /// The log file's name in `dir`.
+    log: &'static str,
+}
+
+/// How [`Server::berth_with`] starts Berth, beyond its defaults.
+#[derive(Default)]
+pub struct Launch {
+    /// The data directory of an earlier server (see [`Server::stop`]); a new one if `None`.
+    pub dir: Option<tempfile::TempDir>,
+    /// The log file's name in the data directory (default `berth.log`); an existing file of
+    /// that name is replaced.
+    pub log: Option<&'static str>,
+    /// More environment variables (e.g. `BERTH_LOG`).
+    pub env: Vec<(&'static str, String)>,
 }
 
 /// Clock ticks per second of /proc/<pid>/stat.
@@ -76,9 +91,24 @@ impl Server {
     /// directory and whether authentication is on. The baseline kinds are started the same
     /// way, from the baseline binary.
     pub fn berth(bin: &Path, kind: Kind, config: Option<&Path>) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        Self::berth_with(bin, kind, config, Launch::default())
+    }
+
+    /// [`Server::berth`], in an existing data directory, with another log file or more
+    /// environment variables.
+    pub fn berth_with(
+        bin: &Path,
+        kind: Kind,
+        config: Option<&Path>,
+        launch: Launch,
+    ) -> anyhow::Result<Self> {
+        let dir = match launch.dir {
+            Some(dir) => dir,
+            None => tempfile::tempdir()?,
+        };
+        let log_name = launch.log.unwrap_or("berth.log");
         let port = berth_testkit::free_port();
-        let log = std::fs::File::create(dir.path().join("berth.log"))?;
+        let log = std::fs::File::create(dir.path().join(log_name))?;
         let mut command = Command::new(bin);
         if let Some(config) = config {
             command.arg("--config").arg(config);
@@ -91,11 +121,12 @@ impl Server {
             .env("BERTH_DATA_DIR", dir.path())
             .env("BERTH_AUTH_ENABLED", kind.token().to_string())
             .env("BERTH_ADMIN_PASSWORD", ADMIN.1)
+            .envs(launch.env)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot run {}", bin.display()))?;
-        Self::ready(kind, port, child, dir, "berth.log")
+        Self::ready(kind, port, child, dir, log_name)
     }
 
     /// Starts Debian's docker-registry, installing it if missing, with the settings the
@@ -126,7 +157,7 @@ impl Server {
         port: u16,
         mut child: Child,
         dir: tempfile::TempDir,
-        log: &str,
+        log: &'static str,
     ) -> anyhow::Result<Self> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -143,8 +174,26 @@ impl Server {
             kind,
             url: format!("http://127.0.0.1:{port}"),
             child,
-            _dir: dir,
+            dir: Some(dir),
+            log,
         })
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.dir
+            .as_ref()
+            .map(|d| d.path().join(self.log))
+            .unwrap_or_default()
+    }
+
+    /// Stops the server and hands over its data directory (to start another server on it).
+    pub fn stop(mut self) -> anyhow::Result<tempfile::TempDir> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir
+            .take()
+            .context("the data directory was handed over before")
     }
 
     /// The process id.

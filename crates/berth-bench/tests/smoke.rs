@@ -1,6 +1,7 @@
 //! The benchmark tool itself works: a tiny run (`--smoke`) against the real reference registry
 //! and the real berth binary completes every workload and reports every column, the baseline's
-//! too (`--baseline` with the same binary: every workload runs on a baseline as well).
+//! too (`--baseline` with the same binary: every workload runs on a baseline as well), the web
+//! UI's pages included (Berth with authentication only, and a table of their own).
 
 #![allow(clippy::unwrap_used)]
 
@@ -55,6 +56,13 @@ fn a_smoke_run_measures_every_workload_on_every_registry() {
         "pull 100 kB images (c=16)",
         "tags list, a page of 100 of 30",
         "catalog, a page of 100 of 30",
+        "UI seed: 60 artifacts",
+        "UI /projects (admin)",
+        "UI /projects/bench-big/repositories/app (admin)",
+        "UI /projects/bench-big/repositories/app?page=3 (developer)",
+        "UI /admin/audit (admin)",
+        "Web UI pages on berth+token",
+        "Web UI pages on baseline+token",
     ] {
         assert!(
             stdout.contains(workload),
@@ -80,7 +88,9 @@ fn a_smoke_run_measures_every_workload_on_every_registry() {
             row["berth_token"].is_number() && row["baseline_token"].is_number(),
             "{row}"
         );
-        if !row["workload"].as_str().unwrap().starts_with("token") {
+        let workload = row["workload"].as_str().unwrap();
+        // Tokens and the UI's pages are measured with authentication only.
+        if !workload.starts_with("token") && !workload.starts_with("UI ") {
             assert!(
                 row["reference"].is_number()
                     && row["berth"].is_number()
@@ -91,9 +101,13 @@ fn a_smoke_run_measures_every_workload_on_every_registry() {
     }
     // Every row of the table has its baseline columns and a comparison with the baseline;
     // server CPU as a change in percent.
+    // The main table: from its head to the first line that is not a row (the pages' own
+    // tables follow it).
     let table: Vec<Vec<&str>> = stdout
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| workload"))
+        .skip_while(|l| !l.starts_with("| workload"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
         .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
         .collect();
     assert_eq!(table.len(), rows.len(), "{stdout}");
@@ -121,6 +135,20 @@ fn a_smoke_run_measures_every_workload_on_every_registry() {
     assert!(
         table.iter().any(|c| c[8].ends_with(" % CPU")),
         "no CPU row compared with the baseline:\n{stdout}"
+    );
+    // Every page was checked and timed, and its queries counted.
+    let queries = rows
+        .iter()
+        .filter(|r| r["metric"] == "DB queries/req")
+        .collect::<Vec<_>>();
+    assert!(queries.len() >= 14, "{queries:?}");
+    for row in queries {
+        assert!(row["berth_token"].as_f64().unwrap() >= 1.0, "{row}");
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r["metric"] == "p99 ms" && r["target"] == "≤ 50.0"),
+        "the pages' target: {rows:?}"
     );
     let small = rows
         .iter()

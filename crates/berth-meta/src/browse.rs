@@ -412,9 +412,11 @@ impl MetadataStore {
                 query.fetch_all(&self.pool).await
             }
         };
+        // Ordered by the key of the index each query reads (`tags_by_manifest`, the primary
+        // key): ordered otherwise, SQLite walks the whole repository's rows to avoid a sort.
         let tags = fetch(format!(
             "SELECT manifest_digest, name, updated_at FROM tags \
-             WHERE repository_id = ? AND manifest_digest IN ({list}) ORDER BY name"
+             WHERE repository_id = ? AND manifest_digest IN ({list}) ORDER BY manifest_digest, name"
         ))
         .await?;
         // Summed here: SUM() is DECIMAL in MySQL, which sqlx's `Any` driver does not decode.
@@ -427,7 +429,7 @@ impl MetadataStore {
         let children = fetch(format!(
             "SELECT manifest_digest, child_digest FROM manifest_references \
              WHERE repository_id = ? AND kind = 'manifest' AND manifest_digest IN ({list}) \
-             ORDER BY child_digest"
+             ORDER BY manifest_digest, child_digest"
         ))
         .await?;
         for t in &tags {
