@@ -14,7 +14,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::Web;
-use crate::pages::{PageError, error_page, form_or_refuse, render, see_other};
+use crate::pages::{PageError, checked_form, error_page, render, see_other};
 use crate::session::Viewer;
 
 /// The viewer's own account; anyone not signed in as a user is sent to sign in.
@@ -76,8 +76,6 @@ fn page(
 
 #[derive(Deserialize)]
 struct AccountForm {
-    #[serde(rename = "_csrf")]
-    csrf: Option<String>,
     op: Option<String>,
     email: Option<String>,
     realname: Option<String>,
@@ -89,10 +87,7 @@ struct AccountForm {
 /// `POST /account`: `op=profile` or `op=password`.
 pub async fn change(State(web): State<Arc<Web>>, viewer: Viewer, body: Bytes) -> Response {
     let outcome = async {
-        let f: AccountForm = form_or_refuse(&body)?;
-        if !viewer.csrf_ok(f.csrf.as_deref()) {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-        }
+        let f: AccountForm = checked_form(&viewer, &body)?;
         let user = own(&web, &viewer).await?;
         let registry = &web.app.registry;
         let initiator = viewer.initiator();

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::Web;
 use crate::i18n::iso;
 use crate::pages::{
-    ListQuery, PageError, error_page, form_or_refuse, page_of, pages, render, see_other,
+    ListQuery, PageError, TokenOnly, checked_form, error_page, page_of, pages, render, see_other,
 };
 use crate::session::Viewer;
 
@@ -223,12 +223,6 @@ pub async fn execution(
     outcome.unwrap_or_else(|e: PageError| error_page(&web, &viewer, e))
 }
 
-#[derive(Deserialize)]
-struct TokenOnly {
-    #[serde(rename = "_csrf")]
-    csrf: Option<String>,
-}
-
 /// `POST /admin/jobs/{what}/{id}/{action}`: `queues/{kind}/pause|resume|stop`,
 /// `executions/{id}/stop`, `jobs/{id}/stop`; back to where it was asked.
 pub async fn act(
@@ -238,10 +232,7 @@ pub async fn act(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: TokenOnly = form_or_refuse(&body)?;
-        if !viewer.csrf_ok(f.csrf.as_deref()) {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-        }
+        checked_form::<TokenOnly>(&viewer, &body)?;
         viewer.actor.require_admin()?;
         let registry = &web.app.registry;
         let not_found = || PageError::new(StatusCode::NOT_FOUND, "error-not-found");

@@ -143,6 +143,26 @@ pub(crate) fn form_or_refuse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Resul
     form(body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))
 }
 
+/// A form that carries only its CSRF token (the action is in the URL).
+#[derive(Deserialize)]
+pub(crate) struct TokenOnly {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+/// A form body whose `_csrf` field is the viewer's token; refused otherwise (403), or when it
+/// cannot be read (400).
+pub(crate) fn checked_form<T: for<'de> Deserialize<'de>>(
+    viewer: &Viewer,
+    body: &[u8],
+) -> Result<T, PageError> {
+    let token: TokenOnly = form_or_refuse(body)?;
+    if !viewer.csrf_ok(token.csrf.as_deref()) {
+        return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
+    }
+    form_or_refuse(body)
+}
+
 /// `GET /`: the projects.
 pub async fn home() -> Response {
     see_other("/projects", HeaderMap::new())

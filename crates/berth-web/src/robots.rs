@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::Web;
 use crate::i18n::iso;
 use crate::pages::{
-    ListQuery, PageError, error_page, form_or_refuse, page_of, pages, render, see_other, urlencode,
+    ListQuery, PageError, TokenOnly, checked_form, error_page, page_of, pages, render, see_other,
+    urlencode,
 };
 use crate::session::Viewer;
 
@@ -198,8 +199,6 @@ async fn page(
 
 #[derive(Deserialize)]
 struct RobotForm {
-    #[serde(rename = "_csrf")]
-    csrf: Option<String>,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -223,10 +222,7 @@ pub async fn create(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: RobotForm = form_or_refuse(&body)?;
-        if !viewer.csrf_ok(f.csrf.as_deref()) {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-        }
+        let f: RobotForm = checked_form(&viewer, &body)?;
         let place = Place::project(&web, &viewer, &name, &headers, ProjectOp::ManageRobots).await?;
         create_in(&web, &viewer, &place, f).await
     }
@@ -237,10 +233,7 @@ pub async fn create(
 /// `POST /admin/robots`: creates a system robot and shows its secret, once.
 pub async fn system_create(State(web): State<Arc<Web>>, viewer: Viewer, body: Bytes) -> Response {
     let outcome = async {
-        let f: RobotForm = form_or_refuse(&body)?;
-        if !viewer.csrf_ok(f.csrf.as_deref()) {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-        }
+        let f: RobotForm = checked_form(&viewer, &body)?;
         let place = Place::system(&viewer)?;
         create_in(&web, &viewer, &place, f).await
     }
@@ -373,12 +366,6 @@ async fn create_in(
     page(web, viewer, place, None, shown).await
 }
 
-#[derive(Deserialize)]
-struct TokenOnly {
-    #[serde(rename = "_csrf")]
-    csrf: Option<String>,
-}
-
 /// The robot `id` of `place`, or a 404.
 async fn robot(web: &Web, place: &Place, id: &str) -> Result<Robot, PageError> {
     let not_found = || PageError::new(StatusCode::NOT_FOUND, "error-not-found");
@@ -410,10 +397,7 @@ pub async fn act(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: TokenOnly = form_or_refuse(&body)?;
-        if !viewer.csrf_ok(f.csrf.as_deref()) {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-        }
+        checked_form::<TokenOnly>(&viewer, &body)?;
         let place = Place::project(&web, &viewer, &name, &headers, ProjectOp::ManageRobots).await?;
         act_in(&web, &viewer, &place, &id, &action).await
     }
@@ -429,10 +413,7 @@ pub async fn system_act(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: TokenOnly = form_or_refuse(&body)?;
-        if !viewer.csrf_ok(f.csrf.as_deref()) {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-        }
+        checked_form::<TokenOnly>(&viewer, &body)?;
         let place = Place::system(&viewer)?;
         act_in(&web, &viewer, &place, &id, &action).await
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::Web;
 use crate::i18n::iso;
 use crate::pages::{
-    ListQuery, PageError, error_page, form_or_refuse, page_of, pages, render, see_other, urlencode,
+    ListQuery, PageError, checked_form, error_page, page_of, pages, render, see_other, urlencode,
 };
 use crate::session::Viewer;
 
@@ -139,8 +139,6 @@ async fn page(
 
 #[derive(Deserialize)]
 struct NewUserForm {
-    #[serde(rename = "_csrf")]
-    csrf: Option<String>,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -158,10 +156,7 @@ fn trimmed(v: Option<String>) -> Option<String> {
 /// or password is shown next to the form, in the viewer's language.
 pub async fn create(State(web): State<Arc<Web>>, viewer: Viewer, body: Bytes) -> Response {
     let outcome = async {
-        let f: NewUserForm = form_or_refuse(&body)?;
-        if !viewer.csrf_ok(f.csrf.as_deref()) {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-        }
+        let f: NewUserForm = checked_form(&viewer, &body)?;
         require_admin(&viewer)?;
         let username = f.username.trim().to_owned();
         let text = |key: &str| web.catalogues.text(viewer.locale, key, &[]);
@@ -233,8 +228,6 @@ async fn user(web: &Web, id: i64) -> Result<User, PageError> {
 
 #[derive(Deserialize)]
 struct ActForm {
-    #[serde(rename = "_csrf")]
-    csrf: Option<String>,
     password: Option<String>,
 }
 
@@ -248,10 +241,7 @@ pub async fn act(
     body: Bytes,
 ) -> Response {
     let outcome = async {
-        let f: ActForm = form_or_refuse(&body)?;
-        if !viewer.csrf_ok(f.csrf.as_deref()) {
-            return Err(PageError::new(StatusCode::FORBIDDEN, "error-csrf"));
-        }
+        let f: ActForm = checked_form(&viewer, &body)?;
         require_admin(&viewer)?;
         let id: i64 = id
             .parse()
