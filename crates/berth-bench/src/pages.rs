@@ -622,7 +622,27 @@ fn cases(sizes: &Sizes, totals: (usize, usize)) -> (Vec<Case>, Vec<Case>) {
         "/projects/{MANY}/repositories/{}",
         many_repository(many.saturating_sub(1))
     );
-    let admin = vec![
+    // The big repository's first and last pages and its members: the same for both viewers.
+    let repository_pages = || {
+        vec![
+            Case::new(
+                big_repo.clone(),
+                vec![signed_in(), Check::Artifacts(rows_on(1, sizes.artifacts))],
+            ),
+            Case::new(
+                format!("{big_repo}?page={last_artifacts}"),
+                vec![
+                    signed_in(),
+                    Check::Artifacts(rows_on(last_artifacts, sizes.artifacts)),
+                ],
+            ),
+            Case::new(
+                format!("/projects/{BIG}/members"),
+                vec![signed_in(), contains(format!("<td>{}</td>", MEMBER.0))],
+            ),
+        ]
+    };
+    let mut admin = vec![
         Case::new(
             "/projects",
             vec![signed_in(), admin_nav(), link(&format!("/projects/{BIG}"))],
@@ -654,21 +674,9 @@ fn cases(sizes: &Sizes, totals: (usize, usize)) -> (Vec<Case>, Vec<Case>) {
                 contains(format!("<td>{}</td>", sizes.artifacts)),
             ],
         ),
-        Case::new(
-            big_repo.clone(),
-            vec![signed_in(), Check::Artifacts(rows_on(1, sizes.artifacts))],
-        ),
-        Case::new(
-            format!("{big_repo}?page={last_artifacts}"),
-            vec![
-                signed_in(),
-                Check::Artifacts(rows_on(last_artifacts, sizes.artifacts)),
-            ],
-        ),
-        Case::new(
-            format!("/projects/{BIG}/members"),
-            vec![signed_in(), contains(format!("<td>{}</td>", MEMBER.0))],
-        ),
+    ];
+    admin.extend(repository_pages());
+    admin.extend([
         Case::new(
             format!("/projects/{BIG}/robots"),
             vec![signed_in(), contains(ROBOT)],
@@ -690,8 +698,8 @@ fn cases(sizes: &Sizes, totals: (usize, usize)) -> (Vec<Case>, Vec<Case>) {
             "/admin/users",
             vec![signed_in(), admin_nav(), contains(MEMBER.0)],
         ),
-    ];
-    let member = vec![
+    ]);
+    let mut member = vec![
         Case::new(
             "/projects",
             vec![signed_in(), link(&format!("/projects/{BIG}"))],
@@ -710,26 +718,12 @@ fn cases(sizes: &Sizes, totals: (usize, usize)) -> (Vec<Case>, Vec<Case>) {
             format!("/projects/{MANY}"),
             vec![signed_in(), link(&first_many)],
         ),
-        Case::new(
-            big_repo.clone(),
-            vec![signed_in(), Check::Artifacts(rows_on(1, sizes.artifacts))],
-        ),
-        Case::new(
-            format!("{big_repo}?page={last_artifacts}"),
-            vec![
-                signed_in(),
-                Check::Artifacts(rows_on(last_artifacts, sizes.artifacts)),
-            ],
-        ),
-        Case::new(
-            format!("/projects/{BIG}/members"),
-            vec![signed_in(), contains(format!("<td>{}</td>", MEMBER.0))],
-        ),
-        Case::new(
-            format!("/projects/{BIG}/logs"),
-            vec![signed_in(), contains("<table")],
-        ),
     ];
+    member.extend(repository_pages());
+    member.push(Case::new(
+        format!("/projects/{BIG}/logs"),
+        vec![signed_in(), contains("<table")],
+    ));
     (admin, member)
 }
 

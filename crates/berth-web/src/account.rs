@@ -14,7 +14,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::Web;
-use crate::pages::{PageError, checked_form, error_page, render, see_other};
+use crate::pages::{PageError, SavedQuery, checked_form, error_page, render, see_other};
 use crate::session::Viewer;
 
 /// The viewer's own account; anyone not signed in as a user is sent to sign in.
@@ -30,16 +30,11 @@ async fn own(web: &Web, viewer: &Viewer) -> Result<User, PageError> {
         .ok_or_else(|| ApiError::unauthorized("sign in").into())
 }
 
-#[derive(Deserialize, Default)]
-pub struct AccountQuery {
-    saved: Option<String>,
-}
-
 /// `GET /account`.
 pub async fn show(
     State(web): State<Arc<Web>>,
     viewer: Viewer,
-    Query(q): Query<AccountQuery>,
+    Query(q): Query<SavedQuery>,
 ) -> Response {
     let outcome = async {
         let user = own(&web, &viewer).await?;

@@ -14,11 +14,11 @@ use axum::response::Response;
 use berth_api::management::ApiError;
 use berth_registry::settings::{SettingKind, SettingView};
 use minijinja::context;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::Web;
-use crate::pages::{PageError, error_page, form, render, see_other};
+use crate::pages::{PageError, SavedQuery, error_page, form, render, see_other};
 use crate::session::Viewer;
 
 /// A setting as the page shows it.
@@ -134,16 +134,11 @@ fn page(web: &Web, viewer: &Viewer, outcome: Outcome) -> Result<Response, PageEr
     ))
 }
 
-#[derive(Deserialize, Default)]
-pub struct ConfigurationQuery {
-    saved: Option<String>,
-}
-
 /// `GET /admin/configuration`.
 pub async fn show(
     State(web): State<Arc<Web>>,
     viewer: Viewer,
-    Query(q): Query<ConfigurationQuery>,
+    Query(q): Query<SavedQuery>,
 ) -> Response {
     let outcome = Outcome {
         saved: q.saved.is_some(),

@@ -143,6 +143,21 @@ pub(crate) fn form_or_refuse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Resul
     form(body).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "error-csrf"))
 }
 
+/// The query of a page a change redirects back to: `?saved=1` shows "Saved.".
+#[derive(Deserialize, Default)]
+pub struct SavedQuery {
+    pub(crate) saved: Option<String>,
+}
+
+/// The query prefix that keeps a search across the pages of a list (`q=…&`), or nothing.
+pub(crate) fn search_query(query: &str) -> String {
+    if query.is_empty() {
+        String::new()
+    } else {
+        format!("q={}&", urlencode(query))
+    }
+}
+
 /// A form that carries only its CSRF token (the action is in the URL).
 #[derive(Deserialize)]
 pub(crate) struct TokenOnly {
@@ -435,11 +450,7 @@ async fn projects_with(
             created_iso: iso(p.created_at),
         })
         .collect();
-    let page_query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("q={}&", urlencode(&query))
-    };
+    let page_query = search_query(&query);
     Ok(render(
         web,
         viewer,

@@ -15,21 +15,17 @@ use serde::Deserialize;
 
 use crate::Web;
 use crate::pages::{
-    PageError, error_page, form_or_refuse, project_for_change, render, see_other, urlencode,
+    PageError, SavedQuery, error_page, form_or_refuse, project_for_change, render, see_other,
+    urlencode,
 };
 use crate::session::Viewer;
-
-#[derive(Deserialize, Default)]
-pub struct SettingsQuery {
-    saved: Option<String>,
-}
 
 /// `GET /projects/{name}/settings` (project admins).
 pub async fn show(
     State(web): State<Arc<Web>>,
     viewer: Viewer,
     Path(name): Path<String>,
-    Query(q): Query<SettingsQuery>,
+    Query(q): Query<SavedQuery>,
     headers: HeaderMap,
 ) -> Response {
     page(&web, &viewer, &name, &headers, q.saved.is_some(), None)

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::Web;
 use crate::i18n::iso;
 use crate::pages::{
-    ListQuery, PageError, checked_form, error_page, page_of, pages, render, see_other, urlencode,
+    ListQuery, PageError, checked_form, error_page, page_of, pages, render, search_query,
+    see_other, urlencode,
 };
 use crate::session::Viewer;
 
@@ -118,11 +119,7 @@ async fn page(
             created_iso: iso(u.created_at),
         })
         .collect();
-    let page_query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("q={}&", urlencode(&query))
-    };
+    let page_query = search_query(&query);
     Ok(render(
         web,
         viewer,
